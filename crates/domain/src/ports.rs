@@ -1,0 +1,426 @@
+//! Storage ports: one trait per aggregate. Adapters translate driver errors into [`RepoError`];
+//! each method's documentation states which variants it returns besides `Unavailable` and
+//! `Internal`, which any method may return.
+//!
+//! State-changing methods that record activity take the [`Event`]s to append and write them in
+//! the same transaction, so the activity log never disagrees with the data.
+
+use async_trait::async_trait;
+
+use crate::agent::{AgentView, Message};
+use crate::auth::{ApiKey, User, Username};
+use crate::clock::Timestamp;
+use crate::error::RepoResult;
+use crate::event::{Event, EventType};
+use crate::flow::{Flow, FlowId};
+use crate::ids::{AgentId, ApiKeyId, JobId, MessageId, QueueItemId, TriggerId, WorkflowId};
+use crate::job::{Job, JobStatus};
+use crate::queue::{Queue, QueueItem, QueueItemStatus, QueueName, QueueSettings, QueueSummary};
+use crate::robot::{Robot, RobotId, RobotStatus};
+use crate::trigger::{Trigger, TriggerName, TriggerType};
+use crate::workflow::Workflow;
+
+/// Where a page of queue items ends: the last item's creation date and id (items are listed
+/// newest first, ties broken by id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemCursor {
+    pub created_date: Timestamp,
+    pub id: QueueItemId,
+}
+
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait QueueRepository: Send + Sync {
+    /// The queue named `name`, created with default settings if it does not exist yet.
+    async fn ensure_queue(&self, name: &QueueName, now: Timestamp) -> RepoResult<Queue>;
+
+    /// Errors: `NotFound` when no queue has this name.
+    async fn get_queue(&self, name: &QueueName) -> RepoResult<Queue>;
+
+    /// Stores new settings, creating the queue if needed.
+    async fn save_queue_settings(
+        &self,
+        name: &QueueName,
+        settings: &QueueSettings,
+        now: Timestamp,
+    ) -> RepoResult<Queue>;
+
+    /// Every queue with its item counts per status, by name.
+    async fn list_queues(&self) -> RepoResult<Vec<QueueSummary>>;
+
+    /// Inserts all items in one transaction, creating missing queues with default settings.
+    /// Errors: `Conflict` when an item's reference is already used in a queue with
+    /// `unique_reference` (or twice in the batch); nothing is written then.
+    async fn insert_items(&self, items: &[QueueItem]) -> RepoResult<()>;
+
+    /// Errors: `NotFound`.
+    async fn get_item(&self, id: QueueItemId) -> RepoResult<QueueItem>;
+
+    /// Items of a queue, newest first (by created_date, then id), optionally of one status,
+    /// strictly after `cursor`, at most `limit`.
+    async fn list_items(
+        &self,
+        queue: &QueueName,
+        status: Option<QueueItemStatus>,
+        limit: u32,
+        cursor: Option<ItemCursor>,
+    ) -> RepoResult<Vec<QueueItem>>;
+
+    /// Atomically claims up to `limit` of the queue's oldest NEW items for `robot`: each becomes
+    /// IN_PROGRESS with `start_date = now` and a lease of the queue's `lease_seconds`. Under any
+    /// number of concurrent claimers, an item is handed to exactly one.
+    async fn claim_items(
+        &self,
+        queue: &QueueName,
+        robot: &RobotId,
+        now: Timestamp,
+        limit: u32,
+    ) -> RepoResult<Vec<QueueItem>>;
+
+    /// Stores a changed item if its stored version still equals `item.version`, and returns it
+    /// with the version bumped. Errors: `NotFound`; `Conflict` when it changed meanwhile.
+    async fn update_item(&self, item: &QueueItem) -> RepoResult<QueueItem>;
+
+    /// How many items of a queue have this status.
+    async fn count_items(&self, queue: &QueueName, status: QueueItemStatus) -> RepoResult<u64>;
+
+    /// IN_PROGRESS items whose lease ended at or before `now`, oldest lease first, at most `limit`.
+    async fn expired_item_leases(&self, now: Timestamp, limit: u32) -> RepoResult<Vec<QueueItem>>;
+}
+
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait WorkflowRepository: Send + Sync {
+    /// Stores a new workflow and its agents in one transaction. Errors: `Conflict` if the id exists.
+    async fn insert_workflow(
+        &self,
+        workflow: &Workflow,
+        agents: &[crate::agent::Agent],
+    ) -> RepoResult<()>;
+
+    /// Replaces a workflow and its agent set in one transaction; agents of removed nodes are
+    /// deleted with their messages. Errors: `NotFound`.
+    async fn update_workflow(
+        &self,
+        workflow: &Workflow,
+        agents: &[crate::agent::Agent],
+    ) -> RepoResult<()>;
+
+    /// Errors: `NotFound`.
+    async fn get_workflow(&self, id: WorkflowId) -> RepoResult<Workflow>;
+
+    /// Every workflow, oldest first.
+    async fn list_workflows(&self) -> RepoResult<Vec<Workflow>>;
+
+    /// Deletes a workflow with its agents, their messages and its triggers. Jobs keep their
+    /// records. Errors: `NotFound`.
+    async fn delete_workflow(&self, id: WorkflowId) -> RepoResult<()>;
+
+    /// Agents with their unexpired message counts at `now`, of one workflow or all, in
+    /// workflow then node order.
+    async fn list_agents(
+        &self,
+        workflow: Option<WorkflowId>,
+        now: Timestamp,
+    ) -> RepoResult<Vec<AgentView>>;
+
+    /// Errors: `NotFound`.
+    async fn get_agent(&self, id: AgentId, now: Timestamp) -> RepoResult<AgentView>;
+}
+
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait MessageRepository: Send + Sync {
+    /// Stores messages in one transaction. Errors: `NotFound` when an agent does not exist.
+    async fn insert_messages(&self, messages: &[Message]) -> RepoResult<()>;
+
+    /// An agent's unexpired messages at `now`, newest first, created strictly after `after`, at
+    /// most `limit` (all when `None`).
+    async fn list_messages(
+        &self,
+        agent: AgentId,
+        after: Option<Timestamp>,
+        limit: Option<u32>,
+        now: Timestamp,
+    ) -> RepoResult<Vec<Message>>;
+
+    /// Errors: `NotFound` (also for an expired message).
+    async fn get_message(&self, id: MessageId, now: Timestamp) -> RepoResult<Message>;
+
+    /// Deletes messages that expired at or before `now`; returns how many.
+    async fn purge_expired_messages(&self, now: Timestamp) -> RepoResult<u64>;
+}
+
+/// Which jobs to list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobFilter {
+    pub status: Option<JobStatus>,
+    pub workflow_id: Option<WorkflowId>,
+    pub robot_id: Option<RobotId>,
+    pub created_after: Option<Timestamp>,
+    pub limit: u32,
+}
+
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait JobRepository: Send + Sync {
+    /// Inserts a job and its events in one transaction. Errors: `Conflict` if the id exists.
+    async fn insert_job(&self, job: &Job, events: &[Event]) -> RepoResult<()>;
+
+    /// Errors: `NotFound`.
+    async fn get_job(&self, id: JobId) -> RepoResult<Job>;
+
+    /// Jobs matching the filter, newest first.
+    async fn list_jobs(&self, filter: &JobFilter) -> RepoResult<Vec<Job>>;
+
+    /// Atomically claims up to `limit` pending jobs, highest priority (lowest number) first, then
+    /// oldest, for `robot`: each becomes claimed with a lease ending `lease_seconds` after `now`,
+    /// and a `job_claimed` event is written with it. Under any number of concurrent claimers a job
+    /// is handed to exactly one.
+    async fn claim_jobs(
+        &self,
+        robot: &RobotId,
+        now: Timestamp,
+        lease_seconds: u32,
+        limit: u32,
+    ) -> RepoResult<Vec<Job>>;
+
+    /// Stores a changed job and its events if the stored version still equals `job.version`;
+    /// returns it with the version bumped. Errors: `NotFound`; `Conflict` when it changed meanwhile.
+    async fn update_job(&self, job: &Job, events: &[Event]) -> RepoResult<Job>;
+
+    /// Claimed or running jobs whose lease ended at or before `now`, at most `limit`.
+    async fn expired_job_leases(&self, now: Timestamp, limit: u32) -> RepoResult<Vec<Job>>;
+
+    /// How many jobs are in each status (statuses with none are left out).
+    async fn count_jobs_by_status(&self) -> RepoResult<Vec<(JobStatus, u64)>>;
+}
+
+/// Which triggers to list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TriggerFilter {
+    pub trigger_type: Option<TriggerType>,
+    pub workflow_id: Option<WorkflowId>,
+    pub enabled: Option<bool>,
+    pub limit: u32,
+}
+
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait TriggerRepository: Send + Sync {
+    /// Errors: `Conflict` when the name or id is taken.
+    async fn insert_trigger(&self, trigger: &Trigger) -> RepoResult<()>;
+
+    /// Errors: `NotFound`.
+    async fn get_trigger(&self, id: TriggerId) -> RepoResult<Trigger>;
+
+    /// Errors: `NotFound`.
+    async fn get_trigger_by_name(&self, name: &TriggerName) -> RepoResult<Trigger>;
+
+    /// Triggers matching the filter, oldest first.
+    async fn list_triggers(&self, filter: &TriggerFilter) -> RepoResult<Vec<Trigger>>;
+
+    /// Stores a changed trigger if the stored version still equals `trigger.version`; returns it
+    /// with the version bumped. Errors: `NotFound`; `Conflict` when it changed meanwhile or the
+    /// new name is taken.
+    async fn update_trigger(&self, trigger: &Trigger) -> RepoResult<Trigger>;
+
+    /// Errors: `NotFound`.
+    async fn delete_trigger(&self, id: TriggerId) -> RepoResult<()>;
+
+    /// Enabled triggers that may be due at `now`: SINGLE and SCHEDULED ones whose `next_run` is
+    /// null or not after `now`, and every QUEUE trigger. [`Trigger::is_due`] decides.
+    async fn due_trigger_candidates(&self, now: Timestamp, limit: u32) -> RepoResult<Vec<Trigger>>;
+
+    /// A fire, all in one transaction: stores `trigger` if the stored version still equals
+    /// `trigger.version`, inserts `job`, appends `events`. Errors: `Conflict` when another fire
+    /// or change came first; then nothing is written. This is what makes a due trigger fire
+    /// exactly once across servers.
+    async fn record_fire(&self, trigger: &Trigger, job: &Job, events: &[Event]) -> RepoResult<()>;
+
+    /// Triggers whose current job is `job`.
+    async fn triggers_for_job(&self, job: JobId) -> RepoResult<Vec<Trigger>>;
+}
+
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait RobotRepository: Send + Sync {
+    /// Errors: `Conflict` when the robot id is taken.
+    async fn insert_robot(&self, robot: &Robot) -> RepoResult<()>;
+
+    /// Errors: `NotFound`.
+    async fn get_robot(&self, id: &RobotId) -> RepoResult<Robot>;
+
+    /// Robots, optionally of one status, by id.
+    async fn list_robots(&self, status: Option<RobotStatus>) -> RepoResult<Vec<Robot>>;
+
+    /// Inserts the robot or replaces its stored fields (heartbeats: last writer wins), with events.
+    async fn save_robot(&self, robot: &Robot, events: &[Event]) -> RepoResult<()>;
+
+    /// Errors: `NotFound`.
+    async fn delete_robot(&self, id: &RobotId) -> RepoResult<()>;
+
+    /// Robots not offline whose last heartbeat is before `before` (or who never sent one).
+    async fn stale_robots(&self, before: Timestamp) -> RepoResult<Vec<Robot>>;
+
+    /// Marks the robot offline and appends `events`, only if its last heartbeat is still
+    /// `seen_heartbeat` (a fresh heartbeat wins). Returns whether it was marked.
+    async fn mark_robot_offline(
+        &self,
+        id: &RobotId,
+        seen_heartbeat: Option<Timestamp>,
+        events: &[Event],
+    ) -> RepoResult<bool>;
+}
+
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait FlowRepository: Send + Sync {
+    /// Inserts all flows in one transaction. Errors: `Conflict` when a flow id exists (or repeats
+    /// in the batch); nothing is written then.
+    async fn insert_flows(&self, flows: &[Flow]) -> RepoResult<()>;
+
+    /// Errors: `NotFound`.
+    async fn get_flow(&self, id: &FlowId) -> RepoResult<Flow>;
+
+    /// Every flow, oldest first.
+    async fn list_flows(&self) -> RepoResult<Vec<Flow>>;
+
+    /// Stores a changed flow and events if the stored version still equals `flow.version`;
+    /// returns it with the version bumped. Errors: `NotFound`; `Conflict`.
+    async fn update_flow(&self, flow: &Flow, events: &[Event]) -> RepoResult<Flow>;
+
+    /// Starting a flow's job, in one transaction: the flow (version-checked as in `update_flow`),
+    /// the new job, the events. Errors: `NotFound`; `Conflict`, with nothing written.
+    async fn record_flow_job(&self, flow: &Flow, job: &Job, events: &[Event]) -> RepoResult<()>;
+
+    /// Errors: `NotFound`.
+    async fn delete_flow(&self, id: &FlowId) -> RepoResult<()>;
+
+    /// The flow whose current job is `job`, if any.
+    async fn flow_for_job(&self, job: JobId) -> RepoResult<Option<Flow>>;
+}
+
+/// Which events to list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFilter {
+    pub event_type: Option<EventType>,
+    /// Strictly after this time.
+    pub since: Option<Timestamp>,
+    pub limit: u32,
+}
+
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait EventRepository: Send + Sync {
+    /// Appends events; storage assigns each a growing `seq`.
+    async fn append_events(&self, events: &[Event]) -> RepoResult<()>;
+
+    /// Matching events newest first (at most `limit`), and how many match in all.
+    async fn list_events(&self, filter: &EventFilter) -> RepoResult<(Vec<Event>, u64)>;
+
+    /// Events with `seq` greater than `after_seq`, in `seq` order, at most `limit`.
+    async fn events_after(&self, after_seq: i64, limit: u32) -> RepoResult<Vec<Event>>;
+
+    /// The highest `seq` so far (0 when there is none).
+    async fn latest_event_seq(&self) -> RepoResult<i64>;
+}
+
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Errors: `Conflict` when the username is taken.
+    async fn insert_user(&self, user: &User) -> RepoResult<()>;
+
+    /// Errors: `NotFound`.
+    async fn get_user(&self, username: &Username) -> RepoResult<User>;
+
+    /// Every user, by username.
+    async fn list_users(&self) -> RepoResult<Vec<User>>;
+
+    /// Errors: `NotFound`.
+    async fn delete_user(&self, username: &Username) -> RepoResult<()>;
+
+    async fn count_users(&self) -> RepoResult<u64>;
+}
+
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait ApiKeyRepository: Send + Sync {
+    /// Errors: `Conflict` when the id or hash exists.
+    async fn insert_api_key(&self, key: &ApiKey) -> RepoResult<()>;
+
+    /// The unrevoked key with this SHA-256 hash. Errors: `NotFound`.
+    async fn find_api_key_by_hash(&self, key_hash: &str) -> RepoResult<ApiKey>;
+
+    /// Every key, revoked ones included, oldest first.
+    async fn list_api_keys(&self) -> RepoResult<Vec<ApiKey>>;
+
+    /// Stamps `revoked_at`. Errors: `NotFound` (also when already revoked).
+    async fn revoke_api_key(&self, id: ApiKeyId, now: Timestamp) -> RepoResult<()>;
+}
+
+/// Token revocation, brute-force counting and IP bans: shared by every server through the database.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait AccessGuardRepository: Send + Sync {
+    /// Records that the token with id `jti` may no longer be used; returns `true` if it was not
+    /// revoked before. Atomic: of two concurrent calls for one `jti`, exactly one gets `true`
+    /// (this is what makes a refresh token single-use).
+    async fn revoke_token(&self, jti: &str, expires_at: Timestamp) -> RepoResult<bool>;
+
+    async fn is_token_revoked(&self, jti: &str) -> RepoResult<bool>;
+
+    /// Forgets revocations of tokens that expired at or before `now`.
+    async fn purge_expired_revocations(&self, now: Timestamp) -> RepoResult<u64>;
+
+    /// Counts one failed authentication from `ip` and returns the failures within the window
+    /// that started at the first failure no older than `window_start` (older ones are forgotten).
+    /// Atomic under concurrent failures.
+    async fn record_auth_failure(
+        &self,
+        ip: &str,
+        now: Timestamp,
+        window_start: Timestamp,
+    ) -> RepoResult<u32>;
+
+    /// Forgets the failures of `ip` (a successful authentication).
+    async fn clear_auth_failures(&self, ip: &str) -> RepoResult<()>;
+
+    /// Bans `ip` until `until` (a later ban extends an earlier one).
+    async fn ban_ip(&self, ip: &str, until: Timestamp) -> RepoResult<()>;
+
+    /// The end of the ban in force for `ip` at `now`, if any.
+    async fn active_ban(&self, ip: &str, now: Timestamp) -> RepoResult<Option<Timestamp>>;
+}
+
+/// Every storage port at once, what a composition root hands the HTTP adapter.
+pub trait Store:
+    QueueRepository
+    + WorkflowRepository
+    + MessageRepository
+    + JobRepository
+    + TriggerRepository
+    + RobotRepository
+    + FlowRepository
+    + EventRepository
+    + UserRepository
+    + ApiKeyRepository
+    + AccessGuardRepository
+{
+}
+
+impl<T> Store for T where
+    T: QueueRepository
+        + WorkflowRepository
+        + MessageRepository
+        + JobRepository
+        + TriggerRepository
+        + RobotRepository
+        + FlowRepository
+        + EventRepository
+        + UserRepository
+        + ApiKeyRepository
+        + AccessGuardRepository
+{
+}
