@@ -1,1 +1,225 @@
+//! The `baton` server's composition root: it reads the configuration, opens the database,
+//! creates the first user, wires the storage into the HTTP adapter, and serves until stopped.
+//! No business rule lives here.
 
+pub mod bootstrap;
+pub mod config;
+mod health;
+pub mod secrets;
+pub mod shutdown;
+pub mod telemetry;
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::HttpServer;
+use actix_web::dev::Server;
+use anyhow::Context;
+use baton_domain::{Clock, SystemClock, UuidV7Generator};
+use baton_http::AppState;
+use baton_storage::{ConnectOptions, Db};
+
+use crate::bootstrap::AdminBootstrap;
+use crate::config::{Config, redact_url};
+use crate::secrets::{JwtSecret, SecretSource};
+
+/// How long in-flight requests get to finish once a stop is asked for.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A server that is bound and ready to run.
+pub struct Application {
+    address: SocketAddr,
+    server: Server,
+    stop: tokio::sync::oneshot::Sender<()>,
+    db: Db,
+    admin: AdminBootstrap,
+    jwt_secret: JwtSecret,
+}
+
+impl Application {
+    /// Checks the configuration, connects to the database and migrates it (unless
+    /// `--no-migrate`), creates the first user if there is none, and binds the listener
+    /// (port 0 picks a free port). The server starts accepting connections here; it stops when
+    /// [`Application::run_until`]'s future completes or the `Application` is dropped.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        config.check_for_serving()?;
+        warn_about_risky_settings(&config);
+
+        let db = connect(&config).await?;
+        if config.no_migrate {
+            tracing::info!("--no-migrate: pending migrations are not applied");
+        } else {
+            db.migrate().await.context("applying database migrations")?;
+        }
+
+        let (jwt_secret, source) = secrets::resolve_jwt_secret(&config)?;
+        log_secret_source(&source);
+
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let outcome = bootstrap::ensure_admin(&db, clock.as_ref(), config.admin_password()?)
+            .await
+            .context("creating the first user")?;
+        report_bootstrap(&outcome)?;
+
+        let state = AppState::new(
+            Arc::new(db.clone()),
+            Arc::new(health::StorageHealth(db.clone())),
+            clock,
+            Arc::new(UuidV7Generator),
+        );
+        let listener = TcpListener::bind(&config.bind)
+            .with_context(|| format!("binding {}", config.bind))?;
+        let address = listener.local_addr().context("reading the bound address")?;
+
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = HttpServer::new(move || baton_http::app(state.clone()))
+            .listen(listener)
+            .with_context(|| format!("listening on {address}"))?
+            .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
+            // Either a sent stop or a dropped sender means the server should stop.
+            .shutdown_signal(async move {
+                let _ = stopped.await;
+            })
+            .run();
+        tracing::info!(%address, "baton is listening on http://{address}");
+
+        Ok(Self {
+            address,
+            server,
+            stop,
+            db,
+            admin: outcome.summary(),
+            jwt_secret,
+        })
+    }
+
+    /// The port the server listens on (the real one when the configuration asked for port 0).
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// What start-up did about the first user.
+    pub fn admin_bootstrap(&self) -> AdminBootstrap {
+        self.admin
+    }
+
+    /// The storage the server runs on.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The secret that signs this server's JWTs.
+    pub fn jwt_secret(&self) -> &JwtSecret {
+        &self.jwt_secret
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests and returns.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let signals = shutdown::install_signal_handlers().context("listening for signals")?;
+        self.run_until(signals).await
+    }
+
+    /// Serves until `stop` completes, then finishes in-flight requests (for at most 30 s) and
+    /// returns. Tests and embedders use it to stop the server without a signal.
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self {
+            server,
+            stop: stop_sender,
+            ..
+        } = self;
+        tokio::spawn(async move {
+            stop.await;
+            let _ = stop_sender.send(());
+        });
+        server.await.context("serving HTTP")?;
+        tracing::info!("baton stopped");
+        Ok(())
+    }
+}
+
+/// Runs `baton migrate`: applies pending migrations and returns.
+pub async fn migrate_only(config: &Config) -> anyhow::Result<()> {
+    let db = connect(config).await?;
+    db.migrate().await.context("applying database migrations")?;
+    tracing::info!("migrations applied");
+    Ok(())
+}
+
+async fn connect(config: &Config) -> anyhow::Result<Db> {
+    let url = config.effective_database_url();
+    if config.memory_only() {
+        tracing::warn!(
+            "DB_ENABLED=false or USE_MEMORY_QUEUE=true: running on an IN-MEMORY database. \
+             NOTHING PERSISTS: every user, workflow, queue item and job is lost when this \
+             server stops, and no other server can share its data."
+        );
+    }
+    tracing::info!(database = %redact_url(url), "connecting to the database");
+    let options = ConnectOptions {
+        pool_size: config.db_pool_size.map(|n| n as usize),
+    };
+    Db::connect(url, options)
+        .await
+        .with_context(|| format!("connecting to {}", redact_url(url)))
+}
+
+fn warn_about_risky_settings(config: &Config) {
+    if config.jwt_dev_mode {
+        tracing::warn!(
+            "JWT_DEV_MODE=true: AUTHENTICATION IS OFF. Every request is served as an admin. \
+             Use this only for local testing; it is refused on non-loopback addresses."
+        );
+    }
+    if !config.rate_limits {
+        tracing::info!("--rate-limits off: no rate limit applies");
+    }
+}
+
+fn log_secret_source(source: &SecretSource) {
+    match source {
+        SecretSource::Configured => tracing::info!("JWT secret: from JWT_SECRET_KEY"),
+        SecretSource::File(path) => {
+            tracing::info!(path = %path.display(), "JWT secret: read from file")
+        }
+        SecretSource::Generated(path) => tracing::info!(
+            path = %path.display(),
+            "JWT secret: generated and saved (keep this file private; set JWT_SECRET_KEY to \
+             choose the secret yourself)"
+        ),
+        SecretSource::Ephemeral => tracing::warn!(
+            "JWT secret: generated for this run only; tokens stop working at restart"
+        ),
+    }
+}
+
+fn report_bootstrap(outcome: &bootstrap::Outcome) -> anyhow::Result<()> {
+    match outcome {
+        bootstrap::Outcome::AlreadyBootstrapped => {
+            tracing::debug!("users exist: no first user created")
+        }
+        bootstrap::Outcome::Created { generated: None } => tracing::info!(
+            "created the first user '{}' with the password from BATON_ADMIN_PASSWORD",
+            bootstrap::ADMIN_USERNAME
+        ),
+        bootstrap::Outcome::Created {
+            generated: Some(password),
+        } => {
+            tracing::info!(
+                "created the first user '{}' with a random password, printed on standard output",
+                bootstrap::ADMIN_USERNAME
+            );
+            bootstrap::print_generated_password(password, std::io::stdout().lock())
+                .context("printing the admin password")?;
+        }
+    }
+    Ok(())
+}

@@ -349,3 +349,616 @@ impl Flow {
         self.updated_at = now;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use time::Duration;
+    use time::macros::datetime;
+    use uuid::Uuid;
+
+    const NOW: Timestamp = datetime!(2025-07-01 09:00 UTC);
+    const WORKFLOW: &str = "00000000-0000-0000-0000-00000000002a";
+
+    fn job(n: u128) -> JobId {
+        JobId::from_uuid(Uuid::from_u128(n))
+    }
+
+    fn fields(err: &ValidationError) -> Vec<&str> {
+        err.errors.iter().map(|e| e.field.as_str()).collect()
+    }
+
+    fn config_with(interval: Option<u32>) -> FlowConfig {
+        let mut doc = json!({"flow_id": "sync", "workflow_id": WORKFLOW});
+        if let Some(i) = interval {
+            doc["interval_seconds"] = json!(i);
+        }
+        FlowConfig::parse(doc).unwrap()
+    }
+
+    fn flow_in(status: FlowStatus, current_job: Option<JobId>) -> Flow {
+        let mut flow = Flow::new(config_with(Some(30)), NOW);
+        flow.status = status;
+        flow.current_job_id = current_job;
+        flow
+    }
+
+    const ALL_STATUSES: [FlowStatus; 4] = [
+        FlowStatus::Stopped,
+        FlowStatus::Running,
+        FlowStatus::Paused,
+        FlowStatus::Stopping,
+    ];
+
+    // ---- FlowId ----
+
+    #[test]
+    fn a_flow_id_of_1_to_100_characters_is_accepted() {
+        assert_eq!(FlowId::parse("f").unwrap().as_str(), "f");
+        assert!(FlowId::parse("f".repeat(100)).is_ok());
+        assert!(FlowId::parse("é".repeat(100)).is_ok());
+    }
+
+    #[test]
+    fn an_empty_flow_id_is_refused() {
+        assert_eq!(fields(&FlowId::parse("").unwrap_err()), ["flow_id"]);
+    }
+
+    #[test]
+    fn a_flow_id_over_100_characters_is_refused() {
+        assert_eq!(
+            fields(&FlowId::parse("f".repeat(101)).unwrap_err()),
+            ["flow_id"]
+        );
+    }
+
+    #[test]
+    fn the_flow_api_path_names_are_not_flow_ids() {
+        assert_eq!(fields(&FlowId::parse("status").unwrap_err()), ["flow_id"]);
+        assert_eq!(fields(&FlowId::parse("commands").unwrap_err()), ["flow_id"]);
+    }
+
+    #[test]
+    fn names_merely_resembling_the_api_paths_are_accepted() {
+        for ok in ["statuses", "my-commands", "status2"] {
+            assert!(FlowId::parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn a_flow_id_displays_as_given() {
+        assert_eq!(
+            FlowId::parse("Nightly Sync").unwrap().to_string(),
+            "Nightly Sync"
+        );
+    }
+
+    // ---- FlowConfig::parse ----
+
+    #[test]
+    fn a_minimal_config_takes_the_default_interval() {
+        let c = FlowConfig::parse(json!({"flow_id": "sync", "workflow_id": WORKFLOW})).unwrap();
+        assert_eq!(c.flow_id().as_str(), "sync");
+        assert_eq!(c.workflow_id(), WorkflowId::from_uuid(Uuid::from_u128(42)));
+        assert_eq!(c.interval_seconds(), 60);
+        assert_eq!(FlowConfig::DEFAULT_INTERVAL_SECONDS, 60);
+    }
+
+    #[test]
+    fn a_null_interval_takes_the_default() {
+        let c = FlowConfig::parse(
+            json!({"flow_id": "sync", "workflow_id": WORKFLOW, "interval_seconds": null}),
+        )
+        .unwrap();
+        assert_eq!(c.interval_seconds(), 60);
+    }
+
+    #[test]
+    fn a_config_must_be_a_json_object() {
+        for bad in [json!([]), json!("sync"), json!(1), json!(null), json!(true)] {
+            assert_eq!(fields(&FlowConfig::parse(bad).unwrap_err()), ["config"]);
+        }
+    }
+
+    #[test]
+    fn flow_id_and_workflow_id_are_required() {
+        let err = FlowConfig::parse(json!({})).unwrap_err();
+        assert_eq!(fields(&err), ["flow_id", "workflow_id"]);
+    }
+
+    #[test]
+    fn flow_id_and_workflow_id_must_be_strings() {
+        let err = FlowConfig::parse(json!({"flow_id": 5, "workflow_id": 42})).unwrap_err();
+        assert_eq!(fields(&err), ["flow_id", "workflow_id"]);
+        let err = FlowConfig::parse(json!({"flow_id": null, "workflow_id": null})).unwrap_err();
+        assert_eq!(fields(&err), ["flow_id", "workflow_id"]);
+    }
+
+    #[test]
+    fn workflow_id_must_be_a_uuid() {
+        let err =
+            FlowConfig::parse(json!({"flow_id": "sync", "workflow_id": "nightly"})).unwrap_err();
+        assert_eq!(fields(&err), ["workflow_id"]);
+    }
+
+    #[test]
+    fn the_flow_id_inside_a_config_follows_the_flow_id_rules() {
+        for bad in [String::new(), "status".to_owned(), "x".repeat(101)] {
+            let err =
+                FlowConfig::parse(json!({"flow_id": bad, "workflow_id": WORKFLOW})).unwrap_err();
+            assert_eq!(fields(&err), ["flow_id"]);
+        }
+    }
+
+    #[test]
+    fn interval_seconds_accepts_zero_and_the_maximum() {
+        assert_eq!(config_with(Some(0)).interval_seconds(), 0);
+        let max = FlowConfig::MAX_INTERVAL_SECONDS;
+        assert_eq!(config_with(Some(max)).interval_seconds(), max);
+    }
+
+    #[test]
+    fn interval_seconds_beyond_the_maximum_is_refused() {
+        let too_long = u64::from(FlowConfig::MAX_INTERVAL_SECONDS) + 1;
+        let err = FlowConfig::parse(
+            json!({"flow_id": "sync", "workflow_id": WORKFLOW, "interval_seconds": too_long}),
+        )
+        .unwrap_err();
+        assert_eq!(fields(&err), ["interval_seconds"]);
+    }
+
+    #[test]
+    fn interval_seconds_must_be_a_non_negative_integer() {
+        for bad in [
+            json!(-1),
+            json!(1.5),
+            json!("60"),
+            json!(true),
+            json!(u64::MAX),
+        ] {
+            let err = FlowConfig::parse(
+                json!({"flow_id": "sync", "workflow_id": WORKFLOW, "interval_seconds": bad}),
+            )
+            .unwrap_err();
+            assert_eq!(fields(&err), ["interval_seconds"], "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_config_error_is_reported_together() {
+        let err =
+            FlowConfig::parse(json!({"flow_id": "", "workflow_id": "x", "interval_seconds": -5}))
+                .unwrap_err();
+        assert_eq!(fields(&err), ["flow_id", "workflow_id", "interval_seconds"]);
+    }
+
+    #[test]
+    fn other_config_keys_are_kept_as_given() {
+        let given = json!({
+            "flow_id": "sync",
+            "workflow_id": WORKFLOW,
+            "interval_seconds": 15,
+            "source": {"url": "https://example.test", "retries": [1, 2]},
+            "note": null,
+        });
+        let c = FlowConfig::parse(given.clone()).unwrap();
+        assert_eq!(Value::Object(c.document().clone()), given);
+        assert_eq!(c.interval_seconds(), 15);
+    }
+
+    #[test]
+    fn a_config_larger_than_a_megabyte_is_refused() {
+        let big = "x".repeat(FlowConfig::MAX_DOCUMENT_BYTES);
+        let err =
+            FlowConfig::parse(json!({"flow_id": "sync", "workflow_id": WORKFLOW, "blob": big}))
+                .unwrap_err();
+        assert_eq!(fields(&err), ["config"]);
+    }
+
+    // ---- FlowCommand::parse ----
+
+    #[test]
+    fn start_pause_and_resume_parse_without_a_type() {
+        assert_eq!(
+            FlowCommand::parse("start", None).unwrap(),
+            FlowCommand::Start
+        );
+        assert_eq!(
+            FlowCommand::parse("pause", None).unwrap(),
+            FlowCommand::Pause
+        );
+        assert_eq!(
+            FlowCommand::parse("resume", None).unwrap(),
+            FlowCommand::Resume
+        );
+    }
+
+    #[test]
+    fn stop_type_0_is_soft_and_1_is_hard() {
+        assert_eq!(
+            FlowCommand::parse("stop", Some(0)).unwrap(),
+            FlowCommand::Stop { hard: false }
+        );
+        assert_eq!(
+            FlowCommand::parse("stop", Some(1)).unwrap(),
+            FlowCommand::Stop { hard: true }
+        );
+    }
+
+    #[test]
+    fn a_stop_without_a_type_is_soft() {
+        assert_eq!(
+            FlowCommand::parse("stop", None).unwrap(),
+            FlowCommand::Stop { hard: false }
+        );
+    }
+
+    #[test]
+    fn any_other_stop_type_is_refused() {
+        for t in [-1, 2, 99] {
+            assert_eq!(
+                fields(&FlowCommand::parse("stop", Some(t)).unwrap_err()),
+                ["type"]
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_command_is_refused() {
+        for bad in ["", "restart", "STOP", "Start", "kill"] {
+            assert_eq!(
+                fields(&FlowCommand::parse(bad, None).unwrap_err()),
+                ["command"],
+                "{bad:?}"
+            );
+        }
+    }
+
+    // ---- FlowStatus ----
+
+    #[test]
+    fn flow_statuses_round_trip_through_their_names() {
+        for s in ALL_STATUSES {
+            assert_eq!(s.to_string().parse::<FlowStatus>().unwrap(), s);
+        }
+        assert_eq!(
+            fields(&"finished".parse::<FlowStatus>().unwrap_err()),
+            ["status"]
+        );
+    }
+
+    // ---- Flow::new and reconfigure ----
+
+    #[test]
+    fn a_new_flow_is_stopped_with_no_job() {
+        let flow = Flow::new(config_with(None), NOW);
+        assert_eq!(flow.status, FlowStatus::Stopped);
+        assert_eq!(flow.current_job_id, None);
+        assert_eq!(flow.next_run_at, None);
+        assert_eq!(flow.flow_id().as_str(), "sync");
+        assert!(!flow.wants_job(NOW));
+    }
+
+    #[test]
+    fn reconfiguring_keeps_the_flow_id() {
+        let mut flow = Flow::new(config_with(None), NOW);
+        flow.reconfigure(config_with(Some(5)), NOW + Duration::seconds(1))
+            .unwrap();
+        assert_eq!(flow.config.interval_seconds(), 5);
+        assert_eq!(flow.updated_at, NOW + Duration::seconds(1));
+        let other =
+            FlowConfig::parse(json!({"flow_id": "other", "workflow_id": WORKFLOW})).unwrap();
+        let before = flow.clone();
+        assert_eq!(
+            fields(&flow.reconfigure(other, NOW).unwrap_err()),
+            ["flow_id"]
+        );
+        assert_eq!(flow, before);
+    }
+
+    // ---- apply: start ----
+
+    #[test]
+    fn starting_a_stopped_flow_runs_it_at_once() {
+        let mut flow = flow_in(FlowStatus::Stopped, None);
+        let effect = flow.apply(FlowCommand::Start, NOW).unwrap();
+        assert_eq!(effect, FlowEffect::None);
+        assert_eq!(flow.status, FlowStatus::Running);
+        assert_eq!(flow.next_run_at, Some(NOW));
+        assert!(flow.wants_job(NOW));
+    }
+
+    #[test]
+    fn starting_a_stopping_flow_keeps_it_running_after_its_job() {
+        let mut flow = flow_in(FlowStatus::Stopping, Some(job(1)));
+        flow.apply(FlowCommand::Start, NOW).unwrap();
+        assert_eq!(flow.status, FlowStatus::Running);
+        assert_eq!(flow.current_job_id, Some(job(1)));
+        assert!(!flow.wants_job(NOW), "its job is still running");
+        flow.job_finished(job(1), NOW + Duration::seconds(5));
+        assert_eq!(flow.status, FlowStatus::Running);
+        assert_eq!(flow.next_run_at, Some(NOW + Duration::seconds(35)));
+    }
+
+    #[test]
+    fn starting_a_running_flow_keeps_it_running() {
+        let mut flow = flow_in(FlowStatus::Running, Some(job(1)));
+        flow.next_run_at = None;
+        let effect = flow.apply(FlowCommand::Start, NOW).unwrap();
+        assert_eq!(effect, FlowEffect::None);
+        assert_eq!(flow.status, FlowStatus::Running);
+        assert_eq!(flow.current_job_id, Some(job(1)));
+        assert_eq!(flow.next_run_at, None);
+    }
+
+    #[test]
+    fn starting_a_paused_flow_leaves_it_paused() {
+        let mut flow = flow_in(FlowStatus::Paused, None);
+        flow.apply(FlowCommand::Start, NOW).unwrap();
+        assert_eq!(flow.status, FlowStatus::Paused);
+    }
+
+    // ---- apply: stop ----
+
+    #[test]
+    fn a_hard_stop_with_a_current_job_cancels_it() {
+        for status in [
+            FlowStatus::Running,
+            FlowStatus::Paused,
+            FlowStatus::Stopping,
+        ] {
+            let mut flow = flow_in(status, Some(job(9)));
+            let effect = flow.apply(FlowCommand::Stop { hard: true }, NOW).unwrap();
+            assert_eq!(effect, FlowEffect::CancelJob(job(9)), "{status}");
+            assert_eq!(flow.status, FlowStatus::Stopped);
+            assert_eq!(flow.current_job_id, None);
+            assert_eq!(flow.next_run_at, None);
+        }
+    }
+
+    #[test]
+    fn a_hard_stop_without_a_job_just_stops() {
+        for status in ALL_STATUSES {
+            let mut flow = flow_in(status, None);
+            flow.next_run_at = Some(NOW);
+            let effect = flow.apply(FlowCommand::Stop { hard: true }, NOW).unwrap();
+            assert_eq!(effect, FlowEffect::None, "{status}");
+            assert_eq!(flow.status, FlowStatus::Stopped);
+            assert_eq!(flow.next_run_at, None);
+        }
+    }
+
+    #[test]
+    fn a_soft_stop_while_a_job_runs_waits_for_it() {
+        for status in [
+            FlowStatus::Running,
+            FlowStatus::Paused,
+            FlowStatus::Stopping,
+        ] {
+            let mut flow = flow_in(status, Some(job(3)));
+            let effect = flow.apply(FlowCommand::Stop { hard: false }, NOW).unwrap();
+            assert_eq!(effect, FlowEffect::None, "{status}");
+            assert_eq!(flow.status, FlowStatus::Stopping);
+            assert_eq!(flow.current_job_id, Some(job(3)));
+            assert_eq!(flow.next_run_at, None);
+        }
+    }
+
+    #[test]
+    fn a_soft_stop_without_a_job_stops_at_once() {
+        for status in ALL_STATUSES {
+            let mut flow = flow_in(status, None);
+            flow.next_run_at = Some(NOW);
+            let effect = flow.apply(FlowCommand::Stop { hard: false }, NOW).unwrap();
+            assert_eq!(effect, FlowEffect::None);
+            assert_eq!(flow.status, FlowStatus::Stopped, "{status}");
+            assert_eq!(flow.next_run_at, None);
+        }
+    }
+
+    #[test]
+    fn a_soft_stop_finishes_when_the_job_ends() {
+        let mut flow = flow_in(FlowStatus::Running, Some(job(3)));
+        flow.apply(FlowCommand::Stop { hard: false }, NOW).unwrap();
+        flow.job_finished(job(3), NOW + Duration::seconds(10));
+        assert_eq!(flow.status, FlowStatus::Stopped);
+        assert_eq!(flow.current_job_id, None);
+        assert_eq!(flow.next_run_at, None);
+        assert!(!flow.wants_job(NOW + Duration::days(1)));
+    }
+
+    // ---- apply: pause and resume ----
+
+    #[test]
+    fn pausing_a_running_flow_pauses_it_and_keeps_its_job() {
+        let mut flow = flow_in(FlowStatus::Running, Some(job(2)));
+        assert_eq!(
+            flow.apply(FlowCommand::Pause, NOW).unwrap(),
+            FlowEffect::None
+        );
+        assert_eq!(flow.status, FlowStatus::Paused);
+        assert_eq!(flow.current_job_id, Some(job(2)));
+    }
+
+    #[test]
+    fn pausing_a_paused_flow_keeps_it_paused() {
+        let mut flow = flow_in(FlowStatus::Paused, None);
+        flow.apply(FlowCommand::Pause, NOW).unwrap();
+        assert_eq!(flow.status, FlowStatus::Paused);
+    }
+
+    #[test]
+    fn a_stopped_or_stopping_flow_cannot_be_paused() {
+        for status in [FlowStatus::Stopped, FlowStatus::Stopping] {
+            let mut flow = flow_in(status, None);
+            let before = flow.clone();
+            let err = flow
+                .apply(FlowCommand::Pause, NOW + Duration::seconds(1))
+                .unwrap_err();
+            assert_eq!(err.entity, "flow");
+            assert_eq!(err.action, "pause");
+            assert_eq!(err.state, status.as_str());
+            assert_eq!(flow, before);
+        }
+    }
+
+    #[test]
+    fn a_stopped_or_stopping_flow_cannot_be_resumed() {
+        for status in [FlowStatus::Stopped, FlowStatus::Stopping] {
+            let mut flow = flow_in(status, None);
+            let before = flow.clone();
+            let err = flow
+                .apply(FlowCommand::Resume, NOW + Duration::seconds(1))
+                .unwrap_err();
+            assert_eq!(err.action, "resume");
+            assert_eq!(err.state, status.as_str());
+            assert_eq!(flow, before);
+        }
+    }
+
+    #[test]
+    fn resuming_a_paused_flow_runs_it_now_when_no_run_was_planned() {
+        let mut flow = flow_in(FlowStatus::Paused, None);
+        flow.next_run_at = None;
+        flow.apply(FlowCommand::Resume, NOW).unwrap();
+        assert_eq!(flow.status, FlowStatus::Running);
+        assert_eq!(flow.next_run_at, Some(NOW));
+        assert!(flow.wants_job(NOW));
+    }
+
+    #[test]
+    fn resuming_keeps_a_planned_run_time() {
+        let mut flow = flow_in(FlowStatus::Paused, None);
+        let planned = NOW + Duration::seconds(20);
+        flow.next_run_at = Some(planned);
+        flow.apply(FlowCommand::Resume, NOW).unwrap();
+        assert_eq!(flow.next_run_at, Some(planned));
+        assert!(!flow.wants_job(NOW));
+        assert!(flow.wants_job(planned));
+    }
+
+    #[test]
+    fn resuming_a_running_flow_keeps_it_running() {
+        let mut flow = flow_in(FlowStatus::Running, Some(job(1)));
+        flow.apply(FlowCommand::Resume, NOW).unwrap();
+        assert_eq!(flow.status, FlowStatus::Running);
+        assert_eq!(flow.current_job_id, Some(job(1)));
+    }
+
+    #[test]
+    fn an_accepted_command_stamps_updated_at() {
+        let mut flow = flow_in(FlowStatus::Stopped, None);
+        flow.apply(FlowCommand::Start, NOW + Duration::minutes(3))
+            .unwrap();
+        assert_eq!(flow.updated_at, NOW + Duration::minutes(3));
+    }
+
+    // ---- wants_job ----
+
+    #[test]
+    fn a_running_flow_wants_a_job_only_when_idle_and_due() {
+        let mut flow = flow_in(FlowStatus::Running, None);
+        flow.next_run_at = Some(NOW);
+        assert!(flow.wants_job(NOW));
+        assert!(!flow.wants_job(NOW - Duration::seconds(1)));
+        flow.next_run_at = None;
+        assert!(!flow.wants_job(NOW));
+        flow.next_run_at = Some(NOW);
+        flow.current_job_id = Some(job(1));
+        assert!(!flow.wants_job(NOW));
+    }
+
+    #[test]
+    fn only_a_running_flow_wants_a_job() {
+        for status in [
+            FlowStatus::Stopped,
+            FlowStatus::Paused,
+            FlowStatus::Stopping,
+        ] {
+            let mut flow = flow_in(status, None);
+            flow.next_run_at = Some(NOW);
+            assert!(!flow.wants_job(NOW + Duration::days(1)), "{status}");
+        }
+    }
+
+    // ---- job_started / job_finished ----
+
+    #[test]
+    fn a_started_job_becomes_current_and_clears_the_plan() {
+        let mut flow = flow_in(FlowStatus::Stopped, None);
+        flow.apply(FlowCommand::Start, NOW).unwrap();
+        flow.job_started(job(5), NOW + Duration::seconds(1));
+        assert_eq!(flow.current_job_id, Some(job(5)));
+        assert_eq!(flow.next_run_at, None);
+        assert_eq!(flow.updated_at, NOW + Duration::seconds(1));
+        assert!(!flow.wants_job(NOW + Duration::days(1)));
+    }
+
+    #[test]
+    fn the_next_job_waits_interval_seconds_after_the_last_one_ends() {
+        let mut flow = flow_in(FlowStatus::Running, Some(job(5)));
+        let end = NOW + Duration::minutes(2);
+        flow.job_finished(job(5), end);
+        assert_eq!(flow.current_job_id, None);
+        assert_eq!(flow.status, FlowStatus::Running);
+        assert_eq!(flow.next_run_at, Some(end + Duration::seconds(30)));
+        assert!(!flow.wants_job(end + Duration::seconds(29)));
+        assert!(flow.wants_job(end + Duration::seconds(30)));
+    }
+
+    #[test]
+    fn the_default_interval_is_sixty_seconds_between_runs() {
+        let mut flow = Flow::new(config_with(None), NOW);
+        flow.apply(FlowCommand::Start, NOW).unwrap();
+        flow.job_started(job(1), NOW);
+        flow.job_finished(job(1), NOW + Duration::seconds(10));
+        assert_eq!(flow.next_run_at, Some(NOW + Duration::seconds(70)));
+    }
+
+    #[test]
+    fn a_paused_flow_plans_its_next_run_but_waits_for_resume() {
+        let mut flow = flow_in(FlowStatus::Paused, Some(job(5)));
+        flow.job_finished(job(5), NOW);
+        assert_eq!(flow.status, FlowStatus::Paused);
+        assert_eq!(flow.next_run_at, Some(NOW + Duration::seconds(30)));
+        assert!(!flow.wants_job(NOW + Duration::hours(1)));
+        flow.apply(FlowCommand::Resume, NOW + Duration::hours(1))
+            .unwrap();
+        assert!(flow.wants_job(NOW + Duration::hours(1)));
+    }
+
+    #[test]
+    fn a_stopping_flow_stops_when_its_job_ends() {
+        let mut flow = flow_in(FlowStatus::Stopping, Some(job(5)));
+        flow.job_finished(job(5), NOW);
+        assert_eq!(flow.status, FlowStatus::Stopped);
+        assert_eq!(flow.current_job_id, None);
+        assert_eq!(flow.next_run_at, None);
+    }
+
+    #[test]
+    fn the_end_of_a_job_that_is_not_current_is_ignored() {
+        for status in ALL_STATUSES {
+            let mut flow = flow_in(status, Some(job(5)));
+            let before = flow.clone();
+            flow.job_finished(job(6), NOW + Duration::seconds(1));
+            assert_eq!(flow, before, "{status}");
+        }
+        let mut stopped = flow_in(FlowStatus::Stopped, None);
+        let before = stopped.clone();
+        stopped.job_finished(job(6), NOW + Duration::seconds(1));
+        assert_eq!(stopped, before);
+    }
+
+    #[test]
+    fn a_job_cancelled_by_a_hard_stop_does_not_restart_the_flow() {
+        let mut flow = flow_in(FlowStatus::Running, Some(job(5)));
+        let effect = flow.apply(FlowCommand::Stop { hard: true }, NOW).unwrap();
+        assert_eq!(effect, FlowEffect::CancelJob(job(5)));
+        flow.job_finished(job(5), NOW + Duration::seconds(1));
+        assert_eq!(flow.status, FlowStatus::Stopped);
+        assert_eq!(flow.next_run_at, None);
+        assert!(!flow.wants_job(NOW + Duration::days(1)));
+    }
+}

@@ -467,3 +467,703 @@ fn truncate(mut text: String, max_chars: usize) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use time::Duration;
+    use time::macros::datetime;
+    use uuid::Uuid;
+
+    const T0: Timestamp = datetime!(2025-03-01 08:00 UTC);
+    const T1: Timestamp = datetime!(2025-03-01 08:00:10 UTC);
+    const T2: Timestamp = datetime!(2025-03-01 08:00:20 UTC);
+    const T3: Timestamp = datetime!(2025-03-01 08:05 UTC);
+
+    fn robot_a() -> RobotId {
+        RobotId::parse("robot-a").unwrap()
+    }
+
+    fn robot_b() -> RobotId {
+        RobotId::parse("robot-b").unwrap()
+    }
+
+    fn pending() -> Job {
+        NewJob {
+            workflow_id: WorkflowId::from_uuid(Uuid::from_u128(10)),
+            workflow_name: WorkflowName::parse("nightly").unwrap(),
+            priority: Priority::default(),
+            execution_mode: ExecutionMode::Lan,
+            input: serde_json::Map::new(),
+            origin: JobOrigin::Manual,
+            max_retries: NewJob::DEFAULT_MAX_RETRIES,
+        }
+        .into_job(JobId::from_uuid(Uuid::from_u128(1)), T0)
+    }
+
+    fn claimed() -> Job {
+        let mut job = pending();
+        job.claim(robot_a(), T0, 60).unwrap();
+        job
+    }
+
+    fn running() -> Job {
+        let mut job = claimed();
+        job.start(&robot_a(), T1).unwrap();
+        job
+    }
+
+    fn completed() -> Job {
+        let mut job = running();
+        job.complete(&robot_a(), None, T2).unwrap();
+        job
+    }
+
+    fn failed() -> Job {
+        let mut job = running();
+        job.fail(&robot_a(), "Boom".into(), "it broke".into(), T2)
+            .unwrap();
+        job
+    }
+
+    fn cancelled() -> Job {
+        let mut job = pending();
+        job.cancel(CancelMode::Hard, T1).unwrap();
+        job
+    }
+
+    fn finals() -> [Job; 3] {
+        [completed(), failed(), cancelled()]
+    }
+
+    fn node(id: &str) -> NodeExecution {
+        NodeExecution::new(id.to_owned(), "completed", 5, None, T1).unwrap()
+    }
+
+    /// Asserts the call was refused and left the job exactly as it was.
+    fn assert_refused(
+        mut job: Job,
+        act: impl FnOnce(&mut Job) -> Result<(), TransitionError>,
+    ) -> TransitionError {
+        let before = job.clone();
+        let err = act(&mut job).unwrap_err();
+        assert_eq!(err.entity, "job");
+        assert_eq!(job, before, "a refused transition changes nothing");
+        err
+    }
+
+    // ---- Priority ----
+
+    #[test]
+    fn priority_defaults_to_10() {
+        assert_eq!(Priority::default().value(), 10);
+    }
+
+    #[test]
+    fn priority_accepts_every_value_from_0_to_20() {
+        for v in 0..=20 {
+            assert_eq!(Priority::new(v).unwrap().value(), u8::try_from(v).unwrap());
+        }
+        assert_eq!(Priority::new(0).unwrap(), Priority::HIGHEST);
+        assert_eq!(Priority::new(20).unwrap(), Priority::LOWEST);
+    }
+
+    #[test]
+    fn priority_outside_0_to_20_is_refused() {
+        for v in [-1, 21, 255, 256, i64::MIN, i64::MAX] {
+            let err = Priority::new(v).unwrap_err();
+            assert_eq!(err.errors[0].field, "priority", "{v}");
+        }
+    }
+
+    #[test]
+    fn a_lower_number_is_a_higher_priority_and_sorts_first() {
+        assert!(Priority::HIGHEST < Priority::default());
+        assert!(Priority::default() < Priority::LOWEST);
+    }
+
+    // ---- JobStatus ----
+
+    #[test]
+    fn job_status_parses_every_status_it_prints() {
+        for status in JobStatus::ALL {
+            assert_eq!(status.to_string().parse::<JobStatus>().unwrap(), status);
+        }
+        assert_eq!("running".parse::<JobStatus>().unwrap(), JobStatus::Running);
+    }
+
+    #[test]
+    fn an_unknown_job_status_is_refused() {
+        for bad in ["", "done", "queued", "cancelled "] {
+            let err = bad.parse::<JobStatus>().unwrap_err();
+            assert_eq!(err.errors[0].field, "status", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_completed_failed_and_cancelled_are_final() {
+        let finals: Vec<_> = JobStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_final())
+            .collect();
+        assert_eq!(
+            finals,
+            [
+                JobStatus::Completed,
+                JobStatus::Failed,
+                JobStatus::Cancelled
+            ]
+        );
+    }
+
+    #[test]
+    fn only_claimed_and_running_jobs_are_held_by_a_robot() {
+        let active: Vec<_> = JobStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_active())
+            .collect();
+        assert_eq!(active, [JobStatus::Claimed, JobStatus::Running]);
+    }
+
+    // ---- creation ----
+
+    #[test]
+    fn a_new_job_is_pending_and_unheld() {
+        let job = pending();
+        assert_eq!(job.status, JobStatus::Pending);
+        assert_eq!(job.robot_id, None);
+        assert_eq!(job.created_at, T0);
+        assert_eq!(job.updated_at, T0);
+        assert_eq!(job.retry_count, 0);
+        assert_eq!(job.max_retries, 3);
+        assert_eq!(job.lease_expires_at, None);
+        assert_eq!(job.cancel_requested, None);
+        assert!(job.node_executions.is_empty());
+        assert_eq!(job.duration_ms(), None);
+    }
+
+    // ---- claim ----
+
+    #[test]
+    fn claiming_a_pending_job_gives_the_robot_a_lease() {
+        let job = claimed();
+        assert_eq!(job.status, JobStatus::Claimed);
+        assert_eq!(job.robot_id, Some(robot_a()));
+        assert_eq!(job.claimed_at, Some(T0));
+        assert_eq!(job.lease_expires_at, Some(T0 + Duration::seconds(60)));
+        assert_eq!(job.updated_at, T0);
+    }
+
+    #[test]
+    fn only_a_pending_job_can_be_claimed() {
+        for job in [claimed(), running(), completed(), failed(), cancelled()] {
+            let status = job.status;
+            let err = assert_refused(job, |j| j.claim(robot_b(), T3, 60));
+            assert_eq!(err.state, status.as_str());
+        }
+    }
+
+    // ---- start ----
+
+    #[test]
+    fn starting_a_claimed_job_makes_it_running() {
+        let job = running();
+        assert_eq!(job.status, JobStatus::Running);
+        assert_eq!(job.started_at, Some(T1));
+        assert_eq!(job.updated_at, T1);
+    }
+
+    #[test]
+    fn starting_a_running_job_again_changes_nothing() {
+        let mut job = running();
+        let before = job.clone();
+        job.start(&robot_a(), T3).unwrap();
+        assert_eq!(job, before);
+    }
+
+    #[test]
+    fn a_robot_cannot_start_a_job_held_by_another_robot() {
+        let err = assert_refused(claimed(), |j| j.start(&robot_b(), T1));
+        assert!(err.state.contains("another robot"), "{}", err.state);
+    }
+
+    #[test]
+    fn a_pending_or_finished_job_cannot_be_started() {
+        for job in [pending(), completed(), failed(), cancelled()] {
+            assert_refused(job, |j| j.start(&robot_a(), T3));
+        }
+    }
+
+    // ---- renew_lease ----
+
+    #[test]
+    fn renewing_moves_the_lease_forward_from_now() {
+        let mut job = running();
+        job.renew_lease(&robot_a(), T2, 90).unwrap();
+        assert_eq!(job.lease_expires_at, Some(T2 + Duration::seconds(90)));
+        assert_eq!(job.updated_at, T2);
+        assert_eq!(job.status, JobStatus::Running);
+    }
+
+    #[test]
+    fn a_claimed_job_can_have_its_lease_renewed() {
+        let mut job = claimed();
+        job.renew_lease(&robot_a(), T1, 60).unwrap();
+        assert_eq!(job.lease_expires_at, Some(T1 + Duration::seconds(60)));
+        assert_eq!(job.status, JobStatus::Claimed);
+    }
+
+    #[test]
+    fn a_robot_cannot_renew_the_lease_of_a_job_held_by_another_robot() {
+        assert_refused(running(), |j| j.renew_lease(&robot_b(), T2, 60));
+    }
+
+    #[test]
+    fn a_pending_or_finished_job_has_no_lease_to_renew() {
+        for job in [pending(), completed(), failed(), cancelled()] {
+            assert_refused(job, |j| j.renew_lease(&robot_a(), T3, 60));
+        }
+    }
+
+    // ---- record_node ----
+
+    #[test]
+    fn recording_a_node_on_a_claimed_job_starts_it() {
+        let mut job = claimed();
+        job.record_node(&robot_a(), node("n1"), T1).unwrap();
+        assert_eq!(job.status, JobStatus::Running);
+        assert_eq!(job.started_at, Some(T1));
+        assert_eq!(job.node_executions, [node("n1")]);
+    }
+
+    #[test]
+    fn recorded_nodes_accumulate_in_order() {
+        let mut job = running();
+        job.record_node(&robot_a(), node("n1"), T2).unwrap();
+        job.record_node(&robot_a(), node("n2"), T3).unwrap();
+        let ids: Vec<_> = job
+            .node_executions
+            .iter()
+            .map(|n| n.node_id.as_str())
+            .collect();
+        assert_eq!(ids, ["n1", "n2"]);
+        assert_eq!(job.started_at, Some(T1), "the start time does not move");
+        assert_eq!(job.updated_at, T3);
+    }
+
+    #[test]
+    fn a_robot_cannot_record_a_node_on_a_job_held_by_another_robot() {
+        assert_refused(running(), |j| j.record_node(&robot_b(), node("n1"), T2));
+    }
+
+    #[test]
+    fn nodes_cannot_be_recorded_on_a_pending_or_finished_job() {
+        for job in [pending(), completed(), failed(), cancelled()] {
+            assert_refused(job, |j| j.record_node(&robot_a(), node("n1"), T3));
+        }
+    }
+
+    #[test]
+    fn node_executions_validate_their_fields() {
+        assert!(NodeExecution::new("n".into(), "skipped", 0, None, T0).is_ok());
+        assert_eq!(
+            NodeExecution::new(String::new(), "completed", 0, None, T0)
+                .unwrap_err()
+                .errors[0]
+                .field,
+            "node_id"
+        );
+        assert!(NodeExecution::new("n".repeat(255), "completed", 0, None, T0).is_ok());
+        assert!(NodeExecution::new("n".repeat(256), "completed", 0, None, T0).is_err());
+        assert_eq!(
+            NodeExecution::new("n".into(), "done", 0, None, T0)
+                .unwrap_err()
+                .errors[0]
+                .field,
+            "status"
+        );
+        assert!(NodeExecution::new("n".into(), "failed", 0, Some("e".repeat(4000)), T0).is_ok());
+        assert_eq!(
+            NodeExecution::new("n".into(), "failed", 0, Some("e".repeat(4001)), T0)
+                .unwrap_err()
+                .errors[0]
+                .field,
+            "error_message"
+        );
+    }
+
+    // ---- complete ----
+
+    #[test]
+    fn completing_a_running_job_ends_it_with_its_output() {
+        let mut job = running();
+        job.complete(&robot_a(), Some(json!({"rows": 3})), T2)
+            .unwrap();
+        assert_eq!(job.status, JobStatus::Completed);
+        assert_eq!(job.output, Some(json!({"rows": 3})));
+        assert_eq!(job.completed_at, Some(T2));
+        assert_eq!(job.lease_expires_at, None);
+        assert_eq!(job.updated_at, T2);
+    }
+
+    #[test]
+    fn a_claimed_job_can_complete_without_a_start_report() {
+        let mut job = claimed();
+        job.complete(&robot_a(), None, T2).unwrap();
+        assert_eq!(job.status, JobStatus::Completed);
+    }
+
+    #[test]
+    fn completing_a_cancelled_job_is_illegal() {
+        let err = assert_refused(cancelled(), |j| j.complete(&robot_a(), None, T3));
+        assert_eq!(err.state, "cancelled");
+        assert_eq!(err.to_string(), "cannot complete a job that is cancelled");
+    }
+
+    #[test]
+    fn a_hard_cancelled_running_job_cannot_be_completed_by_its_robot() {
+        let mut job = running();
+        job.cancel(CancelMode::Hard, T2).unwrap();
+        assert_refused(job, |j| j.complete(&robot_a(), None, T3));
+    }
+
+    #[test]
+    fn a_finished_or_pending_job_cannot_be_completed() {
+        for job in [pending(), completed(), failed()] {
+            assert_refused(job, |j| j.complete(&robot_a(), None, T3));
+        }
+    }
+
+    #[test]
+    fn a_robot_cannot_complete_a_job_held_by_another_robot() {
+        let err = assert_refused(running(), |j| j.complete(&robot_b(), None, T2));
+        assert_eq!(err.state, "held by another robot (running)");
+    }
+
+    // ---- fail ----
+
+    #[test]
+    fn failing_a_running_job_records_the_error() {
+        let job = failed();
+        assert_eq!(job.status, JobStatus::Failed);
+        assert_eq!(job.error_type.as_deref(), Some("Boom"));
+        assert_eq!(job.error_message.as_deref(), Some("it broke"));
+        assert_eq!(job.completed_at, Some(T2));
+        assert_eq!(job.lease_expires_at, None);
+    }
+
+    #[test]
+    fn a_robot_cannot_fail_a_job_held_by_another_robot() {
+        assert_refused(running(), |j| {
+            j.fail(&robot_b(), "E".into(), "m".into(), T2)
+        });
+    }
+
+    #[test]
+    fn a_finished_or_pending_job_cannot_be_failed() {
+        for job in [pending(), completed(), failed(), cancelled()] {
+            assert_refused(job, |j| j.fail(&robot_a(), "E".into(), "m".into(), T3));
+        }
+    }
+
+    #[test]
+    fn error_type_is_truncated_to_100_characters() {
+        let mut job = running();
+        job.fail(&robot_a(), "t".repeat(150), "m".into(), T2)
+            .unwrap();
+        assert_eq!(job.error_type.unwrap(), "t".repeat(100));
+    }
+
+    #[test]
+    fn error_message_is_truncated_to_4000_characters() {
+        let mut job = running();
+        job.fail(&robot_a(), "E".into(), "m".repeat(5000), T2)
+            .unwrap();
+        assert_eq!(job.error_message.unwrap(), "m".repeat(4000));
+    }
+
+    #[test]
+    fn errors_at_their_limit_are_kept_whole() {
+        let mut job = running();
+        job.fail(&robot_a(), "t".repeat(100), "m".repeat(4000), T2)
+            .unwrap();
+        assert_eq!(job.error_type.unwrap().len(), 100);
+        assert_eq!(job.error_message.unwrap().len(), 4000);
+    }
+
+    #[test]
+    fn truncation_counts_characters_and_never_splits_one() {
+        let mut job = running();
+        job.fail(&robot_a(), "é".repeat(101), "日".repeat(4001), T2)
+            .unwrap();
+        assert_eq!(job.error_type.unwrap(), "é".repeat(100));
+        assert_eq!(job.error_message.unwrap(), "日".repeat(4000));
+    }
+
+    // ---- cancel ----
+
+    #[test]
+    fn cancelling_a_pending_job_ends_it_at_once_in_either_mode() {
+        for mode in [CancelMode::Soft, CancelMode::Hard] {
+            let mut job = pending();
+            job.cancel(mode, T1).unwrap();
+            assert_eq!(job.status, JobStatus::Cancelled);
+            assert_eq!(job.cancel_requested, Some(mode));
+            assert_eq!(job.completed_at, Some(T1));
+        }
+    }
+
+    #[test]
+    fn a_hard_cancel_ends_a_claimed_or_running_job_at_once() {
+        for mut job in [claimed(), running()] {
+            job.cancel(CancelMode::Hard, T2).unwrap();
+            assert_eq!(job.status, JobStatus::Cancelled);
+            assert_eq!(job.cancel_requested, Some(CancelMode::Hard));
+            assert_eq!(job.completed_at, Some(T2));
+            assert_eq!(job.lease_expires_at, None);
+        }
+    }
+
+    #[test]
+    fn a_soft_cancel_of_a_held_job_only_asks_the_robot_to_stop() {
+        for mut job in [claimed(), running()] {
+            let status = job.status;
+            job.cancel(CancelMode::Soft, T2).unwrap();
+            assert_eq!(job.status, status, "the robot still holds it");
+            assert_eq!(job.cancel_requested, Some(CancelMode::Soft));
+            assert_eq!(job.completed_at, None);
+            assert!(job.lease_expires_at.is_some());
+            assert_eq!(job.updated_at, T2);
+        }
+    }
+
+    #[test]
+    fn a_hard_cancel_after_a_soft_one_ends_the_job() {
+        let mut job = running();
+        job.cancel(CancelMode::Soft, T2).unwrap();
+        job.cancel(CancelMode::Hard, T3).unwrap();
+        assert_eq!(job.status, JobStatus::Cancelled);
+        assert_eq!(job.cancel_requested, Some(CancelMode::Hard));
+    }
+
+    #[test]
+    fn a_finished_job_cannot_be_cancelled() {
+        for job in finals() {
+            for mode in [CancelMode::Soft, CancelMode::Hard] {
+                let status = job.status;
+                let err = assert_refused(job.clone(), |j| j.cancel(mode, T3));
+                assert_eq!(err.state, status.as_str());
+            }
+        }
+    }
+
+    #[test]
+    fn cancel_modes_have_their_wire_names() {
+        assert_eq!(CancelMode::Soft.as_str(), "soft");
+        assert_eq!(CancelMode::Hard.as_str(), "hard");
+    }
+
+    // ---- acknowledge_cancel ----
+
+    #[test]
+    fn acknowledging_a_soft_cancel_ends_the_job_cancelled() {
+        let mut job = running();
+        job.cancel(CancelMode::Soft, T2).unwrap();
+        job.acknowledge_cancel(&robot_a(), T3).unwrap();
+        assert_eq!(job.status, JobStatus::Cancelled);
+        assert_eq!(job.completed_at, Some(T3));
+        assert_eq!(job.lease_expires_at, None);
+    }
+
+    #[test]
+    fn a_cancellation_nobody_requested_cannot_be_acknowledged() {
+        let err = assert_refused(running(), |j| j.acknowledge_cancel(&robot_a(), T2));
+        assert_eq!(err.state, "running");
+    }
+
+    #[test]
+    fn a_robot_cannot_acknowledge_a_cancel_of_a_job_held_by_another_robot() {
+        let mut job = running();
+        job.cancel(CancelMode::Soft, T2).unwrap();
+        assert_refused(job, |j| j.acknowledge_cancel(&robot_b(), T3));
+    }
+
+    #[test]
+    fn a_hard_cancelled_job_needs_no_acknowledgement() {
+        let mut job = running();
+        job.cancel(CancelMode::Hard, T2).unwrap();
+        assert_refused(job, |j| j.acknowledge_cancel(&robot_a(), T3));
+    }
+
+    #[test]
+    fn a_robot_may_still_complete_a_soft_cancelled_job_it_finished() {
+        let mut job = running();
+        job.cancel(CancelMode::Soft, T2).unwrap();
+        job.complete(&robot_a(), None, T3).unwrap();
+        assert_eq!(job.status, JobStatus::Completed);
+    }
+
+    // ---- release ----
+
+    #[test]
+    fn releasing_a_job_makes_it_pending_again_without_spending_a_retry() {
+        let mut job = running();
+        job.record_node(&robot_a(), node("n1"), T2).unwrap();
+        job.release(&robot_a(), T3).unwrap();
+        assert_eq!(job.status, JobStatus::Pending);
+        assert_eq!(job.retry_count, 0);
+        assert_eq!(job.robot_id, None);
+        assert_eq!(job.claimed_at, None);
+        assert_eq!(job.started_at, None);
+        assert_eq!(job.lease_expires_at, None);
+        assert!(job.node_executions.is_empty());
+        assert_eq!(job.updated_at, T3);
+    }
+
+    #[test]
+    fn a_released_job_can_be_claimed_by_another_robot() {
+        let mut job = claimed();
+        job.release(&robot_a(), T1).unwrap();
+        job.claim(robot_b(), T2, 60).unwrap();
+        assert_eq!(job.robot_id, Some(robot_b()));
+    }
+
+    #[test]
+    fn releasing_a_job_with_a_cancel_requested_ends_it_cancelled() {
+        let mut job = running();
+        job.cancel(CancelMode::Soft, T2).unwrap();
+        job.release(&robot_a(), T3).unwrap();
+        assert_eq!(job.status, JobStatus::Cancelled);
+        assert_eq!(job.completed_at, Some(T3));
+    }
+
+    #[test]
+    fn a_robot_cannot_release_a_job_held_by_another_robot() {
+        assert_refused(running(), |j| j.release(&robot_b(), T2));
+    }
+
+    #[test]
+    fn a_pending_or_finished_job_cannot_be_released() {
+        for job in [pending(), completed(), failed(), cancelled()] {
+            assert_refused(job, |j| j.release(&robot_a(), T3));
+        }
+    }
+
+    // ---- expire_lease ----
+
+    #[test]
+    fn an_expired_lease_makes_the_job_pending_again_while_retries_remain() {
+        let mut job = running();
+        job.record_node(&robot_a(), node("n1"), T1).unwrap();
+        job.expire_lease(T3).unwrap();
+        assert_eq!(job.status, JobStatus::Pending);
+        assert_eq!(job.retry_count, 1);
+        assert_eq!(job.robot_id, None);
+        assert_eq!(job.lease_expires_at, None);
+        assert!(job.node_executions.is_empty());
+        assert_eq!(job.error_type, None);
+    }
+
+    #[test]
+    fn an_expired_lease_fails_the_job_once_retries_are_spent() {
+        let mut job = running();
+        job.retry_count = job.max_retries;
+        job.expire_lease(T3).unwrap();
+        assert_eq!(job.status, JobStatus::Failed);
+        assert_eq!(job.error_type.as_deref(), Some("LeaseExpired"));
+        assert!(job.error_message.is_some());
+        assert_eq!(job.completed_at, Some(T3));
+        assert_eq!(job.retry_count, 3);
+    }
+
+    #[test]
+    fn a_job_survives_exactly_max_retries_lease_expiries() {
+        let mut job = pending();
+        job.max_retries = 2;
+        let mut now = T0;
+        for expected_retry in 1..=2 {
+            job.claim(robot_a(), now, 60).unwrap();
+            now += Duration::seconds(60);
+            job.expire_lease(now).unwrap();
+            assert_eq!(job.status, JobStatus::Pending);
+            assert_eq!(job.retry_count, expected_retry);
+        }
+        job.claim(robot_a(), now, 60).unwrap();
+        now += Duration::seconds(60);
+        job.expire_lease(now).unwrap();
+        assert_eq!(job.status, JobStatus::Failed);
+        assert_eq!(job.error_type.as_deref(), Some(Job::LEASE_EXPIRED));
+    }
+
+    #[test]
+    fn with_no_retries_the_first_lease_expiry_fails_the_job() {
+        let mut job = claimed();
+        job.max_retries = 0;
+        job.expire_lease(T3).unwrap();
+        assert_eq!(job.status, JobStatus::Failed);
+        assert_eq!(job.error_type.as_deref(), Some("LeaseExpired"));
+    }
+
+    #[test]
+    fn an_expired_lease_with_a_cancel_requested_ends_the_job_cancelled() {
+        let mut job = running();
+        job.cancel(CancelMode::Soft, T2).unwrap();
+        job.expire_lease(T3).unwrap();
+        assert_eq!(job.status, JobStatus::Cancelled);
+        assert_eq!(job.retry_count, 0);
+        assert_eq!(job.error_type, None);
+    }
+
+    #[test]
+    fn a_lease_that_has_not_lapsed_cannot_expire() {
+        let err = assert_refused(claimed(), |j| j.expire_lease(T0 + Duration::seconds(59)));
+        assert_eq!(err.state, "claimed");
+    }
+
+    #[test]
+    fn a_lease_expires_at_its_exact_end() {
+        let mut job = claimed();
+        job.expire_lease(T0 + Duration::seconds(60)).unwrap();
+        assert_eq!(job.status, JobStatus::Pending);
+    }
+
+    #[test]
+    fn a_pending_or_finished_job_has_no_lease_to_expire() {
+        for job in [pending(), completed(), failed(), cancelled()] {
+            assert_refused(job, |j| j.expire_lease(T3));
+        }
+    }
+
+    // ---- duration_ms ----
+
+    #[test]
+    fn an_unfinished_job_has_no_duration() {
+        assert_eq!(pending().duration_ms(), None);
+        assert_eq!(claimed().duration_ms(), None);
+        assert_eq!(running().duration_ms(), None);
+    }
+
+    #[test]
+    fn duration_runs_from_the_start_of_work_to_the_end() {
+        let mut job = pending();
+        job.claim(robot_a(), T1, 60).unwrap();
+        job.start(&robot_a(), T1).unwrap();
+        job.complete(&robot_a(), None, T1 + Duration::milliseconds(1_234))
+            .unwrap();
+        assert_eq!(job.duration_ms(), Some(1_234));
+    }
+
+    #[test]
+    fn a_job_claimed_but_never_started_is_timed_from_its_claim() {
+        let mut job = claimed();
+        job.cancel(CancelMode::Hard, T2).unwrap();
+        assert_eq!(job.duration_ms(), Some(20_000));
+    }
+
+    #[test]
+    fn a_job_cancelled_before_any_claim_is_timed_from_its_creation() {
+        let job = cancelled();
+        assert_eq!(job.duration_ms(), Some(10_000));
+    }
+}

@@ -380,13 +380,16 @@ impl QueueItem {
         Ok(())
     }
 
-    /// The claim lapsed: back to NEW while retries remain, else ABANDONED.
+    /// The claim lapsed: back to NEW while retries remain, else ABANDONED. A lease that has not
+    /// yet ended cannot expire: its robot still holds the item.
     pub fn expire_lease(
         &mut self,
         max_retries: u32,
         now: Timestamp,
     ) -> Result<(), TransitionError> {
-        if self.status != QueueItemStatus::InProgress || self.lease_expires_at.is_none() {
+        let expired = self.status == QueueItemStatus::InProgress
+            && self.lease_expires_at.is_some_and(|end| end <= now);
+        if !expired {
             return Err(self.refuse("expire the lease of"));
         }
         self.lease_expires_at = None;
@@ -409,5 +412,816 @@ impl QueueItem {
             action,
             state: self.status.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use time::macros::datetime;
+    use uuid::Uuid;
+
+    const NOW: Timestamp = datetime!(2025-06-01 12:00 UTC);
+    const LATER: Timestamp = datetime!(2025-06-01 12:30 UTC);
+
+    fn raw(queue_name: &str) -> RawQueueItem {
+        RawQueueItem {
+            queue_name: queue_name.to_owned(),
+            ..RawQueueItem::default()
+        }
+    }
+
+    fn fields(err: &ValidationError) -> Vec<&str> {
+        err.errors.iter().map(|e| e.field.as_str()).collect()
+    }
+
+    fn robot(name: &str) -> RobotId {
+        RobotId::parse(name).unwrap()
+    }
+
+    fn item_with_status(status: QueueItemStatus) -> QueueItem {
+        let raw = RawQueueItem {
+            status: Some(status.as_str().to_owned()),
+            ..raw("invoices")
+        };
+        NewQueueItem::parse(raw)
+            .unwrap()
+            .into_item(QueueItemId::from_uuid(Uuid::from_u128(1)), NOW)
+    }
+
+    fn new_item() -> QueueItem {
+        item_with_status(QueueItemStatus::New)
+    }
+
+    fn claimed_item(lease_seconds: u32) -> QueueItem {
+        let mut item = new_item();
+        item.claim(robot("robot-1"), NOW, lease_seconds).unwrap();
+        item
+    }
+
+    // ---- NewQueueItem::parse: queue_name ----
+
+    #[test]
+    fn a_minimal_item_defaults_to_new_with_no_optional_fields() {
+        let item = NewQueueItem::parse(raw("q")).unwrap();
+        assert_eq!(item.queue_name.as_str(), "q");
+        assert_eq!(item.status, QueueItemStatus::New);
+        assert_eq!(item.data, None);
+        assert_eq!(item.reference, None);
+        assert_eq!(item.message, None);
+        assert_eq!(item.created_by, None);
+        assert_eq!(item.created_date, None);
+    }
+
+    #[test]
+    fn an_empty_queue_name_is_refused() {
+        let err = NewQueueItem::parse(raw("")).unwrap_err();
+        assert_eq!(fields(&err), ["queue_name"]);
+    }
+
+    #[test]
+    fn a_queue_name_of_one_character_is_accepted() {
+        assert!(NewQueueItem::parse(raw("q")).is_ok());
+    }
+
+    #[test]
+    fn a_queue_name_of_exactly_100_characters_is_accepted() {
+        let item = NewQueueItem::parse(raw(&"q".repeat(100))).unwrap();
+        assert_eq!(item.queue_name.as_str().chars().count(), 100);
+    }
+
+    #[test]
+    fn a_queue_name_of_101_characters_is_refused() {
+        let err = NewQueueItem::parse(raw(&"q".repeat(101))).unwrap_err();
+        assert_eq!(fields(&err), ["queue_name"]);
+    }
+
+    #[test]
+    fn queue_name_length_counts_characters_not_bytes() {
+        assert!(NewQueueItem::parse(raw(&"é".repeat(100))).is_ok());
+        assert!(NewQueueItem::parse(raw(&"é".repeat(101))).is_err());
+    }
+
+    #[test]
+    fn queue_name_parse_enforces_the_same_bounds() {
+        assert_eq!(QueueName::MIN_CHARS, 1);
+        assert_eq!(QueueName::MAX_CHARS, 100);
+        assert!(QueueName::parse("").is_err());
+        assert!(QueueName::parse("x".repeat(100)).is_ok());
+        assert!(QueueName::parse("x".repeat(101)).is_err());
+    }
+
+    // ---- data ----
+
+    fn with_data(data: serde_json::Value) -> Result<NewQueueItem, ValidationError> {
+        NewQueueItem::parse(RawQueueItem { data, ..raw("q") })
+    }
+
+    #[test]
+    fn null_data_is_stored_as_no_data() {
+        assert_eq!(with_data(serde_json::Value::Null).unwrap().data, None);
+    }
+
+    #[test]
+    fn string_data_is_kept_exactly_as_given() {
+        let item = with_data(json!("  {\"not\": \"reformatted\"}  ")).unwrap();
+        assert_eq!(
+            item.data.unwrap().as_str(),
+            "  {\"not\": \"reformatted\"}  "
+        );
+    }
+
+    #[test]
+    fn object_data_becomes_compact_json() {
+        let item = with_data(json!({"amount": 12, "tags": ["a", "b"]})).unwrap();
+        assert_eq!(
+            item.data.unwrap().as_str(),
+            r#"{"amount":12,"tags":["a","b"]}"#
+        );
+    }
+
+    #[test]
+    fn array_data_becomes_compact_json() {
+        let item = with_data(json!([1, {"k": null}, "x"])).unwrap();
+        assert_eq!(item.data.unwrap().as_str(), r#"[1,{"k":null},"x"]"#);
+    }
+
+    #[test]
+    fn number_data_is_refused() {
+        let err = with_data(json!(42)).unwrap_err();
+        assert_eq!(fields(&err), ["data"]);
+        assert!(with_data(json!(1.5)).is_err());
+        assert!(with_data(json!(-3)).is_err());
+    }
+
+    #[test]
+    fn boolean_data_is_refused() {
+        assert_eq!(fields(&with_data(json!(true)).unwrap_err()), ["data"]);
+        assert_eq!(fields(&with_data(json!(false)).unwrap_err()), ["data"]);
+    }
+
+    #[test]
+    fn string_data_of_exactly_2000_characters_is_accepted() {
+        let item = with_data(json!("d".repeat(2000))).unwrap();
+        assert_eq!(item.data.unwrap().as_str().len(), 2000);
+    }
+
+    #[test]
+    fn string_data_of_2001_characters_is_refused() {
+        let err = with_data(json!("d".repeat(2001))).unwrap_err();
+        assert_eq!(fields(&err), ["data"]);
+    }
+
+    #[test]
+    fn data_length_counts_characters_not_bytes() {
+        assert!(with_data(json!("é".repeat(2000))).is_ok());
+        assert!(with_data(json!("é".repeat(2001))).is_err());
+    }
+
+    #[test]
+    fn object_data_is_measured_after_stringifying() {
+        // `{"k":"…"}` adds 8 characters around the value.
+        let fits = with_data(json!({ "k": "v".repeat(1992) })).unwrap();
+        assert_eq!(fits.data.unwrap().as_str().chars().count(), 2000);
+        let err = with_data(json!({ "k": "v".repeat(1993) })).unwrap_err();
+        assert_eq!(fields(&err), ["data"]);
+    }
+
+    #[test]
+    fn array_data_is_measured_after_stringifying() {
+        // `["…"]` adds 4 characters around the value.
+        assert!(with_data(json!(["v".repeat(1996)])).is_ok());
+        assert!(with_data(json!(["v".repeat(1997)])).is_err());
+    }
+
+    #[test]
+    fn item_data_from_json_maps_each_json_type() {
+        assert_eq!(ItemData::from_json(&json!(null)).unwrap(), None);
+        assert_eq!(
+            ItemData::from_json(&json!("s")).unwrap().unwrap().as_str(),
+            "s"
+        );
+        assert_eq!(
+            ItemData::from_json(&json!({})).unwrap().unwrap().as_str(),
+            "{}"
+        );
+        assert_eq!(
+            ItemData::from_json(&json!([])).unwrap().unwrap().as_str(),
+            "[]"
+        );
+        assert!(ItemData::from_json(&json!(0)).is_err());
+        assert!(ItemData::from_json(&json!(true)).is_err());
+    }
+
+    // ---- reference, message, created_by ----
+
+    #[test]
+    fn a_reference_of_exactly_100_characters_is_accepted() {
+        let item = NewQueueItem::parse(RawQueueItem {
+            reference: Some("r".repeat(100)),
+            ..raw("q")
+        })
+        .unwrap();
+        assert_eq!(item.reference, Some("r".repeat(100)));
+    }
+
+    #[test]
+    fn a_reference_of_101_characters_is_refused() {
+        let err = NewQueueItem::parse(RawQueueItem {
+            reference: Some("r".repeat(101)),
+            ..raw("q")
+        })
+        .unwrap_err();
+        assert_eq!(fields(&err), ["reference"]);
+    }
+
+    #[test]
+    fn a_message_of_exactly_1000_characters_is_accepted() {
+        let item = NewQueueItem::parse(RawQueueItem {
+            message: Some("m".repeat(1000)),
+            ..raw("q")
+        })
+        .unwrap();
+        assert_eq!(item.message, Some("m".repeat(1000)));
+    }
+
+    #[test]
+    fn a_message_of_1001_characters_is_refused() {
+        let err = NewQueueItem::parse(RawQueueItem {
+            message: Some("m".repeat(1001)),
+            ..raw("q")
+        })
+        .unwrap_err();
+        assert_eq!(fields(&err), ["message"]);
+    }
+
+    #[test]
+    fn a_created_by_of_exactly_100_characters_is_accepted() {
+        let item = NewQueueItem::parse(RawQueueItem {
+            created_by: Some("c".repeat(100)),
+            ..raw("q")
+        })
+        .unwrap();
+        assert_eq!(item.created_by, Some("c".repeat(100)));
+    }
+
+    #[test]
+    fn a_created_by_of_101_characters_is_refused() {
+        let err = NewQueueItem::parse(RawQueueItem {
+            created_by: Some("c".repeat(101)),
+            ..raw("q")
+        })
+        .unwrap_err();
+        assert_eq!(fields(&err), ["created_by"]);
+    }
+
+    #[test]
+    fn empty_optional_texts_are_kept_as_empty_strings() {
+        let item = NewQueueItem::parse(RawQueueItem {
+            reference: Some(String::new()),
+            message: Some(String::new()),
+            created_by: Some(String::new()),
+            ..raw("q")
+        })
+        .unwrap();
+        assert_eq!(item.reference.as_deref(), Some(""));
+        assert_eq!(item.message.as_deref(), Some(""));
+        assert_eq!(item.created_by.as_deref(), Some(""));
+    }
+
+    // ---- status ----
+
+    #[test]
+    fn status_is_accepted_in_any_letter_case() {
+        for (given, expected) in [
+            ("new", QueueItemStatus::New),
+            ("NEW", QueueItemStatus::New),
+            ("in_progress", QueueItemStatus::InProgress),
+            ("In_Progress", QueueItemStatus::InProgress),
+            ("done", QueueItemStatus::Done),
+            ("Failed", QueueItemStatus::Failed),
+            ("aBaNdOnEd", QueueItemStatus::Abandoned),
+        ] {
+            let item = NewQueueItem::parse(RawQueueItem {
+                status: Some(given.to_owned()),
+                ..raw("q")
+            })
+            .unwrap();
+            assert_eq!(item.status, expected, "{given}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_status_is_refused() {
+        for bad in ["", "PENDING", "IN PROGRESS", "inprogress", " new"] {
+            let err = NewQueueItem::parse(RawQueueItem {
+                status: Some(bad.to_owned()),
+                ..raw("q")
+            })
+            .unwrap_err();
+            assert_eq!(fields(&err), ["status"], "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn statuses_are_stored_upper_case() {
+        let stored: Vec<String> = QueueItemStatus::ALL
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            stored,
+            ["NEW", "IN_PROGRESS", "DONE", "FAILED", "ABANDONED"]
+        );
+        for status in QueueItemStatus::ALL {
+            assert_eq!(status.as_str().parse::<QueueItemStatus>().unwrap(), status);
+        }
+    }
+
+    #[test]
+    fn only_done_failed_and_abandoned_are_final() {
+        assert!(!QueueItemStatus::New.is_final());
+        assert!(!QueueItemStatus::InProgress.is_final());
+        assert!(QueueItemStatus::Done.is_final());
+        assert!(QueueItemStatus::Failed.is_final());
+        assert!(QueueItemStatus::Abandoned.is_final());
+    }
+
+    // ---- all errors together ----
+
+    #[test]
+    fn every_broken_rule_is_reported_together_with_its_field_name() {
+        let err = NewQueueItem::parse(RawQueueItem {
+            queue_name: "q".repeat(101),
+            status: Some("WAITING".to_owned()),
+            data: json!(7),
+            reference: Some("r".repeat(101)),
+            message: Some("m".repeat(1001)),
+            created_by: Some("c".repeat(101)),
+            created_date: None,
+        })
+        .unwrap_err();
+        assert_eq!(
+            fields(&err),
+            [
+                "queue_name",
+                "status",
+                "data",
+                "reference",
+                "message",
+                "created_by"
+            ]
+        );
+        assert!(err.errors.iter().all(|e| !e.message.is_empty()));
+    }
+
+    #[test]
+    fn two_broken_rules_yield_exactly_two_errors() {
+        let err = NewQueueItem::parse(RawQueueItem {
+            data: json!("d".repeat(2001)),
+            message: Some("m".repeat(1001)),
+            ..raw("q")
+        })
+        .unwrap_err();
+        assert_eq!(fields(&err), ["data", "message"]);
+    }
+
+    #[test]
+    fn a_given_created_date_is_normalised_to_utc_microseconds() {
+        let item = NewQueueItem::parse(RawQueueItem {
+            created_date: Some(datetime!(2025-01-02 03:04:05.123456789 +02:00)),
+            ..raw("q")
+        })
+        .unwrap();
+        let created = item.created_date.unwrap();
+        assert_eq!(created, datetime!(2025-01-02 01:04:05.123456 UTC));
+        assert_eq!(created.offset(), time::UtcOffset::UTC);
+    }
+
+    // ---- into_item ----
+
+    #[test]
+    fn into_item_fills_created_date_with_server_time_when_absent() {
+        let item = new_item();
+        assert_eq!(item.created_date, NOW);
+        assert_eq!(item.updated_at, NOW);
+    }
+
+    #[test]
+    fn into_item_keeps_a_client_supplied_created_date() {
+        let given = datetime!(2024-12-31 23:00 UTC);
+        let item = NewQueueItem::parse(RawQueueItem {
+            created_date: Some(given),
+            ..raw("q")
+        })
+        .unwrap()
+        .into_item(QueueItemId::from_uuid(Uuid::from_u128(9)), NOW);
+        assert_eq!(item.created_date, given);
+        assert_eq!(item.updated_at, NOW);
+    }
+
+    #[test]
+    fn into_item_starts_a_new_item_unclaimed_and_unstamped() {
+        let item = new_item();
+        assert_eq!(item.id, QueueItemId::from_uuid(Uuid::from_u128(1)));
+        assert_eq!(item.status, QueueItemStatus::New);
+        assert_eq!(item.start_date, None);
+        assert_eq!(item.end_date, None);
+        assert_eq!(item.retry_count, 0);
+        assert_eq!(item.lease_expires_at, None);
+        assert_eq!(item.robot_id, None);
+        assert_eq!(item.version, 0);
+    }
+
+    #[test]
+    fn into_item_carries_every_client_field_over() {
+        let item = NewQueueItem::parse(RawQueueItem {
+            queue_name: "invoices".to_owned(),
+            status: Some("new".to_owned()),
+            data: json!({"n": 1}),
+            reference: Some("INV-1".to_owned()),
+            message: Some("hello".to_owned()),
+            created_by: Some("erp".to_owned()),
+            created_date: None,
+        })
+        .unwrap()
+        .into_item(QueueItemId::from_uuid(Uuid::from_u128(2)), NOW);
+        assert_eq!(item.queue_name.as_str(), "invoices");
+        assert_eq!(item.data.unwrap().as_str(), r#"{"n":1}"#);
+        assert_eq!(item.reference.as_deref(), Some("INV-1"));
+        assert_eq!(item.message.as_deref(), Some("hello"));
+        assert_eq!(item.created_by.as_deref(), Some("erp"));
+    }
+
+    #[test]
+    fn an_item_added_in_progress_is_started_but_not_ended() {
+        let item = item_with_status(QueueItemStatus::InProgress);
+        assert_eq!(item.start_date, Some(NOW));
+        assert_eq!(item.end_date, None);
+    }
+
+    #[test]
+    fn an_item_added_already_final_is_stamped_started_and_ended() {
+        for status in [
+            QueueItemStatus::Done,
+            QueueItemStatus::Failed,
+            QueueItemStatus::Abandoned,
+        ] {
+            let item = item_with_status(status);
+            assert_eq!(item.status, status);
+            assert_eq!(item.start_date, Some(NOW), "{status}");
+            assert_eq!(item.end_date, Some(NOW), "{status}");
+        }
+    }
+
+    // ---- claim ----
+
+    #[test]
+    fn claiming_a_new_item_puts_it_in_progress_under_a_lease() {
+        let mut item = new_item();
+        item.claim(robot("robot-1"), LATER, 300).unwrap();
+        assert_eq!(item.status, QueueItemStatus::InProgress);
+        assert_eq!(item.start_date, Some(LATER));
+        assert_eq!(item.lease_expires_at, Some(datetime!(2025-06-01 12:35 UTC)));
+        assert_eq!(item.robot_id, Some(robot("robot-1")));
+        assert_eq!(item.updated_at, LATER);
+        assert_eq!(item.end_date, None);
+    }
+
+    #[test]
+    fn only_a_new_item_can_be_claimed() {
+        for status in [
+            QueueItemStatus::InProgress,
+            QueueItemStatus::Done,
+            QueueItemStatus::Failed,
+            QueueItemStatus::Abandoned,
+        ] {
+            let mut item = item_with_status(status);
+            let before = item.clone();
+            let err = item.claim(robot("robot-2"), LATER, 60).unwrap_err();
+            assert_eq!(err.entity, "queue item");
+            assert_eq!(err.state, status.as_str());
+            assert_eq!(item, before, "a refused claim changes nothing");
+        }
+    }
+
+    #[test]
+    fn an_item_claimed_by_one_robot_cannot_be_claimed_by_another() {
+        let mut item = claimed_item(60);
+        assert!(item.claim(robot("robot-2"), LATER, 60).is_err());
+        assert_eq!(item.robot_id, Some(robot("robot-1")));
+    }
+
+    // ---- set_status ----
+
+    #[test]
+    fn a_done_item_cannot_change_status() {
+        for target in QueueItemStatus::ALL {
+            let mut item = item_with_status(QueueItemStatus::Done);
+            let before = item.clone();
+            let err = item.set_status(target, None, LATER).unwrap_err();
+            assert_eq!(err.state, "DONE");
+            assert_eq!(item, before, "DONE -> {target} must be refused");
+        }
+    }
+
+    #[test]
+    fn a_failed_or_abandoned_item_may_go_back_to_new() {
+        for from in [QueueItemStatus::Failed, QueueItemStatus::Abandoned] {
+            let mut item = claimed_item(60);
+            item.set_status(from, None, NOW).unwrap();
+            item.set_status(QueueItemStatus::New, None, LATER).unwrap();
+            assert_eq!(item.status, QueueItemStatus::New);
+            assert_eq!(item.start_date, None);
+            assert_eq!(item.end_date, None);
+            assert_eq!(item.lease_expires_at, None);
+            assert_eq!(item.robot_id, None);
+            assert_eq!(item.updated_at, LATER);
+        }
+    }
+
+    #[test]
+    fn a_failed_or_abandoned_item_cannot_move_anywhere_but_new() {
+        for from in [QueueItemStatus::Failed, QueueItemStatus::Abandoned] {
+            for target in [
+                QueueItemStatus::InProgress,
+                QueueItemStatus::Done,
+                QueueItemStatus::Failed,
+                QueueItemStatus::Abandoned,
+            ] {
+                let mut item = item_with_status(from);
+                let before = item.clone();
+                assert!(
+                    item.set_status(target, None, LATER).is_err(),
+                    "{from} -> {target}"
+                );
+                assert_eq!(item, before);
+            }
+        }
+    }
+
+    #[test]
+    fn a_retried_item_can_be_claimed_again() {
+        let mut item = item_with_status(QueueItemStatus::Failed);
+        item.set_status(QueueItemStatus::New, None, NOW).unwrap();
+        item.claim(robot("robot-3"), LATER, 60).unwrap();
+        assert_eq!(item.status, QueueItemStatus::InProgress);
+        assert_eq!(item.start_date, Some(LATER));
+    }
+
+    #[test]
+    fn finishing_an_in_progress_item_stamps_its_end_date_and_keeps_its_start() {
+        for target in [
+            QueueItemStatus::Done,
+            QueueItemStatus::Failed,
+            QueueItemStatus::Abandoned,
+        ] {
+            let mut item = claimed_item(60);
+            item.set_status(target, None, LATER).unwrap();
+            assert_eq!(item.status, target);
+            assert_eq!(item.start_date, Some(NOW));
+            assert_eq!(item.end_date, Some(LATER));
+            assert_eq!(item.lease_expires_at, None);
+            assert_eq!(item.updated_at, LATER);
+        }
+    }
+
+    #[test]
+    fn finishing_a_new_item_directly_stamps_both_dates() {
+        let mut item = new_item();
+        item.set_status(QueueItemStatus::Done, None, LATER).unwrap();
+        assert_eq!(item.start_date, Some(LATER));
+        assert_eq!(item.end_date, Some(LATER));
+    }
+
+    #[test]
+    fn setting_a_new_item_in_progress_stamps_its_start_but_not_its_end() {
+        let mut item = new_item();
+        item.set_status(QueueItemStatus::InProgress, None, LATER)
+            .unwrap();
+        assert_eq!(item.status, QueueItemStatus::InProgress);
+        assert_eq!(item.start_date, Some(LATER));
+        assert_eq!(item.end_date, None);
+    }
+
+    #[test]
+    fn setting_an_in_progress_item_in_progress_again_keeps_its_start_date() {
+        let mut item = claimed_item(60);
+        item.set_status(QueueItemStatus::InProgress, None, LATER)
+            .unwrap();
+        assert_eq!(item.start_date, Some(NOW));
+    }
+
+    #[test]
+    fn putting_an_in_progress_item_back_to_new_clears_its_claim() {
+        let mut item = claimed_item(60);
+        item.set_status(QueueItemStatus::New, None, LATER).unwrap();
+        assert_eq!(item.status, QueueItemStatus::New);
+        assert_eq!(item.robot_id, None);
+        assert_eq!(item.lease_expires_at, None);
+        assert_eq!(item.start_date, None);
+    }
+
+    #[test]
+    fn set_status_replaces_the_message_only_when_one_is_given() {
+        let mut item = claimed_item(60);
+        item.message = Some("original".to_owned());
+        item.set_status(QueueItemStatus::InProgress, None, LATER)
+            .unwrap();
+        assert_eq!(item.message.as_deref(), Some("original"));
+        item.set_status(QueueItemStatus::Done, Some("all good".to_owned()), LATER)
+            .unwrap();
+        assert_eq!(item.message.as_deref(), Some("all good"));
+    }
+
+    #[test]
+    fn a_refused_status_change_reports_the_current_status() {
+        let mut item = item_with_status(QueueItemStatus::Done);
+        let err = item
+            .set_status(QueueItemStatus::New, None, LATER)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot set the status of a queue item that is DONE"
+        );
+    }
+
+    // ---- expire_lease ----
+
+    #[test]
+    fn an_expired_lease_puts_the_item_back_to_new_while_retries_remain() {
+        let mut item = claimed_item(60);
+        item.expire_lease(3, LATER).unwrap();
+        assert_eq!(item.status, QueueItemStatus::New);
+        assert_eq!(item.retry_count, 1);
+        assert_eq!(item.robot_id, None);
+        assert_eq!(item.lease_expires_at, None);
+        assert_eq!(item.start_date, None);
+        assert_eq!(item.end_date, None);
+        assert_eq!(item.updated_at, LATER);
+    }
+
+    #[test]
+    fn an_expired_lease_abandons_the_item_once_retries_are_spent() {
+        let mut item = claimed_item(60);
+        item.retry_count = 3;
+        item.expire_lease(3, LATER).unwrap();
+        assert_eq!(item.status, QueueItemStatus::Abandoned);
+        assert_eq!(item.retry_count, 3);
+        assert_eq!(item.end_date, Some(LATER));
+        assert_eq!(item.robot_id, None);
+        assert_eq!(item.lease_expires_at, None);
+    }
+
+    #[test]
+    fn with_no_retries_the_first_expiry_abandons_the_item() {
+        let mut item = claimed_item(60);
+        item.expire_lease(0, LATER).unwrap();
+        assert_eq!(item.status, QueueItemStatus::Abandoned);
+        assert_eq!(item.retry_count, 0);
+    }
+
+    #[test]
+    fn an_item_survives_exactly_max_retries_expiries() {
+        let mut item = new_item();
+        let mut now = NOW;
+        for expected_retry in 1..=2 {
+            item.claim(robot("robot-1"), now, 10).unwrap();
+            now += time::Duration::seconds(10);
+            item.expire_lease(2, now).unwrap();
+            assert_eq!(item.status, QueueItemStatus::New);
+            assert_eq!(item.retry_count, expected_retry);
+        }
+        item.claim(robot("robot-1"), now, 10).unwrap();
+        now += time::Duration::seconds(10);
+        item.expire_lease(2, now).unwrap();
+        assert_eq!(item.status, QueueItemStatus::Abandoned);
+        assert_eq!(item.retry_count, 2);
+        assert_eq!(item.end_date, Some(now));
+    }
+
+    #[test]
+    fn only_an_in_progress_item_under_a_lease_can_expire() {
+        for status in [
+            QueueItemStatus::New,
+            QueueItemStatus::Done,
+            QueueItemStatus::Failed,
+            QueueItemStatus::Abandoned,
+        ] {
+            let mut item = item_with_status(status);
+            let before = item.clone();
+            assert!(item.expire_lease(3, LATER).is_err(), "{status}");
+            assert_eq!(item, before);
+        }
+        // In progress by a status change, with no claim: there is no lease to expire.
+        let mut unleased = item_with_status(QueueItemStatus::InProgress);
+        assert!(unleased.expire_lease(3, LATER).is_err());
+    }
+
+    #[test]
+    fn a_lease_that_has_not_lapsed_cannot_be_expired() {
+        let mut item = claimed_item(60);
+        let before = item.clone();
+        let err = item
+            .expire_lease(3, NOW + time::Duration::seconds(59))
+            .unwrap_err();
+        assert_eq!(err.state, "IN_PROGRESS");
+        assert_eq!(item, before, "the robot keeps its claim");
+    }
+
+    #[test]
+    fn a_lease_expires_at_its_exact_end() {
+        let mut item = claimed_item(60);
+        item.expire_lease(3, NOW + time::Duration::seconds(60))
+            .unwrap();
+        assert_eq!(item.status, QueueItemStatus::New);
+    }
+
+    // ---- QueueSettings ----
+
+    #[test]
+    fn default_settings_are_three_retries_and_a_five_minute_lease() {
+        let s = QueueSettings::default();
+        assert_eq!(s.max_retries, 3);
+        assert_eq!(s.lease_seconds, 300);
+        assert!(!s.unique_reference);
+        assert_eq!(QueueSettings::new(3, 300, false).unwrap(), s);
+    }
+
+    #[test]
+    fn max_retries_from_0_to_100_is_accepted() {
+        assert_eq!(QueueSettings::new(0, 60, false).unwrap().max_retries, 0);
+        assert_eq!(QueueSettings::new(100, 60, true).unwrap().max_retries, 100);
+    }
+
+    #[test]
+    fn max_retries_above_100_is_refused() {
+        let err = QueueSettings::new(101, 60, false).unwrap_err();
+        assert_eq!(fields(&err), ["max_retries"]);
+    }
+
+    #[test]
+    fn lease_seconds_from_1_to_a_day_is_accepted() {
+        assert_eq!(QueueSettings::new(3, 1, false).unwrap().lease_seconds, 1);
+        assert_eq!(
+            QueueSettings::new(3, 86_400, false).unwrap().lease_seconds,
+            86_400
+        );
+    }
+
+    #[test]
+    fn lease_seconds_of_zero_or_over_a_day_is_refused() {
+        assert_eq!(
+            fields(&QueueSettings::new(3, 0, false).unwrap_err()),
+            ["lease_seconds"]
+        );
+        assert_eq!(
+            fields(&QueueSettings::new(3, 86_401, false).unwrap_err()),
+            ["lease_seconds"]
+        );
+    }
+
+    #[test]
+    fn both_bad_settings_are_reported_together() {
+        let err = QueueSettings::new(1000, 0, false).unwrap_err();
+        assert_eq!(fields(&err), ["max_retries", "lease_seconds"]);
+    }
+
+    #[test]
+    fn settings_keep_unique_reference() {
+        assert!(QueueSettings::new(3, 60, true).unwrap().unique_reference);
+    }
+
+    // ---- StatusCounts ----
+
+    #[test]
+    fn status_counts_start_at_zero() {
+        let c = StatusCounts::default();
+        assert_eq!(
+            (c.new, c.in_progress, c.done, c.failed, c.abandoned),
+            (0, 0, 0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn status_counts_add_to_the_matching_status_only() {
+        let mut c = StatusCounts::default();
+        c.add(QueueItemStatus::New, 5);
+        c.add(QueueItemStatus::InProgress, 2);
+        c.add(QueueItemStatus::Done, 7);
+        c.add(QueueItemStatus::Failed, 1);
+        c.add(QueueItemStatus::Abandoned, 4);
+        c.add(QueueItemStatus::New, 3);
+        assert_eq!(
+            c,
+            StatusCounts {
+                new: 8,
+                in_progress: 2,
+                done: 7,
+                failed: 1,
+                abandoned: 4,
+            }
+        );
     }
 }

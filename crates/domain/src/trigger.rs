@@ -349,3 +349,607 @@ impl Trigger {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Duration;
+    use time::macros::datetime;
+    use uuid::Uuid;
+
+    const NOW: Timestamp = datetime!(2025-05-05 10:15:30 UTC);
+
+    fn job(n: u128) -> JobId {
+        JobId::from_uuid(Uuid::from_u128(n))
+    }
+
+    fn hourly() -> TriggerKind {
+        TriggerKind::Scheduled(Box::new(CronSchedule::parse("0 * * * *", None).unwrap()))
+    }
+
+    fn queue_kind(min_batch_size: u32) -> TriggerKind {
+        TriggerKind::Queue {
+            queue_name: QueueName::parse("invoices").unwrap(),
+            min_batch_size,
+        }
+    }
+
+    fn trigger(kind: TriggerKind) -> Trigger {
+        Trigger::new(
+            TriggerId::from_uuid(Uuid::from_u128(7)),
+            TriggerName::parse_trigger("nightly").unwrap(),
+            kind,
+            WorkflowId::from_uuid(Uuid::from_u128(8)),
+            true,
+            Priority::default(),
+            ExecutionMode::Lan,
+            NOW,
+        )
+    }
+
+    fn single() -> Trigger {
+        trigger(TriggerKind::Single)
+    }
+
+    fn scheduled() -> Trigger {
+        trigger(hourly())
+    }
+
+    // ---- TriggerName ----
+
+    #[test]
+    fn a_trigger_name_of_1_to_100_characters_is_accepted() {
+        assert!(TriggerName::parse_trigger("t").is_ok());
+        let name = TriggerName::parse_trigger("t".repeat(100)).unwrap();
+        assert_eq!(name.as_str().len(), 100);
+        assert!(TriggerName::parse_trigger("é".repeat(100)).is_ok());
+    }
+
+    #[test]
+    fn a_trigger_name_over_100_characters_is_refused() {
+        let err = TriggerName::parse_trigger("t".repeat(101)).unwrap_err();
+        assert_eq!(err.errors.len(), 1);
+        assert_eq!(err.errors[0].field, "trigger_name");
+    }
+
+    #[test]
+    fn an_empty_trigger_name_is_refused() {
+        let err = TriggerName::parse_trigger("").unwrap_err();
+        assert_eq!(err.errors[0].field, "trigger_name");
+        assert!(TriggerName::parse("").is_err());
+    }
+
+    #[test]
+    fn a_schedule_name_may_reach_255_characters() {
+        assert!(TriggerName::parse("s".repeat(255)).is_ok());
+        assert!(TriggerName::parse("s".repeat(256)).is_err());
+    }
+
+    // ---- TriggerType and ProcessStatus ----
+
+    #[test]
+    fn trigger_types_parse_in_any_case() {
+        for (given, expected) in [
+            ("SINGLE", TriggerType::Single),
+            ("single", TriggerType::Single),
+            ("Scheduled", TriggerType::Scheduled),
+            ("qUeUe", TriggerType::Queue),
+        ] {
+            assert_eq!(given.parse::<TriggerType>().unwrap(), expected, "{given}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_trigger_type_is_refused() {
+        for bad in ["", "CRON", "SINGLE ", "schedule"] {
+            let err = bad.parse::<TriggerType>().unwrap_err();
+            assert_eq!(err.errors[0].field, "type", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn trigger_types_round_trip_through_their_names() {
+        for t in [
+            TriggerType::Single,
+            TriggerType::Scheduled,
+            TriggerType::Queue,
+        ] {
+            assert_eq!(t.as_str().parse::<TriggerType>().unwrap(), t);
+        }
+        assert_eq!(TriggerType::Scheduled.as_str(), "SCHEDULED");
+    }
+
+    #[test]
+    fn a_kind_names_its_type() {
+        assert_eq!(TriggerKind::Single.type_name(), TriggerType::Single);
+        assert_eq!(hourly().type_name(), TriggerType::Scheduled);
+        assert_eq!(queue_kind(1).type_name(), TriggerType::Queue);
+    }
+
+    #[test]
+    fn process_statuses_parse_in_any_case() {
+        for status in ProcessStatus::ALL {
+            let upper = status.as_str();
+            assert_eq!(upper.parse::<ProcessStatus>().unwrap(), status);
+            assert_eq!(
+                upper.to_lowercase().parse::<ProcessStatus>().unwrap(),
+                status
+            );
+        }
+        assert_eq!(
+            "Pausing".parse::<ProcessStatus>().unwrap(),
+            ProcessStatus::Pausing
+        );
+    }
+
+    #[test]
+    fn an_unknown_process_status_is_refused() {
+        for bad in ["", "STOPPED", "KILL", "idle!"] {
+            let err = bad.parse::<ProcessStatus>().unwrap_err();
+            assert_eq!(err.errors[0].field, "process_status", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn process_statuses_display_upper_case() {
+        let shown: Vec<String> = ProcessStatus::ALL.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "IDLE", "RUNNING", "FAILED", "DONE", "PAUSED", "PAUSING", "KILLING", "KILLED"
+            ]
+        );
+    }
+
+    // ---- Trigger::new ----
+
+    #[test]
+    fn a_scheduled_trigger_gets_its_first_next_run_from_its_cron() {
+        let t = scheduled();
+        assert_eq!(t.next_run, Some(datetime!(2025-05-05 11:00 UTC)));
+        assert_eq!(t.cron().unwrap().expression(), "0 * * * *");
+    }
+
+    #[test]
+    fn single_and_queue_triggers_start_without_a_next_run() {
+        assert_eq!(single().next_run, None);
+        assert_eq!(trigger(queue_kind(5)).next_run, None);
+        assert!(single().cron().is_none());
+    }
+
+    #[test]
+    fn a_new_trigger_is_idle_blocking_and_unrun() {
+        let t = single();
+        assert_eq!(t.process_status, ProcessStatus::Idle);
+        assert!(t.enabled);
+        assert!(t.is_blocking);
+        assert_eq!(t.last_run, None);
+        assert_eq!(t.run_count, 0);
+        assert_eq!(t.failure_count, 0);
+        assert_eq!(t.current_job_id, None);
+        assert_eq!(t.created_at, NOW);
+        assert_eq!(t.updated_at, NOW);
+        assert_eq!(t.version, 0);
+    }
+
+    // ---- is_due: SINGLE ----
+
+    #[test]
+    fn an_idle_single_trigger_without_next_run_is_due() {
+        assert!(single().is_due(NOW, 0));
+    }
+
+    #[test]
+    fn an_idle_single_trigger_is_due_once_its_next_run_arrives() {
+        let mut t = single();
+        t.next_run = Some(NOW + Duration::minutes(5));
+        assert!(!t.is_due(NOW, 0));
+        assert!(t.is_due(NOW + Duration::minutes(5), 0));
+        assert!(t.is_due(NOW + Duration::minutes(6), 0));
+    }
+
+    #[test]
+    fn a_single_trigger_fires_only_when_idle() {
+        for status in ProcessStatus::ALL {
+            let mut t = single();
+            t.process_status = status;
+            assert_eq!(t.is_due(NOW, 0), status == ProcessStatus::Idle, "{status}");
+        }
+    }
+
+    // ---- is_due: QUEUE ----
+
+    #[test]
+    fn an_idle_queue_trigger_fires_at_min_batch_size_new_items() {
+        let t = trigger(queue_kind(5));
+        assert!(!t.is_due(NOW, 0));
+        assert!(!t.is_due(NOW, 4));
+        assert!(t.is_due(NOW, 5));
+        assert!(t.is_due(NOW, 500));
+    }
+
+    #[test]
+    fn a_queue_trigger_fires_only_when_idle() {
+        for status in ProcessStatus::ALL {
+            let mut t = trigger(queue_kind(1));
+            t.process_status = status;
+            assert_eq!(t.is_due(NOW, 10), status == ProcessStatus::Idle, "{status}");
+        }
+    }
+
+    // ---- is_due: SCHEDULED ----
+
+    #[test]
+    fn a_scheduled_trigger_is_due_only_once_its_next_run_arrives() {
+        let t = scheduled();
+        let next = t.next_run.unwrap();
+        assert!(!t.is_due(next - Duration::seconds(1), 0));
+        assert!(t.is_due(next, 0));
+        assert!(t.is_due(next + Duration::hours(5), 0));
+    }
+
+    #[test]
+    fn a_scheduled_trigger_keeps_firing_after_a_failed_run() {
+        let mut t = scheduled();
+        t.process_status = ProcessStatus::Failed;
+        assert!(t.is_due(t.next_run.unwrap(), 0));
+    }
+
+    #[test]
+    fn a_scheduled_trigger_fires_when_idle_done_or_killed() {
+        for status in [
+            ProcessStatus::Idle,
+            ProcessStatus::Done,
+            ProcessStatus::Killed,
+        ] {
+            let mut t = scheduled();
+            t.process_status = status;
+            assert!(t.is_due(t.next_run.unwrap(), 0), "{status}");
+        }
+    }
+
+    #[test]
+    fn a_paused_pausing_or_killing_scheduled_trigger_does_not_fire() {
+        for status in [
+            ProcessStatus::Paused,
+            ProcessStatus::Pausing,
+            ProcessStatus::Killing,
+        ] {
+            let mut t = scheduled();
+            t.process_status = status;
+            t.is_blocking = false;
+            assert!(!t.is_due(t.next_run.unwrap(), 0), "{status}");
+        }
+    }
+
+    #[test]
+    fn a_blocking_scheduled_trigger_does_not_fire_while_running() {
+        let mut t = scheduled();
+        t.process_status = ProcessStatus::Running;
+        assert!(t.is_blocking);
+        assert!(!t.is_due(t.next_run.unwrap(), 0));
+    }
+
+    #[test]
+    fn a_non_blocking_scheduled_trigger_fires_while_running() {
+        let mut t = scheduled();
+        t.process_status = ProcessStatus::Running;
+        t.is_blocking = false;
+        assert!(t.is_due(t.next_run.unwrap(), 0));
+    }
+
+    #[test]
+    fn a_scheduled_trigger_with_no_next_run_never_fires() {
+        let mut t = scheduled();
+        t.next_run = None;
+        assert!(!t.is_due(NOW + Duration::days(365), 0));
+    }
+
+    #[test]
+    fn a_disabled_trigger_is_never_due() {
+        for kind in [TriggerKind::Single, hourly(), queue_kind(1)] {
+            let mut t = trigger(kind);
+            t.enabled = false;
+            assert!(!t.is_due(NOW + Duration::days(1), 1000));
+        }
+    }
+
+    // ---- fire ----
+
+    #[test]
+    fn firing_records_the_run_and_its_job() {
+        let mut t = single();
+        t.fire(job(1), NOW);
+        assert_eq!(t.process_status, ProcessStatus::Running);
+        assert_eq!(t.current_job_id, Some(job(1)));
+        assert_eq!(t.last_run, Some(NOW));
+        assert_eq!(t.run_count, 1);
+        assert_eq!(t.updated_at, NOW);
+        assert!(!t.is_due(NOW, 0), "a fired SINGLE trigger is no longer due");
+    }
+
+    #[test]
+    fn firing_a_scheduled_trigger_moves_next_run_to_the_following_tick() {
+        let mut t = scheduled();
+        let due = t.next_run.unwrap();
+        t.fire(job(1), due);
+        assert_eq!(t.next_run, Some(datetime!(2025-05-05 12:00 UTC)));
+    }
+
+    #[test]
+    fn a_missed_window_fires_once_not_once_per_missed_tick() {
+        let mut t = scheduled();
+        // Down from 10:15 until 15:42: five hourly ticks were missed.
+        let back = datetime!(2025-05-05 15:42 UTC);
+        assert!(t.is_due(back, 0));
+        t.fire(job(1), back);
+        assert_eq!(t.next_run, Some(datetime!(2025-05-05 16:00 UTC)));
+        t.job_finished(job(1), JobOutcome::Completed, back + Duration::seconds(5));
+        assert!(!t.is_due(back + Duration::seconds(5), 0));
+        assert_eq!(t.run_count, 1);
+    }
+
+    #[test]
+    fn firing_single_and_queue_triggers_leaves_next_run_alone() {
+        let mut s = single();
+        s.next_run = Some(NOW);
+        s.fire(job(1), NOW);
+        assert_eq!(s.next_run, Some(NOW));
+        let mut q = trigger(queue_kind(1));
+        q.fire(job(2), NOW);
+        assert_eq!(q.next_run, None);
+    }
+
+    #[test]
+    fn run_count_grows_with_each_fire() {
+        let mut t = scheduled();
+        t.is_blocking = false;
+        t.fire(job(1), NOW);
+        t.fire(job(2), NOW + Duration::hours(1));
+        assert_eq!(t.run_count, 2);
+        assert_eq!(t.current_job_id, Some(job(2)));
+    }
+
+    #[test]
+    fn firing_manually_keeps_the_schedule_rhythm() {
+        let mut t = scheduled();
+        let next = t.next_run;
+        t.fire_manually(job(1), NOW + Duration::minutes(1));
+        assert_eq!(t.next_run, next);
+        assert_eq!(t.process_status, ProcessStatus::Running);
+        assert_eq!(t.current_job_id, Some(job(1)));
+        assert_eq!(t.last_run, Some(NOW + Duration::minutes(1)));
+        assert_eq!(t.run_count, 1);
+    }
+
+    // ---- job_finished ----
+
+    #[test]
+    fn a_completed_job_leaves_a_single_trigger_done() {
+        let mut t = single();
+        t.fire(job(1), NOW);
+        t.job_finished(job(1), JobOutcome::Completed, NOW + Duration::minutes(1));
+        assert_eq!(t.process_status, ProcessStatus::Done);
+        assert_eq!(t.current_job_id, None);
+        assert_eq!(t.updated_at, NOW + Duration::minutes(1));
+        assert!(!t.is_due(NOW + Duration::days(1), 0), "SINGLE fires once");
+    }
+
+    #[test]
+    fn a_completed_job_leaves_scheduled_and_queue_triggers_idle() {
+        for kind in [hourly(), queue_kind(1)] {
+            let mut t = trigger(kind);
+            t.fire(job(1), NOW);
+            t.job_finished(job(1), JobOutcome::Completed, NOW);
+            assert_eq!(t.process_status, ProcessStatus::Idle);
+            assert_eq!(t.current_job_id, None);
+            assert_eq!(t.failure_count, 0);
+        }
+    }
+
+    #[test]
+    fn a_completed_job_of_a_pausing_trigger_leaves_it_paused() {
+        for kind in [TriggerKind::Single, hourly(), queue_kind(1)] {
+            let mut t = trigger(kind);
+            t.fire(job(1), NOW);
+            t.pause(NOW).unwrap();
+            assert_eq!(t.process_status, ProcessStatus::Pausing);
+            t.job_finished(job(1), JobOutcome::Completed, NOW);
+            assert_eq!(t.process_status, ProcessStatus::Paused);
+        }
+    }
+
+    #[test]
+    fn a_failed_job_leaves_the_trigger_failed_and_counts_the_failure() {
+        for kind in [TriggerKind::Single, hourly(), queue_kind(1)] {
+            let mut t = trigger(kind);
+            t.fire(job(1), NOW);
+            t.job_finished(job(1), JobOutcome::Failed, NOW);
+            assert_eq!(t.process_status, ProcessStatus::Failed);
+            assert_eq!(t.failure_count, 1);
+            assert_eq!(t.current_job_id, None);
+        }
+    }
+
+    #[test]
+    fn a_cancelled_job_leaves_the_trigger_killed() {
+        for kind in [TriggerKind::Single, hourly(), queue_kind(1)] {
+            let mut t = trigger(kind);
+            t.fire(job(1), NOW);
+            t.process_status = ProcessStatus::Killing;
+            t.job_finished(job(1), JobOutcome::Cancelled, NOW);
+            assert_eq!(t.process_status, ProcessStatus::Killed);
+            assert_eq!(t.failure_count, 0);
+            assert_eq!(t.current_job_id, None);
+        }
+    }
+
+    #[test]
+    fn a_stale_job_only_changes_the_counts() {
+        let mut t = scheduled();
+        t.is_blocking = false;
+        t.fire(job(1), NOW);
+        t.fire(job(2), NOW + Duration::hours(1));
+        let later = NOW + Duration::hours(2);
+        t.job_finished(job(1), JobOutcome::Failed, later);
+        assert_eq!(t.process_status, ProcessStatus::Running);
+        assert_eq!(t.current_job_id, Some(job(2)));
+        assert_eq!(t.failure_count, 1);
+        assert_eq!(t.updated_at, later);
+        t.job_finished(job(1), JobOutcome::Completed, later);
+        t.job_finished(job(1), JobOutcome::Cancelled, later);
+        assert_eq!(t.process_status, ProcessStatus::Running);
+        assert_eq!(t.current_job_id, Some(job(2)));
+        assert_eq!(t.failure_count, 1);
+    }
+
+    #[test]
+    fn a_scheduled_trigger_fires_again_at_its_next_tick_after_a_failure() {
+        let mut t = scheduled();
+        let first = t.next_run.unwrap();
+        t.fire(job(1), first);
+        t.job_finished(job(1), JobOutcome::Failed, first + Duration::minutes(1));
+        let second = t.next_run.unwrap();
+        assert_eq!(second, first + Duration::hours(1));
+        assert!(!t.is_due(second - Duration::seconds(1), 0));
+        assert!(t.is_due(second, 0));
+    }
+
+    // ---- set_process_status ----
+
+    #[test]
+    fn setting_a_done_single_trigger_idle_re_arms_it() {
+        let mut t = single();
+        t.next_run = Some(NOW);
+        t.fire(job(1), NOW);
+        t.job_finished(job(1), JobOutcome::Completed, NOW);
+        assert!(!t.is_due(NOW + Duration::minutes(1), 0));
+        t.set_process_status(ProcessStatus::Idle, NOW + Duration::minutes(1));
+        assert_eq!(t.process_status, ProcessStatus::Idle);
+        assert_eq!(t.next_run, None, "a past next_run is spent");
+        assert!(t.is_due(NOW + Duration::minutes(1), 0));
+    }
+
+    #[test]
+    fn re_arming_a_single_trigger_keeps_a_future_next_run() {
+        let mut t = single();
+        let future = NOW + Duration::hours(3);
+        t.next_run = Some(future);
+        t.process_status = ProcessStatus::Done;
+        t.set_process_status(ProcessStatus::Idle, NOW);
+        assert_eq!(t.next_run, Some(future));
+        assert!(!t.is_due(NOW, 0));
+        assert!(t.is_due(future, 0));
+    }
+
+    #[test]
+    fn setting_a_scheduled_trigger_idle_keeps_its_next_run() {
+        let mut t = scheduled();
+        let next = t.next_run;
+        t.process_status = ProcessStatus::Failed;
+        t.set_process_status(ProcessStatus::Idle, NOW + Duration::hours(2));
+        assert_eq!(t.next_run, next);
+    }
+
+    #[test]
+    fn set_process_status_stores_any_status() {
+        for status in ProcessStatus::ALL {
+            let mut t = trigger(queue_kind(1));
+            t.set_process_status(status, NOW + Duration::seconds(1));
+            assert_eq!(t.process_status, status);
+            assert_eq!(t.updated_at, NOW + Duration::seconds(1));
+        }
+    }
+
+    // ---- pause ----
+
+    #[test]
+    fn pausing_a_running_trigger_lets_its_job_finish_first() {
+        let mut t = scheduled();
+        t.fire(job(1), NOW);
+        t.pause(NOW + Duration::seconds(1)).unwrap();
+        assert_eq!(t.process_status, ProcessStatus::Pausing);
+        assert_eq!(t.current_job_id, Some(job(1)));
+        assert_eq!(t.updated_at, NOW + Duration::seconds(1));
+    }
+
+    #[test]
+    fn pausing_a_trigger_that_is_not_running_pauses_it_at_once() {
+        for status in [
+            ProcessStatus::Idle,
+            ProcessStatus::Failed,
+            ProcessStatus::Done,
+            ProcessStatus::Paused,
+            ProcessStatus::Pausing,
+            ProcessStatus::Killed,
+        ] {
+            let mut t = scheduled();
+            t.process_status = status;
+            t.pause(NOW).unwrap();
+            assert_eq!(t.process_status, ProcessStatus::Paused, "{status}");
+        }
+    }
+
+    #[test]
+    fn a_trigger_being_killed_cannot_be_paused() {
+        let mut t = scheduled();
+        t.process_status = ProcessStatus::Killing;
+        let before = t.clone();
+        let err = t.pause(NOW + Duration::seconds(1)).unwrap_err();
+        assert_eq!(err.entity, "trigger");
+        assert_eq!(err.state, "KILLING");
+        assert_eq!(t, before);
+    }
+
+    #[test]
+    fn a_paused_scheduled_trigger_does_not_fire() {
+        let mut t = scheduled();
+        t.pause(NOW).unwrap();
+        assert!(!t.is_due(t.next_run.unwrap(), 0));
+    }
+
+    // ---- set_enabled ----
+
+    #[test]
+    fn re_enabling_a_scheduled_trigger_recomputes_next_run_from_now() {
+        let mut t = scheduled();
+        t.set_enabled(false, NOW);
+        assert!(!t.enabled);
+        let back = datetime!(2025-05-06 09:30 UTC);
+        t.set_enabled(true, back);
+        assert!(t.enabled);
+        assert_eq!(t.next_run, Some(datetime!(2025-05-06 10:00 UTC)));
+        assert!(
+            !t.is_due(back, 0),
+            "windows missed while disabled are not replayed"
+        );
+        assert_eq!(t.updated_at, back);
+    }
+
+    #[test]
+    fn enabling_an_already_enabled_trigger_keeps_next_run() {
+        let mut t = scheduled();
+        let next = t.next_run;
+        t.set_enabled(true, NOW + Duration::days(2));
+        assert_eq!(t.next_run, next);
+    }
+
+    #[test]
+    fn disabling_a_trigger_keeps_next_run_and_stops_it_firing() {
+        let mut t = scheduled();
+        let next = t.next_run;
+        t.set_enabled(false, NOW);
+        assert_eq!(t.next_run, next);
+        assert!(!t.is_due(next.unwrap(), 0));
+    }
+
+    #[test]
+    fn re_enabling_a_single_trigger_leaves_next_run_alone() {
+        let mut t = single();
+        t.next_run = Some(NOW);
+        t.set_enabled(false, NOW);
+        t.set_enabled(true, NOW + Duration::hours(1));
+        assert_eq!(t.next_run, Some(NOW));
+        assert!(t.is_due(NOW + Duration::hours(1), 0));
+    }
+}

@@ -1,1 +1,21 @@
+//! Baton's actix-web adapter: routes, request and response types, the error policy, and the
+//! ports the composition root fills in. It knows the domain and nothing of the database.
+//!
+//! The server builds [`app`] once per worker over one shared [`AppState`].
 
+mod access_log;
+mod app;
+pub mod errors;
+pub mod extract;
+mod fallback;
+pub mod probe;
+pub mod routes;
+pub mod state;
+
+pub use app::{app, base_app};
+pub use errors::{ApiError, ApiResult};
+pub use probe::{DatabaseHealth, HealthProbe};
+pub use state::AppState;
+
+#[cfg(test)]
+mod tests;

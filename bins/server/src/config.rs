@@ -1,0 +1,528 @@
+//! The server's configuration: DESIGN §8's flags, each also read from its environment variable,
+//! plus the CasareRPA document's variables. Defaults work on a laptop with nothing set.
+
+use std::fmt;
+use std::net::ToSocketAddrs;
+use std::path::PathBuf;
+
+use baton_domain::auth::{Password, parse_robot_tokens};
+use clap::builder::BoolishValueParser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:8000";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./baton-data/baton.db";
+/// What `DB_ENABLED=false` and `USE_MEMORY_QUEUE=true` switch to.
+pub const MEMORY_DATABASE_URL: &str = "sqlite::memory:";
+pub const DEFAULT_WORKFLOWS_DIR: &str = "./workflows";
+pub const DEFAULT_ACCESS_TOKEN_MINUTES: u32 = 60;
+pub const DEFAULT_REFRESH_TOKEN_DAYS: u32 = 7;
+
+/// `baton [FLAGS] [COMMAND]`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "baton",
+    version,
+    about = "Baton: an orchestrator for software robots and automation workflows.",
+    long_about = "Baton: an orchestrator for software robots and automation workflows.\n\n\
+                  Without a command it serves the API. Every flag can also be set with the \
+                  environment variable named in its help."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply pending database migrations, then exit.
+    Migrate,
+}
+
+/// Every setting of the server. Secrets are redacted from its `Debug` output.
+#[derive(Clone, PartialEq, Eq, Args)]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "BATON_BIND", default_value = DEFAULT_BIND)]
+    pub bind: String,
+
+    /// Database: `sqlite://PATH` (created on first start) or `postgres://USER:PASSWORD@HOST/DB`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true, global = true)]
+    pub database_url: String,
+
+    /// Connections in the database pool (the storage's default when unset).
+    #[arg(long, env = "BATON_DB_POOL_SIZE", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_pool_size: Option<u32>,
+
+    /// Password of the `admin` user created on first start (random and printed once if unset).
+    #[arg(long, env = "BATON_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+
+    /// Log format on standard error.
+    #[arg(long, env = "BATON_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+
+    /// Rate limits: `off` turns every limit off (behind a gateway that limits, or for benchmarks).
+    #[arg(long, env = "BATON_RATE_LIMITS", default_value = "on", value_parser = BoolishValueParser::new(), value_name = "on|off")]
+    pub rate_limits: bool,
+
+    /// Do not apply pending migrations at start-up.
+    #[arg(long, env = "BATON_NO_MIGRATE", default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub no_migrate: bool,
+
+    /// Secret that signs JWTs. Required with PostgreSQL (every server must share it); with
+    /// SQLite one is generated once and kept beside the database file.
+    #[arg(long, env = "JWT_SECRET_KEY", hide_env_values = true)]
+    pub jwt_secret_key: Option<String>,
+
+    /// JWT signing algorithm.
+    #[arg(long, env = "JWT_ALGORITHM", value_enum, default_value = "HS256", ignore_case = true)]
+    pub jwt_algorithm: JwtAlgorithm,
+
+    /// Lifetime of access tokens, in minutes.
+    #[arg(long, env = "JWT_ACCESS_TOKEN_EXPIRE_MINUTES", default_value_t = DEFAULT_ACCESS_TOKEN_MINUTES, value_parser = clap::value_parser!(u32).range(1..))]
+    pub jwt_access_token_expire_minutes: u32,
+
+    /// Lifetime of refresh tokens, in days.
+    #[arg(long, env = "JWT_REFRESH_TOKEN_EXPIRE_DAYS", default_value_t = DEFAULT_REFRESH_TOKEN_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub jwt_refresh_token_expire_days: u32,
+
+    /// Bypass authentication, for local testing only; refused with a non-loopback bind.
+    #[arg(long, env = "JWT_DEV_MODE", default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub jwt_dev_mode: bool,
+
+    /// Require robot tokens (`X-Api-Token`) on the robot protocol.
+    #[arg(long, env = "ROBOT_AUTH_ENABLED", default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub robot_auth_enabled: bool,
+
+    /// Static robot tokens: `robot-id:sha256hex,...`.
+    #[arg(long, env = "ROBOT_TOKENS", hide_env_values = true)]
+    pub robot_tokens: Option<String>,
+
+    /// `false` runs on an in-memory database: nothing persists.
+    #[arg(long, env = "DB_ENABLED", default_value = "true", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new(), global = true)]
+    pub db_enabled: bool,
+
+    /// Where workflow files are backed up.
+    #[arg(long, env = "WORKFLOWS_DIR", default_value = DEFAULT_WORKFLOWS_DIR)]
+    pub workflows_dir: PathBuf,
+
+    /// Back workflows up as files in the workflows directory.
+    #[arg(long, env = "WORKFLOW_BACKUP_ENABLED", default_value = "true", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub workflow_backup_enabled: bool,
+
+    /// `true` runs on an in-memory database: nothing persists.
+    #[arg(long, env = "USE_MEMORY_QUEUE", default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new(), global = true)]
+    pub use_memory_queue: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The HMAC algorithms a shared secret can sign with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JwtAlgorithm {
+    #[value(name = "HS256")]
+    Hs256,
+    #[value(name = "HS384")]
+    Hs384,
+    #[value(name = "HS512")]
+    Hs512,
+}
+
+/// A configuration the server refuses to start with.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "JWT_DEV_MODE=true turns authentication off, so it is only allowed on a loopback \
+         address, but --bind/BATON_BIND is {bind}. Bind to 127.0.0.1 or turn JWT_DEV_MODE off."
+    )]
+    DevModeOffLoopback { bind: String },
+    #[error(
+        "JWT_SECRET_KEY must be set with PostgreSQL: every server on one database must sign \
+         tokens with the same secret. Generate one (e.g. `openssl rand -hex 32`) and give it \
+         to every server."
+    )]
+    SharedSecretRequired,
+    #[error("BATON_ADMIN_PASSWORD is not usable: {0}")]
+    AdminPassword(String),
+    #[error("ROBOT_TOKENS is not usable: {0}")]
+    RobotTokens(String),
+    #[error(
+        "--database-url/DATABASE_URL must start with sqlite:// or postgres:// (or postgresql://)"
+    )]
+    DatabaseUrl,
+}
+
+/// Which database the URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseKind {
+    /// A SQLite file at this path.
+    SqliteFile(PathBuf),
+    SqliteMemory,
+    Postgres,
+}
+
+impl Config {
+    /// Whether `DB_ENABLED`/`USE_MEMORY_QUEUE` asked for a database that does not persist.
+    pub fn memory_only(&self) -> bool {
+        !self.db_enabled || self.use_memory_queue
+    }
+
+    /// The database URL the server will use.
+    pub fn effective_database_url(&self) -> &str {
+        if self.memory_only() {
+            MEMORY_DATABASE_URL
+        } else {
+            &self.database_url
+        }
+    }
+
+    /// The effective database, or an error for a URL of an unknown scheme.
+    pub fn database_kind(&self) -> Result<DatabaseKind, ConfigError> {
+        database_kind(self.effective_database_url())
+    }
+
+    /// The JWT secret given in the configuration, if a non-empty one was.
+    pub fn jwt_secret(&self) -> Option<&str> {
+        self.jwt_secret_key.as_deref().filter(|s| !s.is_empty())
+    }
+
+    /// The admin password given in the configuration, checked against the password rules.
+    pub fn admin_password(&self) -> Result<Option<Password>, ConfigError> {
+        match self.admin_password.as_deref().filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(text) => Password::new(text.to_owned())
+                .map(Some)
+                .map_err(|e| ConfigError::AdminPassword(e.to_string())),
+        }
+    }
+
+    /// Everything that must hold before the server touches the database or the network.
+    pub fn check_for_serving(&self) -> Result<(), ConfigError> {
+        let kind = self.database_kind()?;
+        if kind == DatabaseKind::Postgres && self.jwt_secret().is_none() {
+            return Err(ConfigError::SharedSecretRequired);
+        }
+        if self.jwt_dev_mode && !is_loopback_bind(&self.bind) {
+            return Err(ConfigError::DevModeOffLoopback {
+                bind: self.bind.clone(),
+            });
+        }
+        self.admin_password()?;
+        if let Some(spec) = &self.robot_tokens {
+            parse_robot_tokens(spec).map_err(|e| ConfigError::RobotTokens(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Default for Config {
+    /// The configuration of `baton` started with no flag and no environment variable.
+    fn default() -> Self {
+        Self {
+            bind: DEFAULT_BIND.to_owned(),
+            database_url: DEFAULT_DATABASE_URL.to_owned(),
+            db_pool_size: None,
+            admin_password: None,
+            log_format: LogFormat::Text,
+            rate_limits: true,
+            no_migrate: false,
+            jwt_secret_key: None,
+            jwt_algorithm: JwtAlgorithm::Hs256,
+            jwt_access_token_expire_minutes: DEFAULT_ACCESS_TOKEN_MINUTES,
+            jwt_refresh_token_expire_days: DEFAULT_REFRESH_TOKEN_DAYS,
+            jwt_dev_mode: false,
+            robot_auth_enabled: false,
+            robot_tokens: None,
+            db_enabled: true,
+            workflows_dir: PathBuf::from(DEFAULT_WORKFLOWS_DIR),
+            workflow_backup_enabled: true,
+            use_memory_queue: false,
+        }
+    }
+}
+
+/// Shows every setting but the secrets: the admin password and JWT secret only as set or not,
+/// the database URL without its password, robot tokens only as a count.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = |v: &Option<String>| if v.is_some() { "<redacted>" } else { "<unset>" };
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("db_pool_size", &self.db_pool_size)
+            .field("admin_password", &set(&self.admin_password))
+            .field("log_format", &self.log_format)
+            .field("rate_limits", &self.rate_limits)
+            .field("no_migrate", &self.no_migrate)
+            .field("jwt_secret_key", &set(&self.jwt_secret_key))
+            .field("jwt_algorithm", &self.jwt_algorithm)
+            .field(
+                "jwt_access_token_expire_minutes",
+                &self.jwt_access_token_expire_minutes,
+            )
+            .field(
+                "jwt_refresh_token_expire_days",
+                &self.jwt_refresh_token_expire_days,
+            )
+            .field("jwt_dev_mode", &self.jwt_dev_mode)
+            .field("robot_auth_enabled", &self.robot_auth_enabled)
+            .field(
+                "robot_tokens",
+                &self
+                    .robot_tokens
+                    .as_deref()
+                    .map(|s| format!("{} entries", s.split(',').filter(|e| !e.trim().is_empty()).count())),
+            )
+            .field("db_enabled", &self.db_enabled)
+            .field("workflows_dir", &self.workflows_dir)
+            .field("workflow_backup_enabled", &self.workflow_backup_enabled)
+            .field("use_memory_queue", &self.use_memory_queue)
+            .finish()
+    }
+}
+
+/// Classifies a database URL the way the storage crate accepts them.
+pub fn database_kind(url: &str) -> Result<DatabaseKind, ConfigError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(DatabaseKind::Postgres);
+    }
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return Err(ConfigError::DatabaseUrl);
+    };
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory") {
+        Ok(DatabaseKind::SqliteMemory)
+    } else {
+        Ok(DatabaseKind::SqliteFile(PathBuf::from(path)))
+    }
+}
+
+/// A database URL fit for logs: the password of `scheme://user:password@host` becomes `****`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let masked = if userinfo.contains(':') {
+                format!("{user}:****")
+            } else {
+                user.to_owned()
+            };
+            format!("{scheme}://{masked}{}", &rest[at..])
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// True when every address `bind` resolves to is a loopback address. An address that does not
+/// resolve counts as not loopback, so the check fails closed.
+pub fn is_loopback_bind(bind: &str) -> bool {
+    match bind.to_socket_addrs() {
+        Ok(addrs) => {
+            let addrs: Vec<_> = addrs.collect();
+            !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback())
+        }
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("baton").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_parse_into_the_config() {
+        let cli = parse(&[
+            "--bind",
+            "0.0.0.0:9000",
+            "--database-url",
+            "postgres://baton@db/baton",
+            "--log-format",
+            "json",
+            "--rate-limits",
+            "off",
+            "--no-migrate",
+            "--jwt-algorithm",
+            "hs512",
+            "--jwt-dev-mode",
+            "false",
+            "--db-enabled",
+            "true",
+            "--use-memory-queue",
+            "false",
+            "--jwt-access-token-expire-minutes",
+            "15",
+        ]);
+        assert_eq!(cli.command, None);
+        let c = cli.config;
+        assert_eq!(c.bind, "0.0.0.0:9000");
+        assert_eq!(c.database_url, "postgres://baton@db/baton");
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert!(!c.rate_limits);
+        assert!(c.no_migrate);
+        assert_eq!(c.jwt_algorithm, JwtAlgorithm::Hs512);
+        assert!(!c.jwt_dev_mode);
+        assert_eq!(c.jwt_access_token_expire_minutes, 15);
+    }
+
+    #[test]
+    fn migrate_is_a_subcommand_taking_the_database_url_after_it() {
+        let cli = parse(&["migrate", "--database-url", "sqlite://x.db"]);
+        assert_eq!(cli.command, Some(Command::Migrate));
+        assert_eq!(cli.config.database_url, "sqlite://x.db");
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for args in [
+            &["--rate-limits", "maybe"][..],
+            &["--log-format", "xml"],
+            &["--jwt-algorithm", "RS256"],
+            &["--jwt-access-token-expire-minutes", "0"],
+        ] {
+            let argv = std::iter::once("baton").chain(args.iter().copied());
+            assert!(Cli::try_parse_from(argv).is_err(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn memory_mode_replaces_the_database_url() {
+        let mut c = Config::default();
+        assert_eq!(c.effective_database_url(), DEFAULT_DATABASE_URL);
+        c.db_enabled = false;
+        assert_eq!(c.effective_database_url(), MEMORY_DATABASE_URL);
+        c.db_enabled = true;
+        c.use_memory_queue = true;
+        assert_eq!(c.database_kind(), Ok(DatabaseKind::SqliteMemory));
+    }
+
+    #[test]
+    fn database_urls_are_classified() {
+        assert_eq!(
+            database_kind(DEFAULT_DATABASE_URL),
+            Ok(DatabaseKind::SqliteFile("./baton-data/baton.db".into()))
+        );
+        assert_eq!(
+            database_kind("sqlite:///var/lib/baton/b.db?mode=rwc"),
+            Ok(DatabaseKind::SqliteFile("/var/lib/baton/b.db".into()))
+        );
+        assert_eq!(
+            database_kind("sqlite::memory:"),
+            Ok(DatabaseKind::SqliteMemory)
+        );
+        assert_eq!(
+            database_kind("postgresql://u@h/d"),
+            Ok(DatabaseKind::Postgres)
+        );
+        assert_eq!(
+            database_kind("mysql://u@h/d"),
+            Err(ConfigError::DatabaseUrl)
+        );
+    }
+
+    #[test]
+    fn postgres_needs_a_shared_jwt_secret() {
+        let mut c = Config {
+            database_url: "postgres://postgres@127.0.0.1/baton".into(),
+            ..Config::default()
+        };
+        assert_eq!(c.check_for_serving(), Err(ConfigError::SharedSecretRequired));
+        c.jwt_secret_key = Some(String::new());
+        assert_eq!(c.check_for_serving(), Err(ConfigError::SharedSecretRequired));
+        c.jwt_secret_key = Some("s".repeat(32));
+        assert_eq!(c.check_for_serving(), Ok(()));
+    }
+
+    #[test]
+    fn dev_mode_is_refused_off_loopback() {
+        let mut c = Config {
+            jwt_dev_mode: true,
+            ..Config::default()
+        };
+        assert_eq!(c.check_for_serving(), Ok(()));
+        c.bind = "[::1]:8000".into();
+        assert_eq!(c.check_for_serving(), Ok(()));
+        c.bind = "0.0.0.0:8000".into();
+        assert!(matches!(
+            c.check_for_serving(),
+            Err(ConfigError::DevModeOffLoopback { .. })
+        ));
+        c.jwt_dev_mode = false;
+        assert_eq!(c.check_for_serving(), Ok(()));
+    }
+
+    #[test]
+    fn short_admin_passwords_and_bad_robot_tokens_are_refused() {
+        let c = Config {
+            admin_password: Some("short".into()),
+            ..Config::default()
+        };
+        assert!(matches!(
+            c.check_for_serving(),
+            Err(ConfigError::AdminPassword(_))
+        ));
+        let c = Config {
+            robot_tokens: Some("robot-1:nothex".into()),
+            ..Config::default()
+        };
+        assert!(matches!(
+            c.check_for_serving(),
+            Err(ConfigError::RobotTokens(_))
+        ));
+    }
+
+    #[test]
+    fn debug_output_redacts_every_secret() {
+        let c = Config {
+            database_url: "postgres://baton:db-pass-123@db:5432/baton".into(),
+            admin_password: Some("admin-pass-123".into()),
+            jwt_secret_key: Some("jwt-secret-123".into()),
+            robot_tokens: Some(format!("r1:{}", "a".repeat(64))),
+            ..Config::default()
+        };
+        let shown = format!("{c:?}");
+        for secret in ["db-pass-123", "admin-pass-123", "jwt-secret-123", "aaaa"] {
+            assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+        }
+        assert!(shown.contains("postgres://baton:****@db:5432/baton"));
+        assert!(shown.contains("1 entries"));
+    }
+
+    #[test]
+    fn urls_are_redacted_for_logs() {
+        assert_eq!(redact_url("postgres://u:p@h/d"), "postgres://u:****@h/d");
+        assert_eq!(redact_url("postgres://u@h/d"), "postgres://u@h/d");
+        assert_eq!(redact_url("postgres://h/d"), "postgres://h/d");
+        assert_eq!(
+            redact_url("postgres://u:p%40ss@h:5432/d?sslmode=disable"),
+            "postgres://u:****@h:5432/d?sslmode=disable"
+        );
+        assert_eq!(redact_url(DEFAULT_DATABASE_URL), DEFAULT_DATABASE_URL);
+    }
+}

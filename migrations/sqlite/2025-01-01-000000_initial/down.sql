@@ -1,0 +1,16 @@
+DROP TABLE ip_bans;
+DROP TABLE auth_failures;
+DROP TABLE revoked_tokens;
+DROP TABLE api_keys;
+DROP TABLE users;
+DROP TABLE events;
+DROP TABLE flows;
+DROP TABLE robots;
+DROP TABLE triggers;
+DROP TABLE jobs;
+DROP TABLE messages;
+DROP TABLE agents;
+DROP TABLE workflows;
+DROP TABLE queue_references;
+DROP TABLE queue_items;
+DROP TABLE queues;
