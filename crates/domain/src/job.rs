@@ -407,7 +407,8 @@ impl Job {
         Ok(())
     }
 
-    /// Milliseconds between the claim (or creation) and the end, once the job has ended.
+    /// Milliseconds the job took once it has ended: from the robot's start, else its claim,
+    /// else its creation (a job cancelled while pending).
     pub fn duration_ms(&self) -> Option<i64> {
         let end = self.completed_at?;
         let start = self

@@ -288,17 +288,17 @@ impl Trigger {
             return;
         }
         self.current_job_id = None;
-        self.process_status = match outcome {
-            JobOutcome::Failed => {
-                self.failure_count += 1;
-                ProcessStatus::Failed
-            }
-            JobOutcome::Cancelled => ProcessStatus::Killed,
-            JobOutcome::Completed => match (&self.kind, self.process_status) {
-                (_, ProcessStatus::Pausing) => ProcessStatus::Paused,
-                (TriggerKind::Single, _) => ProcessStatus::Done,
-                _ => ProcessStatus::Idle,
-            },
+        if outcome == JobOutcome::Failed {
+            self.failure_count += 1;
+        }
+        // An operator's pending pause or kill outlasts the job's outcome: a paused schedule must
+        // not start firing again because its last run happened to fail.
+        self.process_status = match (self.process_status, outcome) {
+            (ProcessStatus::Killing, _) | (_, JobOutcome::Cancelled) => ProcessStatus::Killed,
+            (ProcessStatus::Pausing, _) => ProcessStatus::Paused,
+            (_, JobOutcome::Failed) => ProcessStatus::Failed,
+            (_, JobOutcome::Completed) if self.kind == TriggerKind::Single => ProcessStatus::Done,
+            (_, JobOutcome::Completed) => ProcessStatus::Idle,
         };
         self.updated_at = now;
     }
@@ -756,6 +756,28 @@ mod tests {
             assert_eq!(t.process_status, ProcessStatus::Pausing);
             t.job_finished(job(1), JobOutcome::Completed, NOW);
             assert_eq!(t.process_status, ProcessStatus::Paused);
+        }
+    }
+
+    #[test]
+    fn a_failed_job_of_a_pausing_trigger_still_leaves_it_paused() {
+        let mut t = trigger(hourly());
+        t.fire(job(1), NOW);
+        t.pause(NOW).unwrap();
+        t.job_finished(job(1), JobOutcome::Failed, NOW);
+        assert_eq!(t.process_status, ProcessStatus::Paused);
+        assert_eq!(t.failure_count, 1);
+        assert!(!t.is_due(NOW + time::Duration::days(1), 0), "a paused schedule stays quiet");
+    }
+
+    #[test]
+    fn a_killing_trigger_ends_killed_whatever_its_job_did() {
+        for outcome in [JobOutcome::Completed, JobOutcome::Failed, JobOutcome::Cancelled] {
+            let mut t = trigger(TriggerKind::Single);
+            t.fire(job(1), NOW);
+            t.set_process_status(ProcessStatus::Killing, NOW);
+            t.job_finished(job(1), outcome, NOW);
+            assert_eq!(t.process_status, ProcessStatus::Killed, "{outcome:?}");
         }
     }
 

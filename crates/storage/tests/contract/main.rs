@@ -28,6 +28,7 @@ macro_rules! contract_tests {
     };
 }
 
+mod access_guard;
 mod fixtures;
 mod migrations;
 mod users;
