@@ -19,6 +19,7 @@ pub mod ports;
 pub mod queue;
 pub mod robot;
 pub mod schedule;
+pub mod services;
 pub mod text;
 pub mod trigger;
 pub mod workflow;

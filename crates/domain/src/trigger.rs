@@ -767,12 +767,19 @@ mod tests {
         t.job_finished(job(1), JobOutcome::Failed, NOW);
         assert_eq!(t.process_status, ProcessStatus::Paused);
         assert_eq!(t.failure_count, 1);
-        assert!(!t.is_due(NOW + time::Duration::days(1), 0), "a paused schedule stays quiet");
+        assert!(
+            !t.is_due(NOW + time::Duration::days(1), 0),
+            "a paused schedule stays quiet"
+        );
     }
 
     #[test]
     fn a_killing_trigger_ends_killed_whatever_its_job_did() {
-        for outcome in [JobOutcome::Completed, JobOutcome::Failed, JobOutcome::Cancelled] {
+        for outcome in [
+            JobOutcome::Completed,
+            JobOutcome::Failed,
+            JobOutcome::Cancelled,
+        ] {
             let mut t = trigger(TriggerKind::Single);
             t.fire(job(1), NOW);
             t.set_process_status(ProcessStatus::Killing, NOW);
