@@ -1,1 +1,302 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <command>`: the steps a developer and CI repeat, in
+//! Rust so they work the same everywhere. It shells out to cargo and keeps no logic of Baton.
+
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+
+/// The PostgreSQL server the tests use when `BATON_TEST_DATABASE_URL` is not set (the same
+/// default as `baton_storage::testing`).
+const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  migrate [--database-url URL]   apply pending migrations (default: the server's database)
+  new-migration NAME             create migrations/{postgres,sqlite}/<timestamp>_NAME/{up,down}.sql
+  test [ARGS...]                 check PostgreSQL, build the binaries, run every test
+                                 (cargo nextest if installed, else cargo test; ARGS passed on)
+  ci                             cargo fmt --check, clippy -D warnings, then `test`
+  openapi                        (not implemented yet)
+  bench                          (not implemented yet)";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        eprintln!("{USAGE}");
+        bail!("no command given");
+    };
+    match command.as_str() {
+        "migrate" => migrate(rest),
+        "new-migration" => new_migration(rest),
+        "test" => test(rest),
+        "ci" => ci(rest),
+        "openapi" => not_yet("openapi", "the OpenAPI document"),
+        "bench" => not_yet("bench", "the throughput benchmarks"),
+        "-h" | "--help" | "help" => {
+            eprintln!("{USAGE}");
+            Ok(())
+        }
+        other => {
+            eprintln!("{USAGE}");
+            bail!("unknown command `{other}`")
+        }
+    }
+}
+
+fn not_yet(command: &str, issue: &str) -> anyhow::Result<()> {
+    bail!("not implemented yet: `cargo xtask {command}` arrives with the issue for {issue}")
+}
+
+/// The workspace root: xtask lives one level below it.
+fn workspace_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+/// Runs `cargo ARGS` in the workspace root, failing with the command line if it fails.
+fn cargo(args: &[&str]) -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    eprintln!("xtask: cargo {}", args.join(" "));
+    let status = Command::new(&cargo)
+        .args(args)
+        .current_dir(workspace_root())
+        .status()
+        .with_context(|| format!("running {cargo}"))?;
+    if !status.success() {
+        bail!("`cargo {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+fn migrate(args: &[String]) -> anyhow::Result<()> {
+    let mut cargo_args = vec![
+        "run",
+        "--quiet",
+        "-p",
+        "baton-server",
+        "--bin",
+        "baton",
+        "--",
+        "migrate",
+    ];
+    match args {
+        [] => {}
+        [flag, url] if flag == "--database-url" => cargo_args.extend(["--database-url", url]),
+        _ => bail!("usage: cargo xtask migrate [--database-url URL]"),
+    }
+    cargo(&cargo_args)
+}
+
+fn new_migration(args: &[String]) -> anyhow::Result<()> {
+    let [name] = args else {
+        bail!("usage: cargo xtask new-migration NAME");
+    };
+    let name = name.replace('-', "_");
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        bail!("a migration name is lower-case letters, digits and underscores, e.g. add_robots");
+    }
+    let folder = format!("{}_{name}", timestamp(SystemTime::now())?);
+    let root = workspace_root().join("migrations");
+    for backend in ["postgres", "sqlite"] {
+        let dir = root.join(backend).join(&folder);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (file, what) in [("up.sql", "applies"), ("down.sql", "reverts")] {
+            let path = dir.join(file);
+            let text = format!(
+                "-- {name} ({backend}): {what} the change. Keep the PostgreSQL and SQLite \
+                 migrations of one name equal in meaning.\n"
+            );
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("xtask: created {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DD-HHMMSS` in UTC, diesel's migration folder prefix.
+fn timestamp(now: SystemTime) -> anyhow::Result<String> {
+    let secs = now
+        .duration_since(UNIX_EPOCH)
+        .context("the clock is before 1970")?
+        .as_secs();
+    let days = i64::try_from(secs / 86_400).context("the clock is far in the future")?;
+    let (year, month, day) = civil_from_days(days);
+    let rem = secs % 86_400;
+    Ok(format!(
+        "{year:04}-{month:02}-{day:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    ))
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = (if mp < 10 { mp + 3 } else { mp - 9 }) as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+fn test(args: &[String]) -> anyhow::Result<()> {
+    ensure_postgres()?;
+    // The process tests run the real `baton` binary, which `cargo test` does not build for a
+    // package other than its own. Building the tests in the same command resolves features
+    // once (dev-dependencies included), so the test run that follows compiles nothing again.
+    cargo(&["build", "--workspace", "--bins", "--tests"])?;
+    let extra: Vec<&str> = args.iter().map(String::as_str).collect();
+    let has_nextest = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if has_nextest {
+        let mut cargo_args = vec!["nextest", "run", "--workspace"];
+        cargo_args.extend(extra);
+        cargo(&cargo_args)
+    } else {
+        eprintln!("xtask: cargo-nextest is not installed; using cargo test");
+        let mut cargo_args = vec!["test", "--workspace"];
+        cargo_args.extend(extra);
+        cargo(&cargo_args)
+    }
+}
+
+fn ci(args: &[String]) -> anyhow::Result<()> {
+    cargo(&["fmt", "--all", "--check"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    test(args)
+}
+
+/// Makes sure the tests' PostgreSQL answers: it is started with `pg_ctlcluster` if it is down,
+/// and its absence is an error, since PostgreSQL tests must never pass by being skipped.
+fn ensure_postgres() -> anyhow::Result<()> {
+    let url = std::env::var("BATON_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned());
+    let addrs = server_addresses(&url)?;
+    if reachable(&addrs) {
+        return Ok(());
+    }
+    eprintln!(
+        "xtask: PostgreSQL at {} is down; trying to start it",
+        host_port(&url)
+    );
+    start_local_clusters();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if reachable(&addrs) {
+            eprintln!("xtask: PostgreSQL is up");
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    bail!(
+        "PostgreSQL is required for the tests but {} cannot be reached, and starting it with \
+         pg_ctlcluster did not help. Start PostgreSQL, or point BATON_TEST_DATABASE_URL at one.",
+        host_port(&url)
+    )
+}
+
+/// `host:port` of a PostgreSQL URL, without user or password.
+fn host_port(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    if host.contains(':') && !host.ends_with(']') {
+        host.to_owned()
+    } else {
+        format!("{host}:5432")
+    }
+}
+
+fn server_addresses(url: &str) -> anyhow::Result<Vec<SocketAddr>> {
+    let target = host_port(url);
+    Ok(target
+        .to_socket_addrs()
+        .with_context(|| format!("resolving {target}"))?
+        .collect())
+}
+
+fn reachable(addrs: &[SocketAddr]) -> bool {
+    addrs
+        .iter()
+        .any(|addr| TcpStream::connect_timeout(addr, Duration::from_secs(2)).is_ok())
+}
+
+/// Starts every local cluster named `main` (one per installed PostgreSQL version).
+fn start_local_clusters() {
+    let Ok(versions) = std::fs::read_dir("/etc/postgresql") else {
+        eprintln!("xtask: /etc/postgresql does not exist; cannot start PostgreSQL here");
+        return;
+    };
+    for version in versions.flatten() {
+        let version = version.file_name().to_string_lossy().into_owned();
+        eprintln!("xtask: pg_ctlcluster --skip-systemctl-redirect {version} main start");
+        match Command::new("pg_ctlcluster")
+            .args(["--skip-systemctl-redirect", &version, "main", "start"])
+            .status()
+        {
+            Ok(status) if status.success() => {}
+            Ok(status) => eprintln!("xtask: pg_ctlcluster {version} main start: {status}"),
+            Err(e) => eprintln!("xtask: cannot run pg_ctlcluster: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_diesel_folder_prefixes() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_735_787_045); // 2025-01-02 03:04:05 UTC
+        assert_eq!(timestamp(t).unwrap(), "2025-01-02-030405");
+        assert_eq!(timestamp(UNIX_EPOCH).unwrap(), "1970-01-01-000000");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29 00:00:00 UTC
+        assert_eq!(timestamp(leap).unwrap(), "2000-02-29-000000");
+    }
+
+    #[test]
+    fn host_and_port_come_from_the_url_without_credentials() {
+        assert_eq!(host_port(DEFAULT_TEST_DATABASE_URL), "127.0.0.1:5432");
+        assert_eq!(
+            host_port("postgres://u:p@db.local/x?sslmode=disable"),
+            "db.local:5432"
+        );
+        assert_eq!(host_port("postgresql://u@localhost:6543"), "localhost:6543");
+        assert_eq!(host_port("postgres://[::1]:5433/x"), "[::1]:5433");
+    }
+}

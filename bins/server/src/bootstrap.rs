@@ -4,7 +4,9 @@
 use std::io::Write;
 
 use anyhow::Context;
-use baton_domain::auth::{Argon2idHasher, Password, PasswordHasher, Role, User, Username, generate_secret};
+use baton_domain::auth::{
+    Argon2idHasher, Password, PasswordHasher, Role, User, Username, generate_secret,
+};
 use baton_domain::ports::UserRepository;
 use baton_domain::{Clock, RepoError};
 

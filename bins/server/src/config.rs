@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use baton_domain::auth::{Password, parse_robot_tokens};
 use clap::builder::BoolishValueParser;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8000";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./baton-data/baton.db";
@@ -43,6 +43,10 @@ pub enum Command {
 }
 
 /// Every setting of the server. Secrets are redacted from its `Debug` output.
+///
+/// Boolean settings take `true/false`, `yes/no`, `on/off` or `1/0`; anything else is refused, so
+/// a typo never flips a switch. Given without a value (`--jwt-dev-mode`) they mean `true`; an
+/// explicit value needs `=` (`--jwt-dev-mode=false`) so it is never mistaken for a command.
 #[derive(Clone, PartialEq, Eq, Args)]
 pub struct Config {
     /// Address and port to listen on.
@@ -62,15 +66,21 @@ pub struct Config {
     pub admin_password: Option<String>,
 
     /// Log format on standard error.
-    #[arg(long, env = "BATON_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    #[arg(
+        long,
+        env = "BATON_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
     pub log_format: LogFormat,
 
     /// Rate limits: `off` turns every limit off (behind a gateway that limits, or for benchmarks).
-    #[arg(long, env = "BATON_RATE_LIMITS", default_value = "on", value_parser = BoolishValueParser::new(), value_name = "on|off")]
+    #[arg(long, env = "BATON_RATE_LIMITS", default_value = "on", action = ArgAction::Set, value_parser = BoolishValueParser::new(), value_name = "on|off")]
     pub rate_limits: bool,
 
     /// Do not apply pending migrations at start-up.
-    #[arg(long, env = "BATON_NO_MIGRATE", default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "BATON_NO_MIGRATE", default_value = "false", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub no_migrate: bool,
 
     /// Secret that signs JWTs. Required with PostgreSQL (every server must share it); with
@@ -79,7 +89,13 @@ pub struct Config {
     pub jwt_secret_key: Option<String>,
 
     /// JWT signing algorithm.
-    #[arg(long, env = "JWT_ALGORITHM", value_enum, default_value = "HS256", ignore_case = true)]
+    #[arg(
+        long,
+        env = "JWT_ALGORITHM",
+        value_enum,
+        default_value = "HS256",
+        ignore_case = true
+    )]
     pub jwt_algorithm: JwtAlgorithm,
 
     /// Lifetime of access tokens, in minutes.
@@ -91,11 +107,11 @@ pub struct Config {
     pub jwt_refresh_token_expire_days: u32,
 
     /// Bypass authentication, for local testing only; refused with a non-loopback bind.
-    #[arg(long, env = "JWT_DEV_MODE", default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "JWT_DEV_MODE", default_value = "false", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub jwt_dev_mode: bool,
 
     /// Require robot tokens (`X-Api-Token`) on the robot protocol.
-    #[arg(long, env = "ROBOT_AUTH_ENABLED", default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "ROBOT_AUTH_ENABLED", default_value = "false", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub robot_auth_enabled: bool,
 
     /// Static robot tokens: `robot-id:sha256hex,...`.
@@ -103,7 +119,7 @@ pub struct Config {
     pub robot_tokens: Option<String>,
 
     /// `false` runs on an in-memory database: nothing persists.
-    #[arg(long, env = "DB_ENABLED", default_value = "true", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new(), global = true)]
+    #[arg(long, env = "DB_ENABLED", default_value = "true", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new(), global = true)]
     pub db_enabled: bool,
 
     /// Where workflow files are backed up.
@@ -111,11 +127,11 @@ pub struct Config {
     pub workflows_dir: PathBuf,
 
     /// Back workflows up as files in the workflows directory.
-    #[arg(long, env = "WORKFLOW_BACKUP_ENABLED", default_value = "true", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "WORKFLOW_BACKUP_ENABLED", default_value = "true", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub workflow_backup_enabled: bool,
 
     /// `true` runs on an in-memory database: nothing persists.
-    #[arg(long, env = "USE_MEMORY_QUEUE", default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new(), global = true)]
+    #[arg(long, env = "USE_MEMORY_QUEUE", default_value = "false", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new(), global = true)]
     pub use_memory_queue: bool,
 }
 
@@ -278,10 +294,12 @@ impl fmt::Debug for Config {
             .field("robot_auth_enabled", &self.robot_auth_enabled)
             .field(
                 "robot_tokens",
-                &self
-                    .robot_tokens
-                    .as_deref()
-                    .map(|s| format!("{} entries", s.split(',').filter(|e| !e.trim().is_empty()).count())),
+                &self.robot_tokens.as_deref().map(|s| {
+                    format!(
+                        "{} entries",
+                        s.split(',').filter(|e| !e.trim().is_empty()).count()
+                    )
+                }),
             )
             .field("db_enabled", &self.db_enabled)
             .field("workflows_dir", &self.workflows_dir)
@@ -370,12 +388,9 @@ mod tests {
             "--no-migrate",
             "--jwt-algorithm",
             "hs512",
-            "--jwt-dev-mode",
-            "false",
-            "--db-enabled",
-            "true",
+            "--jwt-dev-mode=false",
+            "--db-enabled=yes",
             "--use-memory-queue",
-            "false",
             "--jwt-access-token-expire-minutes",
             "15",
         ]);
@@ -388,6 +403,11 @@ mod tests {
         assert!(c.no_migrate);
         assert_eq!(c.jwt_algorithm, JwtAlgorithm::Hs512);
         assert!(!c.jwt_dev_mode);
+        assert!(c.db_enabled);
+        assert!(
+            c.use_memory_queue,
+            "a boolean flag without a value means true"
+        );
         assert_eq!(c.jwt_access_token_expire_minutes, 15);
     }
 
@@ -452,9 +472,15 @@ mod tests {
             database_url: "postgres://postgres@127.0.0.1/baton".into(),
             ..Config::default()
         };
-        assert_eq!(c.check_for_serving(), Err(ConfigError::SharedSecretRequired));
+        assert_eq!(
+            c.check_for_serving(),
+            Err(ConfigError::SharedSecretRequired)
+        );
         c.jwt_secret_key = Some(String::new());
-        assert_eq!(c.check_for_serving(), Err(ConfigError::SharedSecretRequired));
+        assert_eq!(
+            c.check_for_serving(),
+            Err(ConfigError::SharedSecretRequired)
+        );
         c.jwt_secret_key = Some("s".repeat(32));
         assert_eq!(c.check_for_serving(), Ok(()));
     }

@@ -41,9 +41,10 @@ pub struct Application {
 impl Application {
     /// Checks the configuration, connects to the database and migrates it (unless
     /// `--no-migrate`), creates the first user if there is none, and binds the listener
-    /// (port 0 picks a free port). The server starts accepting connections here; it stops when
-    /// [`Application::run_until`]'s future completes or the `Application` is dropped.
+    /// (port 0 picks a free port). Connections queue on the bound socket until
+    /// [`Application::run_until`] or [`Application::run_until_stopped`] serves them.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting baton");
         config.check_for_serving()?;
         warn_about_risky_settings(&config);
 
@@ -52,6 +53,7 @@ impl Application {
             tracing::info!("--no-migrate: pending migrations are not applied");
         } else {
             db.migrate().await.context("applying database migrations")?;
+            tracing::info!("database schema is up to date");
         }
 
         let (jwt_secret, source) = secrets::resolve_jwt_secret(&config)?;
@@ -69,8 +71,8 @@ impl Application {
             clock,
             Arc::new(UuidV7Generator),
         );
-        let listener = TcpListener::bind(&config.bind)
-            .with_context(|| format!("binding {}", config.bind))?;
+        let listener =
+            TcpListener::bind(&config.bind).with_context(|| format!("binding {}", config.bind))?;
         let address = listener.local_addr().context("reading the bound address")?;
 
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -83,7 +85,7 @@ impl Application {
                 let _ = stopped.await;
             })
             .run();
-        tracing::info!(%address, "baton is listening on http://{address}");
+        tracing::info!("baton is listening on http://{address}");
 
         Ok(Self {
             address,

@@ -19,7 +19,8 @@ pub async fn log_request(
     let path = req.path().to_owned();
     let res = next.call(req).await?;
     let status = res.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // Rounded to the microsecond: finer digits are noise in a log line.
+    let elapsed_ms = (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
     if res.status().is_server_error() {
         tracing::warn!(target: "baton_http::access", %method, %path, status, elapsed_ms, "request failed");
     } else {
