@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use diesel::SqliteConnection;
 use diesel_async::pooled_connection::deadpool::Pool;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::FutureExt;
@@ -65,7 +67,9 @@ pub struct Db {
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The URL may carry a password: only the backend is shown.
-        f.debug_struct("Db").field("backend", &self.backend()).finish_non_exhaustive()
+        f.debug_struct("Db")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
     }
 }
 
@@ -88,9 +92,15 @@ impl Target {
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
-            .ok_or_else(|| StorageError::InvalidUrl("use sqlite://PATH, sqlite::memory: or postgres://…".to_owned()))?;
+            .ok_or_else(|| {
+                StorageError::InvalidUrl(
+                    "use sqlite://PATH, sqlite::memory: or postgres://…".to_owned(),
+                )
+            })?;
         if path.is_empty() {
-            return Err(StorageError::InvalidUrl("sqlite:// needs a file path".to_owned()));
+            return Err(StorageError::InvalidUrl(
+                "sqlite:// needs a file path".to_owned(),
+            ));
         }
         Ok(Self::Sqlite(path.to_owned()))
     }
@@ -98,8 +108,7 @@ impl Target {
 
 /// Per-connection SQLite settings. Order matters: `busy_timeout` first, or switching the journal
 /// mode can itself fail with "database is locked" while another connection holds the file.
-const SQLITE_PRAGMAS: &str =
-    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
 
 impl Db {
     /// Opens a pool for `url`: `sqlite://PATH` (the parent directory is created),
@@ -122,10 +131,7 @@ impl Db {
             Target::Sqlite(path) => {
                 let memory = path == ":memory:";
                 if !memory {
-                    if let Some(parent) = Path::new(&path).parent().filter(|p| !p.as_os_str().is_empty()) {
-                        std::fs::create_dir_all(parent)
-                            .map_err(|e| StorageError::Connect(format!("cannot create {}: {e}", parent.display())))?;
-                    }
+                    create_private_parent(Path::new(&path))?;
                 }
                 let mut config = ManagerConfig::<SqliteConn>::default();
                 config.recycling_method = RecyclingMethod::Fast;
@@ -141,7 +147,11 @@ impl Db {
                 });
                 let manager = AsyncDieselConnectionManager::new_with_config(path, config);
                 // Each connection to ":memory:" would be a database of its own: keep exactly one.
-                let size = if memory { 1 } else { options.pool_size.unwrap_or(4) };
+                let size = if memory {
+                    1
+                } else {
+                    options.pool_size.unwrap_or(4)
+                };
                 let pool = Pool::builder(manager)
                     .max_size(size)
                     .wait_timeout(Some(Duration::from_secs(10)))
@@ -156,7 +166,9 @@ impl Db {
             pools: std::sync::Arc::new(pools),
             url: url.into(),
         };
-        db.ping().await.map_err(|e| StorageError::Connect(e.to_string()))?;
+        db.ping()
+            .await
+            .map_err(|e| StorageError::Connect(e.to_string()))?;
         Ok(db)
     }
 
@@ -209,9 +221,32 @@ impl Db {
     }
 }
 
+/// Creates the database file's directory if needed. A directory Baton creates is private to its
+/// user (0700 on Unix): the database holds password and key hashes.
+fn create_private_parent(path: &Path) -> Result<(), StorageError> {
+    let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if parent.exists() {
+        return Ok(());
+    }
+    let cannot = |e: std::io::Error| {
+        StorageError::Connect(format!("cannot create {}: {e}", parent.display()))
+    };
+    std::fs::create_dir_all(parent).map_err(cannot)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700)).map_err(cannot)?;
+    }
+    Ok(())
+}
+
 /// Gives a macro body its own `?` scope with the adapter's error type.
 #[doc(hidden)]
-pub async fn scoped<T>(body: impl std::future::Future<Output = crate::error::DbResult<T>>) -> crate::error::DbResult<T> {
+pub async fn scoped<T>(
+    body: impl std::future::Future<Output = crate::error::DbResult<T>>,
+) -> crate::error::DbResult<T> {
     body.await
 }
 
@@ -283,11 +318,26 @@ mod tests {
 
     #[test]
     fn urls_choose_the_backend() {
-        assert_eq!(Target::parse("postgres://u@h/db").unwrap(), Target::Postgres("postgres://u@h/db".into()));
-        assert_eq!(Target::parse("postgresql://h/db").unwrap(), Target::Postgres("postgresql://h/db".into()));
-        assert_eq!(Target::parse("sqlite://./baton-data/baton.db").unwrap(), Target::Sqlite("./baton-data/baton.db".into()));
-        assert_eq!(Target::parse("sqlite:///var/lib/baton.db").unwrap(), Target::Sqlite("/var/lib/baton.db".into()));
-        assert_eq!(Target::parse("sqlite::memory:").unwrap(), Target::Sqlite(":memory:".into()));
+        assert_eq!(
+            Target::parse("postgres://u@h/db").unwrap(),
+            Target::Postgres("postgres://u@h/db".into())
+        );
+        assert_eq!(
+            Target::parse("postgresql://h/db").unwrap(),
+            Target::Postgres("postgresql://h/db".into())
+        );
+        assert_eq!(
+            Target::parse("sqlite://./baton-data/baton.db").unwrap(),
+            Target::Sqlite("./baton-data/baton.db".into())
+        );
+        assert_eq!(
+            Target::parse("sqlite:///var/lib/baton.db").unwrap(),
+            Target::Sqlite("/var/lib/baton.db".into())
+        );
+        assert_eq!(
+            Target::parse("sqlite::memory:").unwrap(),
+            Target::Sqlite(":memory:".into())
+        );
         assert!(Target::parse("mysql://h/db").is_err());
         assert!(Target::parse("sqlite://").is_err());
     }

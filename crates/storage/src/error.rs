@@ -40,8 +40,12 @@ pub(crate) fn map_diesel(err: DieselError) -> RepoError {
             DatabaseErrorKind::SerializationFailure => {
                 RepoError::Conflict("a concurrent change came first; retry".to_owned())
             }
-            DatabaseErrorKind::ClosedConnection => RepoError::Unavailable("the database connection closed".to_owned()),
-            _ if is_busy(info.message()) => RepoError::Unavailable("the database is busy".to_owned()),
+            DatabaseErrorKind::ClosedConnection => {
+                RepoError::Unavailable("the database connection closed".to_owned())
+            }
+            _ if is_busy(info.message()) => {
+                RepoError::Unavailable("the database is busy".to_owned())
+            }
             _ => RepoError::Internal(info.message().to_owned()),
         },
         other => RepoError::Internal(other.to_string()),
@@ -61,5 +65,7 @@ pub(crate) fn map_pool(err: diesel_async::pooled_connection::deadpool::PoolError
 /// A stored value that no longer parses into the domain type: the data is corrupt or was written
 /// by a newer version. Never the client's fault.
 pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> DbError {
-    DbError(RepoError::Internal(format!("stored {what} is invalid: {detail}")))
+    DbError(RepoError::Internal(format!(
+        "stored {what} is invalid: {detail}"
+    )))
 }

@@ -26,8 +26,9 @@ pub(crate) async fn run(db: &Db) -> Result<(), StorageError> {
             let _ = tx.send(run_blocking(target));
         })
         .map_err(|e| StorageError::Migration(format!("cannot start the migration thread: {e}")))?;
-    rx.await
-        .map_err(|_| StorageError::Migration("the migration thread stopped unexpectedly".to_owned()))?
+    rx.await.map_err(|_| {
+        StorageError::Migration("the migration thread stopped unexpectedly".to_owned())
+    })?
 }
 
 fn run_blocking(target: Target) -> Result<(), StorageError> {
@@ -35,7 +36,8 @@ fn run_blocking(target: Target) -> Result<(), StorageError> {
         Target::Sqlite(path) => {
             use diesel::Connection as _;
             use diesel::connection::SimpleConnection as _;
-            let mut conn = diesel::SqliteConnection::establish(&path).map_err(|e| StorageError::Connect(e.to_string()))?;
+            let mut conn = diesel::SqliteConnection::establish(&path)
+                .map_err(|e| StorageError::Connect(e.to_string()))?;
             conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")
                 .map_err(|e| StorageError::Migration(e.to_string()))?;
             // An immediate transaction serialises concurrent first starts on one file.
@@ -53,7 +55,9 @@ fn run_blocking(target: Target) -> Result<(), StorageError> {
                 .build()
                 .map_err(|e| StorageError::Migration(e.to_string()))?;
             runtime.block_on(async move {
-                use diesel_async::{AsyncConnection as _, AsyncPgConnection, SimpleAsyncConnection as _};
+                use diesel_async::{
+                    AsyncConnection as _, AsyncPgConnection, SimpleAsyncConnection as _,
+                };
                 let mut conn = AsyncPgConnection::establish(&url)
                     .await
                     .map_err(|e| StorageError::Connect(e.to_string()))?;
@@ -61,11 +65,15 @@ fn run_blocking(target: Target) -> Result<(), StorageError> {
                     .await
                     .map_err(|e| StorageError::Migration(e.to_string()))?;
                 let mut harness = diesel_async::AsyncMigrationHarness::new(conn);
-                let result = tokio::task::block_in_place(|| harness.run_pending_migrations(POSTGRES).map(|_| ()))
-                    .map_err(|e| StorageError::Migration(e.to_string()));
+                let result = tokio::task::block_in_place(|| {
+                    harness.run_pending_migrations(POSTGRES).map(|_| ())
+                })
+                .map_err(|e| StorageError::Migration(e.to_string()));
                 let mut conn = harness.into_inner();
                 // Closing the session releases the lock too; unlocking explicitly is just tidy.
-                let _ = conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).await;
+                let _ = conn
+                    .batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                    .await;
                 result
             })
         }
@@ -74,9 +82,14 @@ fn run_blocking(target: Target) -> Result<(), StorageError> {
 
 async fn run_in_memory(db: &Db) -> Result<(), StorageError> {
     let crate::db::Pools::Sqlite(pool) = db.pools() else {
-        return Err(StorageError::Migration("in-memory databases are SQLite".to_owned()));
+        return Err(StorageError::Migration(
+            "in-memory databases are SQLite".to_owned(),
+        ));
     };
-    let mut conn = pool.get().await.map_err(|e| StorageError::Connect(e.to_string()))?;
+    let mut conn = pool
+        .get()
+        .await
+        .map_err(|e| StorageError::Connect(e.to_string()))?;
     conn.spawn_blocking(|conn| {
         conn.run_pending_migrations(SQLITE)
             .map(|_| ())

@@ -4,6 +4,10 @@
 //! PostgreSQL: a template database is migrated once per migration set (under an advisory lock,
 //! since test processes run concurrently), then each test's database is a copy of it, dropped
 //! when the test ends. SQLite: a fresh file in a temporary directory.
+//!
+//! This is test support: a failure to set a database up is the test's failure, so it panics
+//! with a message naming what went wrong rather than returning errors no test would handle.
+#![allow(clippy::expect_used, clippy::panic)]
 
 use std::hash::{Hash, Hasher};
 
@@ -39,7 +43,8 @@ impl TestDatabase {
     /// A fresh migrated PostgreSQL database. Panics, naming the URL, when the server cannot be
     /// reached: tests that need PostgreSQL must fail, never skip.
     pub async fn postgres() -> TestDatabase {
-        let server_url = std::env::var("BATON_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_SERVER.to_owned());
+        let server_url = std::env::var("BATON_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| DEFAULT_TEST_SERVER.to_owned());
         let template = format!("baton_template_{:016x}", migrations_fingerprint());
         let name = format!("baton_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = AsyncPgConnection::establish(&server_url).await.unwrap_or_else(|e| {
@@ -49,20 +54,25 @@ impl TestDatabase {
             .batch_execute(&format!("SELECT pg_advisory_lock({TEMPLATE_LOCK})"))
             .await
             .expect("take the template lock");
-        let exists = diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
-            .bind::<Text, _>(&template)
-            .get_result::<Exists>(&mut admin)
-            .await
-            .expect("look up the template database")
-            .exists;
+        let exists = diesel::sql_query(
+            "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists",
+        )
+        .bind::<Text, _>(&template)
+        .get_result::<Exists>(&mut admin)
+        .await
+        .expect("look up the template database")
+        .exists;
         if !exists {
             admin
                 .batch_execute(&format!("CREATE DATABASE {template}"))
                 .await
                 .expect("create the template database");
-            let db = Db::connect(&with_database(&server_url, &template), ConnectOptions { pool_size: Some(1) })
-                .await
-                .expect("connect to the template database");
+            let db = Db::connect(
+                &with_database(&server_url, &template),
+                ConnectOptions { pool_size: Some(1) },
+            )
+            .await
+            .expect("connect to the template database");
             db.migrate().await.expect("migrate the template database");
             drop(db);
             // The pool's connection closes asynchronously; copying needs it gone.
@@ -91,7 +101,9 @@ impl TestDatabase {
     pub async fn sqlite() -> TestDatabase {
         let dir = tempfile::tempdir().expect("create a temporary directory");
         let url = format!("sqlite://{}", dir.path().join("baton.db").display());
-        let db = Db::connect(&url, ConnectOptions::default()).await.expect("open the SQLite database");
+        let db = Db::connect(&url, ConnectOptions::default())
+            .await
+            .expect("open the SQLite database");
         db.migrate().await.expect("migrate the SQLite database");
         TestDatabase {
             url,
@@ -109,7 +121,9 @@ impl TestDatabase {
     }
 
     pub async fn connect_with(&self, options: ConnectOptions) -> Db {
-        Db::connect(&self.url, options).await.expect("connect to the test database")
+        Db::connect(&self.url, options)
+            .await
+            .expect("connect to the test database")
     }
 }
 
@@ -122,12 +136,17 @@ impl Drop for TestDatabase {
         // Drop cannot await, and the test's runtime may be shutting down: use a thread with a
         // runtime of its own. A failure only leaves a stray database behind.
         let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             runtime.block_on(async move {
                 if let Ok(mut admin) = AsyncPgConnection::establish(&server_url).await {
-                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                    let _ = admin
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
                 }
             });
         })
@@ -173,7 +192,11 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         .flatten()
         .flat_map(|e| {
             let path = e.path();
-            if path.is_dir() { walk(&path) } else { vec![path] }
+            if path.is_dir() {
+                walk(&path)
+            } else {
+                vec![path]
+            }
         })
         .collect()
 }
@@ -184,8 +207,17 @@ mod tests {
 
     #[test]
     fn database_names_replace_the_path_of_the_url() {
-        assert_eq!(with_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
-        assert_eq!(with_database("postgres://u@h:5432", "x"), "postgres://u@h:5432/x");
-        assert_eq!(with_database("postgres://u@h/db?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(
+            with_database("postgres://u@h:5432/postgres", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h:5432", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/db?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
     }
 }

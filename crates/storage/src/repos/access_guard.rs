@@ -19,7 +19,10 @@ impl AccessGuardRepository for Db {
         // refreshes with one token, exactly one inserts a row.
         let inserted: usize = crate::with_conn!(self, |conn| {
             Ok(diesel::insert_into(revoked_tokens::table)
-                .values((revoked_tokens::jti.eq(&jti), revoked_tokens::expires_at.eq(DbTime(expires_at))))
+                .values((
+                    revoked_tokens::jti.eq(&jti),
+                    revoked_tokens::expires_at.eq(DbTime(expires_at)),
+                ))
                 .on_conflict_do_nothing()
                 .execute(conn)
                 .await?)
@@ -41,14 +44,21 @@ impl AccessGuardRepository for Db {
 
     async fn purge_expired_revocations(&self, now: Timestamp) -> RepoResult<u64> {
         let deleted: usize = crate::with_conn!(self, |conn| {
-            Ok(diesel::delete(revoked_tokens::table.filter(revoked_tokens::expires_at.le(DbTime(now))))
-                .execute(conn)
-                .await?)
+            Ok(diesel::delete(
+                revoked_tokens::table.filter(revoked_tokens::expires_at.le(DbTime(now))),
+            )
+            .execute(conn)
+            .await?)
         })?;
         Ok(deleted as u64)
     }
 
-    async fn record_auth_failure(&self, ip: &str, now: Timestamp, window_start: Timestamp) -> RepoResult<u32> {
+    async fn record_auth_failure(
+        &self,
+        ip: &str,
+        now: Timestamp,
+        window_start: Timestamp,
+    ) -> RepoResult<u32> {
         let ip = ip.to_owned();
         // Insert-or-increment in one statement, so concurrent failures from one address are all
         // counted: a window that started before `window_start` restarts at 1.
@@ -64,8 +74,11 @@ impl AccessGuardRepository for Db {
                 .on_conflict(auth_failures::ip)
                 .do_update()
                 .set((
-                    auth_failures::failures.eq(diesel::dsl::case_when(expired, 1.into_sql::<diesel::sql_types::Integer>())
-                        .otherwise(auth_failures::failures + 1)),
+                    auth_failures::failures.eq(diesel::dsl::case_when(
+                        expired,
+                        1.into_sql::<diesel::sql_types::Integer>(),
+                    )
+                    .otherwise(auth_failures::failures + 1)),
                     auth_failures::window_start.eq(diesel::dsl::case_when(
                         auth_failures::window_start.lt(DbTime(window_start)),
                         excluded(auth_failures::window_start),
@@ -82,7 +95,9 @@ impl AccessGuardRepository for Db {
     async fn clear_auth_failures(&self, ip: &str) -> RepoResult<()> {
         let ip = ip.to_owned();
         crate::with_conn!(self, |conn| {
-            diesel::delete(auth_failures::table.find(&ip)).execute(conn).await?;
+            diesel::delete(auth_failures::table.find(&ip))
+                .execute(conn)
+                .await?;
             Ok(())
         })?;
         Ok(())

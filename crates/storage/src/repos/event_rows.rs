@@ -72,7 +72,10 @@ impl EventRow {
         Ok(Event {
             id: EventId::from_uuid(self.id.0),
             seq: self.seq,
-            event_type: self.event_type.parse::<EventType>().map_err(|e| corrupt("event type", e))?,
+            event_type: self
+                .event_type
+                .parse::<EventType>()
+                .map_err(|e| corrupt("event type", e))?,
             timestamp: self.timestamp.0,
             title: self.title,
             details: self.details,
@@ -91,20 +94,4 @@ impl EventRow {
             data: text_to_object(&self.data, "event data")?,
         })
     }
-}
-
-/// Appends events on `$conn` inside the caller's transaction (a no-op for none). A macro rather
-/// than a function so it expands against each backend's connection type.
-#[macro_export]
-#[doc(hidden)]
-macro_rules! insert_events {
-    ($conn:expr, $events:expr) => {{
-        let rows = $crate::repos::event_rows::NewEventRow::many($events);
-        if !rows.is_empty() {
-            diesel::insert_into($crate::schema::events::table)
-                .values(&rows)
-                .execute($conn)
-                .await?;
-        }
-    }};
 }

@@ -2,6 +2,14 @@
 //! sees a diesel type.
 
 mod access_guard;
+pub(crate) mod batch;
 pub(crate) mod event_rows;
+mod events;
+mod flows;
+pub(crate) mod jobs;
+mod queues;
+mod robots;
 pub(crate) mod rows;
+mod triggers;
 mod users;
+mod workflows;

@@ -10,7 +10,10 @@ pub(crate) fn object_to_text(map: &serde_json::Map<String, Value>) -> String {
     Value::Object(map.clone()).to_string()
 }
 
-pub(crate) fn text_to_object(text: &str, what: &str) -> Result<serde_json::Map<String, Value>, DbError> {
+pub(crate) fn text_to_object(
+    text: &str,
+    what: &str,
+) -> Result<serde_json::Map<String, Value>, DbError> {
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(corrupt(what, "not a JSON object")),
@@ -24,7 +27,11 @@ pub(crate) fn text_to_value(text: &str, what: &str) -> Result<Value, DbError> {
 
 /// Roles as a comma-separated list of their names.
 pub(crate) fn roles_to_text(roles: &[Role]) -> String {
-    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub(crate) fn text_to_roles(text: &str) -> Result<Vec<Role>, DbError> {

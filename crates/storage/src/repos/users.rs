@@ -49,11 +49,16 @@ impl UserRepository for Db {
     async fn insert_user(&self, user: &User) -> RepoResult<()> {
         let row = UserRow::from_domain(user);
         crate::with_conn!(self, |conn| {
-            diesel::insert_into(users::table).values(&row).execute(conn).await?;
+            diesel::insert_into(users::table)
+                .values(&row)
+                .execute(conn)
+                .await?;
             Ok(())
         })
         .map_err(|e: crate::error::DbError| match e.0 {
-            RepoError::Conflict(_) => RepoError::Conflict(format!("user '{}' already exists", user.username)),
+            RepoError::Conflict(_) => {
+                RepoError::Conflict(format!("user '{}' already exists", user.username))
+            }
             other => other,
         })
     }
@@ -79,13 +84,18 @@ impl UserRepository for Db {
                 .load(conn)
                 .await?)
         })?;
-        Ok(rows.into_iter().map(UserRow::into_domain).collect::<DbResult<_>>()?)
+        Ok(rows
+            .into_iter()
+            .map(UserRow::into_domain)
+            .collect::<DbResult<_>>()?)
     }
 
     async fn delete_user(&self, username: &Username) -> RepoResult<()> {
         let name = username.as_str().to_owned();
         let deleted: usize = crate::with_conn!(self, |conn| {
-            Ok(diesel::delete(users::table.find(&name)).execute(conn).await?)
+            Ok(diesel::delete(users::table.find(&name))
+                .execute(conn)
+                .await?)
         })?;
         if deleted == 0 {
             return Err(RepoError::NotFound("user"));
@@ -94,7 +104,10 @@ impl UserRepository for Db {
     }
 
     async fn count_users(&self) -> RepoResult<u64> {
-        let count: i64 = crate::with_conn!(self, |conn| Ok(users::table.count().get_result(conn).await?))?;
+        let count: i64 = crate::with_conn!(self, |conn| Ok(users::table
+            .count()
+            .get_result(conn)
+            .await?))?;
         Ok(super::rows::to_u64(count, "user count")?)
     }
 }
@@ -140,7 +153,10 @@ impl ApiKeyRepository for Db {
     async fn insert_api_key(&self, key: &ApiKey) -> RepoResult<()> {
         let row = ApiKeyRow::from_domain(key);
         crate::with_conn!(self, |conn| {
-            diesel::insert_into(api_keys::table).values(&row).execute(conn).await?;
+            diesel::insert_into(api_keys::table)
+                .values(&row)
+                .execute(conn)
+                .await?;
             Ok(())
         })
         .map_err(Into::into)
@@ -168,16 +184,23 @@ impl ApiKeyRepository for Db {
                 .load(conn)
                 .await?)
         })?;
-        Ok(rows.into_iter().map(ApiKeyRow::into_domain).collect::<DbResult<_>>()?)
+        Ok(rows
+            .into_iter()
+            .map(ApiKeyRow::into_domain)
+            .collect::<DbResult<_>>()?)
     }
 
     async fn revoke_api_key(&self, id: ApiKeyId, now: Timestamp) -> RepoResult<()> {
         let id = DbUuid(*id.as_uuid());
         let updated: usize = crate::with_conn!(self, |conn| {
-            Ok(diesel::update(api_keys::table.find(id).filter(api_keys::revoked_at.is_null()))
-                .set(api_keys::revoked_at.eq(DbTime(now)))
-                .execute(conn)
-                .await?)
+            Ok(diesel::update(
+                api_keys::table
+                    .find(id)
+                    .filter(api_keys::revoked_at.is_null()),
+            )
+            .set(api_keys::revoked_at.eq(DbTime(now)))
+            .execute(conn)
+            .await?)
         })?;
         if updated == 0 {
             return Err(RepoError::NotFound("API key"));

@@ -8,7 +8,10 @@ use crate::fixtures::at;
 async fn a_token_is_revoked_once(db: Db) {
     assert!(!db.is_token_revoked("jti-1").await.unwrap());
     assert!(db.revoke_token("jti-1", at(3600)).await.unwrap());
-    assert!(!db.revoke_token("jti-1", at(3600)).await.unwrap(), "the second revocation is not new");
+    assert!(
+        !db.revoke_token("jti-1", at(3600)).await.unwrap(),
+        "the second revocation is not new"
+    );
     assert!(db.is_token_revoked("jti-1").await.unwrap());
     assert!(!db.is_token_revoked("jti-2").await.unwrap());
 }
@@ -39,12 +42,28 @@ async fn failures_count_within_the_window_and_restart_after_it(db: Db) {
     let ip = "203.0.113.7";
     for (i, expected) in (1..=4).enumerate() {
         let now = at(i as i64);
-        assert_eq!(db.record_auth_failure(ip, now, now - time::Duration::seconds(60)).await.unwrap(), expected);
+        assert_eq!(
+            db.record_auth_failure(ip, now, now - time::Duration::seconds(60))
+                .await
+                .unwrap(),
+            expected
+        );
     }
     // The window started at at(0); at(61) it lies outside, so counting starts over.
     let later = at(61);
-    assert_eq!(db.record_auth_failure(ip, later, later - time::Duration::seconds(60)).await.unwrap(), 1);
-    assert_eq!(db.record_auth_failure("198.51.100.1", later, at(0)).await.unwrap(), 1, "addresses count apart");
+    assert_eq!(
+        db.record_auth_failure(ip, later, later - time::Duration::seconds(60))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        db.record_auth_failure("198.51.100.1", later, at(0))
+            .await
+            .unwrap(),
+        1,
+        "addresses count apart"
+    );
     db.clear_auth_failures(ip).await.unwrap();
     assert_eq!(db.record_auth_failure(ip, at(62), at(2)).await.unwrap(), 1);
 }
@@ -53,7 +72,11 @@ async fn concurrent_failures_are_all_counted(db: Db) {
     let tasks: Vec<_> = (0..10)
         .map(|_| {
             let db = db.clone();
-            tokio::spawn(async move { db.record_auth_failure("192.0.2.1", at(1), at(0)).await.unwrap() })
+            tokio::spawn(async move {
+                db.record_auth_failure("192.0.2.1", at(1), at(0))
+                    .await
+                    .unwrap()
+            })
         })
         .collect();
     let mut seen = Vec::new();
@@ -70,10 +93,18 @@ async fn bans_hold_until_they_end_and_only_extend(db: Db) {
     db.ban_ip(ip, at(3600)).await.unwrap();
     assert_eq!(db.active_ban(ip, at(0)).await.unwrap(), Some(at(3600)));
     db.ban_ip(ip, at(60)).await.unwrap();
-    assert_eq!(db.active_ban(ip, at(0)).await.unwrap(), Some(at(3600)), "a shorter ban does not shorten");
+    assert_eq!(
+        db.active_ban(ip, at(0)).await.unwrap(),
+        Some(at(3600)),
+        "a shorter ban does not shorten"
+    );
     db.ban_ip(ip, at(7200)).await.unwrap();
     assert_eq!(db.active_ban(ip, at(3600)).await.unwrap(), Some(at(7200)));
-    assert_eq!(db.active_ban(ip, at(7200)).await.unwrap(), None, "a ban ends at its end");
+    assert_eq!(
+        db.active_ban(ip, at(7200)).await.unwrap(),
+        None,
+        "a ban ends at its end"
+    );
 }
 
 contract_tests!(

@@ -1,5 +1,7 @@
 //! The storage contract suite: every port's promises, written once and run on SQLite and on
 //! PostgreSQL, each test on a fresh database of its own.
+// Test helpers outside `#[test]` functions may unwrap too: a panic is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use baton_storage::Db;
 
@@ -29,9 +31,17 @@ macro_rules! contract_tests {
 }
 
 mod access_guard;
+mod events;
 mod fixtures;
+mod flows;
+mod jobs;
+mod messages;
 mod migrations;
+mod queues;
+mod robots;
+mod triggers;
 mod users;
+mod workflows;
 
 /// Keeps `Db` in scope for the modules' signatures.
 #[allow(dead_code)]

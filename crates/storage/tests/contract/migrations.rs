@@ -15,4 +15,7 @@ async fn health_reports_a_reachable_database_and_its_pool(db: Db) {
     assert!(health.pool_free <= health.pool_size);
 }
 
-contract_tests!(migrating_twice_is_harmless, health_reports_a_reachable_database_and_its_pool);
+contract_tests!(
+    migrating_twice_is_harmless,
+    health_reports_a_reachable_database_and_its_pool
+);

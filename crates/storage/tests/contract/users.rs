@@ -35,32 +35,76 @@ async fn users_list_by_name_and_delete(db: Db) {
     for name in ["carol", "alice", "bob"] {
         db.insert_user(&user(name)).await.unwrap();
     }
-    let names: Vec<String> = db.list_users().await.unwrap().into_iter().map(|u| u.username.to_string()).collect();
+    let names: Vec<String> = db
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username.to_string())
+        .collect();
     assert_eq!(names, ["alice", "bob", "carol"]);
-    db.delete_user(&Username::parse("bob").unwrap()).await.unwrap();
-    assert!(matches!(db.get_user(&Username::parse("bob").unwrap()).await, Err(RepoError::NotFound(_))));
-    assert!(matches!(db.delete_user(&Username::parse("bob").unwrap()).await, Err(RepoError::NotFound(_))));
+    db.delete_user(&Username::parse("bob").unwrap())
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.get_user(&Username::parse("bob").unwrap()).await,
+        Err(RepoError::NotFound(_))
+    ));
+    assert!(matches!(
+        db.delete_user(&Username::parse("bob").unwrap()).await,
+        Err(RepoError::NotFound(_))
+    ));
     assert_eq!(db.count_users().await.unwrap(), 2);
 }
 
 async fn api_keys_are_found_by_hash_until_revoked(db: Db) {
-    let (key, plaintext) = ApiKey::issue(ApiKeyId::from_uuid(uuid(1)), "ci".into(), vec![Role::Operator], T0).unwrap();
+    let (key, plaintext) = ApiKey::issue(
+        ApiKeyId::from_uuid(uuid(1)),
+        "ci".into(),
+        vec![Role::Operator],
+        T0,
+    )
+    .unwrap();
     db.insert_api_key(&key).await.unwrap();
-    let found = db.find_api_key_by_hash(&baton_domain::auth::sha256_hex(&plaintext)).await.unwrap();
+    let found = db
+        .find_api_key_by_hash(&baton_domain::auth::sha256_hex(&plaintext))
+        .await
+        .unwrap();
     assert_eq!(found, key);
     db.revoke_api_key(key.id, at(5)).await.unwrap();
-    assert!(matches!(db.find_api_key_by_hash(&key.key_hash).await, Err(RepoError::NotFound(_))));
-    assert!(matches!(db.revoke_api_key(key.id, at(6)).await, Err(RepoError::NotFound(_))), "revoking twice");
+    assert!(matches!(
+        db.find_api_key_by_hash(&key.key_hash).await,
+        Err(RepoError::NotFound(_))
+    ));
+    assert!(
+        matches!(
+            db.revoke_api_key(key.id, at(6)).await,
+            Err(RepoError::NotFound(_))
+        ),
+        "revoking twice"
+    );
     let listed = db.list_api_keys().await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].revoked_at, Some(at(5)));
 }
 
 async fn api_key_hashes_are_unique(db: Db) {
-    let (key, _) = ApiKey::issue(ApiKeyId::from_uuid(uuid(1)), "a".into(), vec![Role::Viewer], T0).unwrap();
+    let (key, _) = ApiKey::issue(
+        ApiKeyId::from_uuid(uuid(1)),
+        "a".into(),
+        vec![Role::Viewer],
+        T0,
+    )
+    .unwrap();
     db.insert_api_key(&key).await.unwrap();
-    let twin = ApiKey { id: ApiKeyId::from_uuid(uuid(2)), ..key };
-    assert!(matches!(db.insert_api_key(&twin).await, Err(RepoError::Conflict(_))));
+    let twin = ApiKey {
+        id: ApiKeyId::from_uuid(uuid(2)),
+        ..key
+    };
+    assert!(matches!(
+        db.insert_api_key(&twin).await,
+        Err(RepoError::Conflict(_))
+    ));
 }
 
 contract_tests!(

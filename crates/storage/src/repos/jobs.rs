@@ -1,0 +1,551 @@
+//! `JobRepository`: jobs with their events, optimistic updates, and the atomic claim of the
+//! highest-priority, oldest pending jobs.
+
+use async_trait::async_trait;
+use baton_domain::event::Event;
+use baton_domain::flow::FlowId;
+use baton_domain::ids::{EventId, JobId, TriggerId, WorkflowId};
+use baton_domain::job::{CancelMode, Job, JobOrigin, JobStatus, NodeExecution, Priority};
+use baton_domain::ports::{JobFilter, JobRepository};
+use baton_domain::robot::RobotId;
+use baton_domain::workflow::{ExecutionMode, WorkflowName};
+use baton_domain::{RepoError, RepoResult, Timestamp};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::{Value, json};
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
+
+use super::rows::{object_to_text, text_to_object, text_to_value, to_i32, to_u32, to_u64};
+use crate::Db;
+use crate::db::{Pools, SqliteConn};
+use crate::error::{DbError, DbResult, corrupt, map_pool};
+use crate::schema::jobs;
+use crate::sql_types::{DbTime, DbUuid};
+
+/// A job as stored. Shared with the repositories that create jobs in their own transactions
+/// (trigger fires, flow starts): see `insert_job_row!`.
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = jobs)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub(crate) struct JobRow {
+    id: DbUuid,
+    workflow_id: DbUuid,
+    workflow_name: String,
+    status: String,
+    priority: i32,
+    execution_mode: String,
+    input: String,
+    output: Option<String>,
+    origin_kind: String,
+    origin_ref: Option<String>,
+    robot_id: Option<String>,
+    created_at: DbTime,
+    claimed_at: Option<DbTime>,
+    started_at: Option<DbTime>,
+    completed_at: Option<DbTime>,
+    lease_expires_at: Option<DbTime>,
+    retry_count: i32,
+    max_retries: i32,
+    error_message: Option<String>,
+    error_type: Option<String>,
+    cancel_requested: Option<String>,
+    node_executions: String,
+    updated_at: DbTime,
+    version: i64,
+}
+
+impl JobRow {
+    pub(crate) fn from_domain(job: &Job) -> DbResult<Self> {
+        let (origin_kind, origin_ref) = origin_to_columns(&job.origin);
+        Ok(Self {
+            id: DbUuid(*job.id.as_uuid()),
+            workflow_id: DbUuid(*job.workflow_id.as_uuid()),
+            workflow_name: job.workflow_name.as_str().to_owned(),
+            status: job.status.as_str().to_owned(),
+            priority: i32::from(job.priority.value()),
+            execution_mode: job.execution_mode.as_str().to_owned(),
+            input: object_to_text(&job.input),
+            output: job.output.as_ref().map(Value::to_string),
+            origin_kind: origin_kind.to_owned(),
+            origin_ref,
+            robot_id: job.robot_id.as_ref().map(|r| r.as_str().to_owned()),
+            created_at: DbTime(job.created_at),
+            claimed_at: job.claimed_at.map(DbTime),
+            started_at: job.started_at.map(DbTime),
+            completed_at: job.completed_at.map(DbTime),
+            lease_expires_at: job.lease_expires_at.map(DbTime),
+            retry_count: to_i32(job.retry_count),
+            max_retries: to_i32(job.max_retries),
+            error_message: job.error_message.clone(),
+            error_type: job.error_type.clone(),
+            cancel_requested: job.cancel_requested.map(|c| c.as_str().to_owned()),
+            node_executions: nodes_to_text(&job.node_executions)?,
+            updated_at: DbTime(job.updated_at),
+            version: job.version,
+        })
+    }
+
+    pub(crate) fn into_domain(self) -> DbResult<Job> {
+        Ok(Job {
+            id: JobId::from_uuid(self.id.0),
+            workflow_id: WorkflowId::from_uuid(self.workflow_id.0),
+            workflow_name: WorkflowName::parse(self.workflow_name)
+                .map_err(|e| corrupt("job workflow name", e))?,
+            status: parse_status(&self.status)?,
+            priority: Priority::new(i64::from(self.priority))
+                .map_err(|e| corrupt("job priority", e))?,
+            execution_mode: ExecutionMode::parse(&self.execution_mode)
+                .map_err(|e| corrupt("job execution mode", e))?,
+            input: text_to_object(&self.input, "job input")?,
+            output: self
+                .output
+                .map(|text| text_to_value(&text, "job output"))
+                .transpose()?,
+            origin: origin_from_columns(&self.origin_kind, self.origin_ref)?,
+            robot_id: self
+                .robot_id
+                .map(RobotId::parse)
+                .transpose()
+                .map_err(|e| corrupt("job robot id", e))?,
+            created_at: self.created_at.0,
+            claimed_at: self.claimed_at.map(|t| t.0),
+            started_at: self.started_at.map(|t| t.0),
+            completed_at: self.completed_at.map(|t| t.0),
+            lease_expires_at: self.lease_expires_at.map(|t| t.0),
+            retry_count: to_u32(self.retry_count, "job retry_count")?,
+            max_retries: to_u32(self.max_retries, "job max_retries")?,
+            error_message: self.error_message,
+            error_type: self.error_type,
+            cancel_requested: self
+                .cancel_requested
+                .as_deref()
+                .map(parse_cancel_mode)
+                .transpose()?,
+            node_executions: text_to_nodes(&self.node_executions)?,
+            updated_at: self.updated_at.0,
+            version: self.version,
+        })
+    }
+}
+
+/// What `update_job` writes: every column but the id and the version, which the update itself
+/// checks and bumps. `None` clears a column rather than leaving it as it was.
+#[derive(AsChangeset)]
+#[diesel(table_name = jobs)]
+#[diesel(treat_none_as_null = true)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+struct JobChanges {
+    workflow_id: DbUuid,
+    workflow_name: String,
+    status: String,
+    priority: i32,
+    execution_mode: String,
+    input: String,
+    output: Option<String>,
+    origin_kind: String,
+    origin_ref: Option<String>,
+    robot_id: Option<String>,
+    created_at: DbTime,
+    claimed_at: Option<DbTime>,
+    started_at: Option<DbTime>,
+    completed_at: Option<DbTime>,
+    lease_expires_at: Option<DbTime>,
+    retry_count: i32,
+    max_retries: i32,
+    error_message: Option<String>,
+    error_type: Option<String>,
+    cancel_requested: Option<String>,
+    node_executions: String,
+    updated_at: DbTime,
+}
+
+impl JobChanges {
+    fn from_row(row: JobRow) -> Self {
+        Self {
+            workflow_id: row.workflow_id,
+            workflow_name: row.workflow_name,
+            status: row.status,
+            priority: row.priority,
+            execution_mode: row.execution_mode,
+            input: row.input,
+            output: row.output,
+            origin_kind: row.origin_kind,
+            origin_ref: row.origin_ref,
+            robot_id: row.robot_id,
+            created_at: row.created_at,
+            claimed_at: row.claimed_at,
+            started_at: row.started_at,
+            completed_at: row.completed_at,
+            lease_expires_at: row.lease_expires_at,
+            retry_count: row.retry_count,
+            max_retries: row.max_retries,
+            error_message: row.error_message,
+            error_type: row.error_type,
+            cancel_requested: row.cancel_requested,
+            node_executions: row.node_executions,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+fn parse_status(text: &str) -> DbResult<JobStatus> {
+    text.parse().map_err(|e| corrupt("job status", e))
+}
+
+fn parse_cancel_mode(text: &str) -> DbResult<CancelMode> {
+    match text {
+        "soft" => Ok(CancelMode::Soft),
+        "hard" => Ok(CancelMode::Hard),
+        other => Err(corrupt(
+            "job cancel mode",
+            format!("'{other}' is neither soft nor hard"),
+        )),
+    }
+}
+
+/// The origin as two columns: its kind, and the trigger id or flow id it refers to.
+fn origin_to_columns(origin: &JobOrigin) -> (&'static str, Option<String>) {
+    match origin {
+        JobOrigin::Manual => ("manual", None),
+        JobOrigin::Trigger(id) => ("trigger", Some(id.to_string())),
+        JobOrigin::Flow(id) => ("flow", Some(id.as_str().to_owned())),
+        JobOrigin::Webhook => ("webhook", None),
+    }
+}
+
+fn origin_from_columns(kind: &str, reference: Option<String>) -> DbResult<JobOrigin> {
+    match (kind, reference) {
+        ("manual", _) => Ok(JobOrigin::Manual),
+        ("webhook", _) => Ok(JobOrigin::Webhook),
+        ("trigger", Some(id)) => Ok(JobOrigin::Trigger(
+            id.parse::<TriggerId>()
+                .map_err(|e| corrupt("job origin trigger id", e))?,
+        )),
+        ("flow", Some(id)) => Ok(JobOrigin::Flow(
+            FlowId::parse(id).map_err(|e| corrupt("job origin flow id", e))?,
+        )),
+        (kind, _) => Err(corrupt(
+            "job origin",
+            format!("kind '{kind}' is unknown or lacks its reference"),
+        )),
+    }
+}
+
+/// Node executions as a JSON array of objects, their finish times in RFC 3339 (UTC).
+fn nodes_to_text(nodes: &[NodeExecution]) -> DbResult<String> {
+    let values = nodes
+        .iter()
+        .map(|node| {
+            let finished_at = node
+                .finished_at
+                .to_offset(UtcOffset::UTC)
+                .format(&Rfc3339)
+                .map_err(|e| {
+                    DbError(RepoError::Internal(format!(
+                        "cannot store the finish time of node '{}': {e}",
+                        node.node_id
+                    )))
+                })?;
+            Ok(json!({
+                "node_id": node.node_id,
+                "status": node.status,
+                "duration_ms": node.duration_ms,
+                "error_message": node.error_message,
+                "finished_at": finished_at,
+            }))
+        })
+        .collect::<DbResult<Vec<Value>>>()?;
+    Ok(Value::Array(values).to_string())
+}
+
+fn text_to_nodes(text: &str) -> DbResult<Vec<NodeExecution>> {
+    match text_to_value(text, "job node executions")? {
+        Value::Array(values) => values.into_iter().map(node_from_value).collect(),
+        _ => Err(corrupt("job node executions", "not a JSON array")),
+    }
+}
+
+fn node_from_value(value: Value) -> DbResult<NodeExecution> {
+    const WHAT: &str = "job node execution";
+    let Value::Object(mut fields) = value else {
+        return Err(corrupt(WHAT, "not a JSON object"));
+    };
+    let Some(Value::String(node_id)) = fields.remove("node_id") else {
+        return Err(corrupt(WHAT, "node_id is not a string"));
+    };
+    let Some(Value::String(status)) = fields.remove("status") else {
+        return Err(corrupt(WHAT, "status is not a string"));
+    };
+    let Some(duration_ms) = fields.get("duration_ms").and_then(Value::as_u64) else {
+        return Err(corrupt(WHAT, "duration_ms is not a whole number"));
+    };
+    let error_message = match fields.remove("error_message") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(message)) => Some(message),
+        Some(_) => return Err(corrupt(WHAT, "error_message is not a string")),
+    };
+    let Some(Value::String(finished_at)) = fields.remove("finished_at") else {
+        return Err(corrupt(WHAT, "finished_at is not a string"));
+    };
+    let finished_at = OffsetDateTime::parse(&finished_at, &Rfc3339)
+        .map_err(|e| corrupt(WHAT, e))?
+        .to_offset(UtcOffset::UTC);
+    NodeExecution::new(node_id, &status, duration_ms, error_message, finished_at)
+        .map_err(|e| corrupt(WHAT, e))
+}
+
+fn rows_to_jobs(rows: Vec<JobRow>) -> DbResult<Vec<Job>> {
+    rows.into_iter().map(JobRow::into_domain).collect()
+}
+
+/// `now` plus a lease, refusing instead of panicking at the end of the calendar.
+fn lease_end(now: Timestamp, seconds: u32) -> DbResult<DbTime> {
+    now.checked_add(time::Duration::seconds(i64::from(seconds)))
+        .map(DbTime)
+        .ok_or_else(|| {
+            DbError(RepoError::Internal(
+                "the lease would end past the supported time range".to_owned(),
+            ))
+        })
+}
+
+/// `'pending'` as an SQL literal rather than a bind parameter, so that both planners can match
+/// the claim query to the partial index `jobs_claim … WHERE status = 'pending'` (neither may
+/// assume a parameter equals the index's constant).
+fn pending_literal() -> diesel::expression::SqlLiteral<diesel::sql_types::Text> {
+    diesel::dsl::sql::<diesel::sql_types::Text>("'pending'")
+}
+
+/// The claim of the highest-priority, oldest pending jobs and its `job_claimed` events, shared
+/// by both backends except for how the chosen ids reach the UPDATE (`$chosen`, given the
+/// candidate subselect):
+/// - PostgreSQL runs the subselect first with `FOR UPDATE SKIP LOCKED`, so concurrent claimers
+///   pass over each other's rows, then updates exactly those ids. (Inlined as `id IN (subselect)`,
+///   the planner may rescan the subselect once per row of a nested loop; a rescan skips the rows
+///   this statement has already updated and returns the next ones, claiming far more than
+///   `limit`.)
+/// - SQLite uses the subselect inline, in the one UPDATE: it evaluates an uncorrelated `IN` once,
+///   and `BEGIN IMMEDIATE` already serialises writers.
+///
+/// The UPDATE repeats `status = 'pending'` so that, on PostgreSQL, a job another transaction
+/// changed after the candidates were read is re-checked on its newest version and never claimed
+/// twice.
+macro_rules! claim_jobs_in {
+    (
+        $conn:ident, $robot:expr, $now:expr, $expires:expr, $limit:expr,
+        |$candidates:ident| $chosen:expr
+    ) => {{
+        diesel::alias!(jobs as pending: PendingJobs);
+        let $candidates = pending
+            .filter(pending.field(jobs::status).eq(pending_literal()))
+            .order((
+                pending.field(jobs::priority).asc(),
+                pending.field(jobs::created_at).asc(),
+                pending.field(jobs::id).asc(),
+            ))
+            .limit($limit)
+            .select(pending.field(jobs::id));
+        let rows: Vec<JobRow> = diesel::update(jobs::table)
+            .filter(jobs::id.eq_any($chosen))
+            .filter(jobs::status.eq(JobStatus::Pending.as_str()))
+            .set((
+                jobs::status.eq(JobStatus::Claimed.as_str()),
+                jobs::robot_id.eq(Some($robot)),
+                jobs::claimed_at.eq(Some(DbTime($now))),
+                jobs::lease_expires_at.eq(Some($expires)),
+                jobs::updated_at.eq(DbTime($now)),
+                jobs::version.eq(jobs::version + 1),
+            ))
+            .returning(JobRow::as_returning())
+            .get_results($conn)
+            .await?;
+        let mut claimed = rows_to_jobs(rows)?;
+        // RETURNING gives no order: hand the jobs out in claim order.
+        claimed.sort_by_key(|job| (job.priority, job.created_at, job.id));
+        let events: Vec<Event> = claimed
+            .iter()
+            .map(|job| {
+                Event::job_changed(EventId::from_uuid(uuid::Uuid::now_v7()), job, false, $now)
+            })
+            .collect();
+        crate::append_event_rows!($conn, &events);
+        Ok(claimed)
+    }};
+}
+
+/// Inserts a job (`$job: &Job`) on `$conn` inside the caller's transaction; a taken id is
+/// `RepoError::Conflict`. A macro rather than a function so it expands against each backend's
+/// connection type; the caller needs `diesel_async::RunQueryDsl` in scope.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! insert_job_row {
+    ($conn:expr, $job:expr) => {{
+        let job: &baton_domain::job::Job = $job;
+        let row = $crate::repos::jobs::JobRow::from_domain(job)?;
+        diesel::insert_into($crate::schema::jobs::table)
+            .values(&row)
+            .execute($conn)
+            .await
+            .map_err(|e| match $crate::error::map_diesel(e) {
+                baton_domain::RepoError::Conflict(_) => {
+                    baton_domain::RepoError::Conflict(format!("job {} already exists", job.id))
+                }
+                other => other,
+            })?;
+    }};
+}
+
+#[async_trait]
+impl JobRepository for Db {
+    async fn insert_job(&self, job: &Job, events: &[Event]) -> RepoResult<()> {
+        crate::transaction!(self, |conn| {
+            crate::insert_job_row!(conn, job);
+            crate::append_event_rows!(conn, events);
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    async fn get_job(&self, id: JobId) -> RepoResult<Job> {
+        let id = DbUuid(*id.as_uuid());
+        let row: Option<JobRow> = crate::with_conn!(self, |conn| {
+            Ok(jobs::table
+                .find(id)
+                .select(JobRow::as_select())
+                .first(conn)
+                .await
+                .optional()?)
+        })?;
+        Ok(row.ok_or(RepoError::NotFound("job"))?.into_domain()?)
+    }
+
+    async fn list_jobs(&self, filter: &JobFilter) -> RepoResult<Vec<Job>> {
+        let robot = filter.robot_id.as_ref().map(|r| r.as_str().to_owned());
+        let rows: Vec<JobRow> = crate::with_conn!(self, |conn| {
+            let mut query = jobs::table.select(JobRow::as_select()).into_boxed();
+            if let Some(status) = filter.status {
+                query = query.filter(jobs::status.eq(status.as_str()));
+            }
+            if let Some(workflow) = filter.workflow_id {
+                query = query.filter(jobs::workflow_id.eq(DbUuid(*workflow.as_uuid())));
+            }
+            if let Some(robot) = &robot {
+                query = query.filter(jobs::robot_id.eq(robot));
+            }
+            if let Some(after) = filter.created_after {
+                query = query.filter(jobs::created_at.gt(DbTime(after)));
+            }
+            Ok(query
+                .order((jobs::created_at.desc(), jobs::id.desc()))
+                .limit(i64::from(filter.limit))
+                .load(conn)
+                .await?)
+        })?;
+        Ok(rows_to_jobs(rows)?)
+    }
+
+    async fn claim_jobs(
+        &self,
+        robot: &RobotId,
+        now: Timestamp,
+        lease_seconds: u32,
+        limit: u32,
+    ) -> RepoResult<Vec<Job>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let robot = robot.as_str();
+        let expires = lease_end(now, lease_seconds)?;
+        let limit = i64::from(limit);
+        // The one query written per backend: see `claim_jobs_in!`.
+        let claimed = match self.pools() {
+            Pools::Pg(pool) => {
+                let mut guard = pool.get().await.map_err(map_pool)?;
+                let conn: &mut AsyncPgConnection = &mut guard;
+                conn.transaction(async |conn: &mut AsyncPgConnection| -> DbResult<_> {
+                    claim_jobs_in!(conn, robot, now, expires, limit, |candidates| candidates
+                        .for_update()
+                        .skip_locked()
+                        .load::<DbUuid>(conn)
+                        .await?)
+                })
+                .await?
+            }
+            Pools::Sqlite(pool) => {
+                let mut guard = pool.get().await.map_err(map_pool)?;
+                guard
+                    .immediate_transaction(async |conn: &mut SqliteConn| -> DbResult<_> {
+                        claim_jobs_in!(conn, robot, now, expires, limit, |candidates| candidates)
+                    })
+                    .await?
+            }
+        };
+        Ok(claimed)
+    }
+
+    async fn update_job(&self, job: &Job, events: &[Event]) -> RepoResult<Job> {
+        let id = DbUuid(*job.id.as_uuid());
+        let version = job.version;
+        let changes = JobChanges::from_row(JobRow::from_domain(job)?);
+        let row: JobRow = crate::transaction!(self, |conn| {
+            let updated: Option<JobRow> = diesel::update(
+                jobs::table
+                    .filter(jobs::id.eq(id))
+                    .filter(jobs::version.eq(version)),
+            )
+            .set((&changes, jobs::version.eq(jobs::version + 1)))
+            .returning(JobRow::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+            let Some(updated) = updated else {
+                // Nothing matched: tell a missing job from one that changed meanwhile. Either way
+                // the events are not written.
+                let exists: i64 = jobs::table.find(id).count().get_result(conn).await?;
+                return Err(if exists == 0 {
+                    RepoError::NotFound("job")
+                } else {
+                    RepoError::Conflict(format!("job {} changed since version {version}", job.id))
+                }
+                .into());
+            };
+            crate::append_event_rows!(conn, events);
+            Ok(updated)
+        })?;
+        Ok(row.into_domain()?)
+    }
+
+    async fn expired_job_leases(&self, now: Timestamp, limit: u32) -> RepoResult<Vec<Job>> {
+        let rows: Vec<JobRow> = crate::with_conn!(self, |conn| {
+            Ok(jobs::table
+                .filter(
+                    jobs::status.eq_any([JobStatus::Claimed.as_str(), JobStatus::Running.as_str()]),
+                )
+                .filter(jobs::lease_expires_at.le(DbTime(now)))
+                .order((jobs::lease_expires_at.asc(), jobs::id.asc()))
+                .limit(i64::from(limit))
+                .select(JobRow::as_select())
+                .load(conn)
+                .await?)
+        })?;
+        Ok(rows_to_jobs(rows)?)
+    }
+
+    async fn count_jobs_by_status(&self) -> RepoResult<Vec<(JobStatus, u64)>> {
+        let counts: Vec<(String, i64)> = crate::with_conn!(self, |conn| {
+            Ok(jobs::table
+                .group_by(jobs::status)
+                .select((jobs::status, diesel::dsl::count_star()))
+                .load::<(String, i64)>(conn)
+                .await?)
+        })?;
+        let mut counts = counts
+            .into_iter()
+            .map(|(status, count)| Ok((parse_status(&status)?, to_u64(count, "job count")?)))
+            .collect::<DbResult<Vec<_>>>()?;
+        // In the order of the job's life, so callers and tests see a stable list.
+        counts.sort_by_key(|(status, _)| JobStatus::ALL.iter().position(|s| s == status));
+        Ok(counts)
+    }
+}

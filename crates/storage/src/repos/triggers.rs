@@ -1,0 +1,374 @@
+//! `TriggerRepository`: the ways a workflow starts by itself, and the fires that start it.
+
+use async_trait::async_trait;
+use baton_domain::event::Event;
+use baton_domain::ids::{JobId, TriggerId, WorkflowId};
+use baton_domain::job::{Job, Priority};
+use baton_domain::ports::{TriggerFilter, TriggerRepository};
+use baton_domain::queue::QueueName;
+use baton_domain::schedule::CronSchedule;
+use baton_domain::trigger::{ProcessStatus, Trigger, TriggerKind, TriggerName, TriggerType};
+use baton_domain::workflow::ExecutionMode;
+use baton_domain::{RepoError, RepoResult, Timestamp};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::rows::{object_to_text, text_to_object, to_i32, to_i64, to_u32, to_u64};
+use crate::Db;
+use crate::error::{DbError, DbResult, corrupt, map_diesel};
+use crate::schema::triggers;
+use crate::sql_types::{DbTime, DbUuid};
+
+#[derive(Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = triggers)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+// On update a `None` must clear the stored value (e.g. the finished current job).
+#[diesel(treat_none_as_null = true)]
+struct TriggerRow {
+    id: DbUuid,
+    name: String,
+    trigger_type: String,
+    workflow_id: DbUuid,
+    process_status: String,
+    enabled: bool,
+    is_blocking: bool,
+    priority: i32,
+    execution_mode: String,
+    cron_expression: Option<String>,
+    timezone: Option<String>,
+    queue_name: Option<String>,
+    min_batch_size: Option<i32>,
+    process_args: String,
+    metadata: String,
+    next_run: Option<DbTime>,
+    last_run: Option<DbTime>,
+    run_count: i64,
+    failure_count: i64,
+    current_job_id: Option<DbUuid>,
+    /// A trigger's creation does not move when it is updated.
+    #[diesel(skip_update)]
+    created_at: DbTime,
+    updated_at: DbTime,
+    version: i64,
+}
+
+impl TriggerRow {
+    fn from_domain(trigger: &Trigger) -> Self {
+        let (cron_expression, timezone, queue_name, min_batch_size) = match &trigger.kind {
+            TriggerKind::Single => (None, None, None, None),
+            TriggerKind::Scheduled(cron) => (
+                Some(cron.expression().to_owned()),
+                Some(cron.timezone().to_owned()),
+                None,
+                None,
+            ),
+            TriggerKind::Queue {
+                queue_name,
+                min_batch_size,
+            } => (
+                None,
+                None,
+                Some(queue_name.as_str().to_owned()),
+                Some(to_i32(*min_batch_size)),
+            ),
+        };
+        Self {
+            id: DbUuid(*trigger.id.as_uuid()),
+            name: trigger.name.as_str().to_owned(),
+            trigger_type: trigger.kind.type_name().as_str().to_owned(),
+            workflow_id: DbUuid(*trigger.workflow_id.as_uuid()),
+            process_status: trigger.process_status.as_str().to_owned(),
+            enabled: trigger.enabled,
+            is_blocking: trigger.is_blocking,
+            priority: i32::from(trigger.priority.value()),
+            execution_mode: trigger.execution_mode.as_str().to_owned(),
+            cron_expression,
+            timezone,
+            queue_name,
+            min_batch_size,
+            process_args: object_to_text(&trigger.process_args),
+            metadata: object_to_text(&trigger.metadata),
+            next_run: trigger.next_run.map(DbTime),
+            last_run: trigger.last_run.map(DbTime),
+            run_count: to_i64(trigger.run_count),
+            failure_count: to_i64(trigger.failure_count),
+            current_job_id: trigger.current_job_id.map(|j| DbUuid(*j.as_uuid())),
+            created_at: DbTime(trigger.created_at),
+            updated_at: DbTime(trigger.updated_at),
+            version: trigger.version,
+        }
+    }
+
+    fn into_domain(self) -> DbResult<Trigger> {
+        let kind = match self
+            .trigger_type
+            .parse::<TriggerType>()
+            .map_err(|e| corrupt("trigger type", e))?
+        {
+            TriggerType::Single => TriggerKind::Single,
+            TriggerType::Scheduled => {
+                let expression = self
+                    .cron_expression
+                    .ok_or_else(|| corrupt("trigger cron expression", "missing"))?;
+                let cron = CronSchedule::parse(&expression, self.timezone.as_deref())
+                    .map_err(|e| corrupt("trigger cron expression", e))?;
+                TriggerKind::Scheduled(Box::new(cron))
+            }
+            TriggerType::Queue => TriggerKind::Queue {
+                queue_name: QueueName::parse(
+                    self.queue_name
+                        .ok_or_else(|| corrupt("trigger queue name", "missing"))?,
+                )
+                .map_err(|e| corrupt("trigger queue name", e))?,
+                min_batch_size: to_u32(
+                    self.min_batch_size
+                        .ok_or_else(|| corrupt("trigger batch size", "missing"))?,
+                    "trigger batch size",
+                )?,
+            },
+        };
+        Ok(Trigger {
+            id: TriggerId::from_uuid(self.id.0),
+            name: TriggerName::parse(self.name).map_err(|e| corrupt("trigger name", e))?,
+            kind,
+            workflow_id: WorkflowId::from_uuid(self.workflow_id.0),
+            process_status: self
+                .process_status
+                .parse::<ProcessStatus>()
+                .map_err(|e| corrupt("trigger process status", e))?,
+            enabled: self.enabled,
+            is_blocking: self.is_blocking,
+            priority: Priority::new(i64::from(self.priority))
+                .map_err(|e| corrupt("trigger priority", e))?,
+            execution_mode: ExecutionMode::parse(&self.execution_mode)
+                .map_err(|e| corrupt("trigger execution mode", e))?,
+            process_args: text_to_object(&self.process_args, "trigger process args")?,
+            metadata: text_to_object(&self.metadata, "trigger metadata")?,
+            next_run: self.next_run.map(|t| t.0),
+            last_run: self.last_run.map(|t| t.0),
+            run_count: to_u64(self.run_count, "trigger run count")?,
+            failure_count: to_u64(self.failure_count, "trigger failure count")?,
+            current_job_id: self.current_job_id.map(|j| JobId::from_uuid(j.0)),
+            created_at: self.created_at.0,
+            updated_at: self.updated_at.0,
+            version: self.version,
+        })
+    }
+}
+
+/// A row of `trigger` carrying the version it will have once stored.
+fn bumped_row(trigger: &Trigger) -> TriggerRow {
+    let mut row = TriggerRow::from_domain(trigger);
+    row.version = trigger.version + 1;
+    row
+}
+
+/// Maps a write's driver error; a uniqueness violation names the trigger, since a taken name is
+/// the usual cause.
+fn write_error(trigger: &Trigger) -> impl Fn(diesel::result::Error) -> DbError + '_ {
+    move |e| match map_diesel(e) {
+        RepoError::Conflict(_) => DbError(RepoError::Conflict(format!(
+            "a trigger named '{}' (or with this id) already exists",
+            trigger.name
+        ))),
+        other => DbError(other),
+    }
+}
+
+fn into_domain_all(rows: Vec<TriggerRow>) -> RepoResult<Vec<Trigger>> {
+    Ok(rows
+        .into_iter()
+        .map(TriggerRow::into_domain)
+        .collect::<DbResult<_>>()?)
+}
+
+#[async_trait]
+impl TriggerRepository for Db {
+    async fn insert_trigger(&self, trigger: &Trigger) -> RepoResult<()> {
+        let row = TriggerRow::from_domain(trigger);
+        crate::with_conn!(self, |conn| {
+            diesel::insert_into(triggers::table)
+                .values(&row)
+                .execute(conn)
+                .await
+                .map_err(write_error(trigger))?;
+            Ok(())
+        })
+        .map_err(Into::into)
+    }
+
+    async fn get_trigger(&self, id: TriggerId) -> RepoResult<Trigger> {
+        let id = DbUuid(*id.as_uuid());
+        let row: Option<TriggerRow> = crate::with_conn!(self, |conn| {
+            Ok(triggers::table
+                .find(id)
+                .select(TriggerRow::as_select())
+                .first(conn)
+                .await
+                .optional()?)
+        })?;
+        Ok(row.ok_or(RepoError::NotFound("trigger"))?.into_domain()?)
+    }
+
+    async fn get_trigger_by_name(&self, name: &TriggerName) -> RepoResult<Trigger> {
+        let name = name.as_str().to_owned();
+        let row: Option<TriggerRow> = crate::with_conn!(self, |conn| {
+            Ok(triggers::table
+                .filter(triggers::name.eq(&name))
+                .select(TriggerRow::as_select())
+                .first(conn)
+                .await
+                .optional()?)
+        })?;
+        Ok(row.ok_or(RepoError::NotFound("trigger"))?.into_domain()?)
+    }
+
+    /// A `limit` of 0 (the filter's default) means no limit.
+    async fn list_triggers(&self, filter: &TriggerFilter) -> RepoResult<Vec<Trigger>> {
+        let trigger_type = filter.trigger_type.map(TriggerType::as_str);
+        let workflow = filter.workflow_id.map(|w| DbUuid(*w.as_uuid()));
+        let enabled = filter.enabled;
+        let limit = filter.limit;
+        let rows: Vec<TriggerRow> = crate::with_conn!(self, |conn| {
+            let mut query = triggers::table
+                .order((triggers::created_at.asc(), triggers::id.asc()))
+                .select(TriggerRow::as_select())
+                .into_boxed();
+            if let Some(trigger_type) = trigger_type {
+                query = query.filter(triggers::trigger_type.eq(trigger_type));
+            }
+            if let Some(workflow) = workflow {
+                query = query.filter(triggers::workflow_id.eq(workflow));
+            }
+            if let Some(enabled) = enabled {
+                query = query.filter(triggers::enabled.eq(enabled));
+            }
+            if limit > 0 {
+                query = query.limit(i64::from(limit));
+            }
+            Ok(query.load(conn).await?)
+        })?;
+        into_domain_all(rows)
+    }
+
+    async fn update_trigger(&self, trigger: &Trigger) -> RepoResult<Trigger> {
+        let row = bumped_row(trigger);
+        crate::transaction!(self, |conn| {
+            let updated = diesel::update(
+                triggers::table
+                    .find(row.id)
+                    .filter(triggers::version.eq(trigger.version)),
+            )
+            .set(&row)
+            .execute(conn)
+            .await
+            .map_err(write_error(trigger))?;
+            if updated == 0 {
+                let exists: bool =
+                    diesel::select(diesel::dsl::exists(triggers::table.find(row.id)))
+                        .get_result(conn)
+                        .await?;
+                return Err(if exists {
+                    RepoError::Conflict(
+                        "the trigger changed meanwhile; reload it and retry".to_owned(),
+                    )
+                } else {
+                    RepoError::NotFound("trigger")
+                }
+                .into());
+            }
+            Ok(())
+        })?;
+        Ok(Trigger {
+            version: trigger.version + 1,
+            ..trigger.clone()
+        })
+    }
+
+    async fn delete_trigger(&self, id: TriggerId) -> RepoResult<()> {
+        let id = DbUuid(*id.as_uuid());
+        let deleted: usize = crate::with_conn!(self, |conn| {
+            Ok(diesel::delete(triggers::table.find(id))
+                .execute(conn)
+                .await?)
+        })?;
+        if deleted == 0 {
+            return Err(RepoError::NotFound("trigger"));
+        }
+        Ok(())
+    }
+
+    async fn due_trigger_candidates(&self, now: Timestamp, limit: u32) -> RepoResult<Vec<Trigger>> {
+        let timed = [
+            TriggerType::Single.as_str(),
+            TriggerType::Scheduled.as_str(),
+        ];
+        let rows: Vec<TriggerRow> = crate::with_conn!(self, |conn| {
+            Ok(triggers::table
+                .filter(triggers::enabled.eq(true))
+                .filter(
+                    triggers::trigger_type
+                        .eq_any(timed)
+                        .and(
+                            triggers::next_run
+                                .is_null()
+                                .or(triggers::next_run.le(DbTime(now))),
+                        )
+                        .or(triggers::trigger_type.eq(TriggerType::Queue.as_str())),
+                )
+                // The longest overdue first; triggers without a time (QUEUE ones, and SINGLE ones
+                // due at once) after them on both backends, which sort NULLs differently.
+                .order((
+                    triggers::next_run.is_null().asc(),
+                    triggers::next_run.asc(),
+                    triggers::id.asc(),
+                ))
+                .limit(i64::from(limit))
+                .select(TriggerRow::as_select())
+                .load(conn)
+                .await?)
+        })?;
+        into_domain_all(rows)
+    }
+
+    async fn record_fire(&self, trigger: &Trigger, job: &Job, events: &[Event]) -> RepoResult<()> {
+        let row = bumped_row(trigger);
+        crate::transaction!(self, |conn| {
+            // The version check is what makes a due trigger fire once across servers: of
+            // concurrent fires read at one version, only the first UPDATE matches a row, and the
+            // others roll back without a job or an event.
+            let updated = diesel::update(
+                triggers::table
+                    .find(row.id)
+                    .filter(triggers::version.eq(trigger.version)),
+            )
+            .set(&row)
+            .execute(conn)
+            .await?;
+            if updated == 0 {
+                return Err(RepoError::Conflict(
+                    "the trigger fired or changed meanwhile".to_owned(),
+                )
+                .into());
+            }
+            // The jobs repository's own row mapping, so a job is stored one way only.
+            crate::insert_job_row!(conn, job);
+            crate::append_event_rows!(conn, events);
+            Ok(())
+        })
+        .map_err(Into::into)
+    }
+
+    async fn triggers_for_job(&self, job: JobId) -> RepoResult<Vec<Trigger>> {
+        let job = DbUuid(*job.as_uuid());
+        let rows: Vec<TriggerRow> = crate::with_conn!(self, |conn| {
+            Ok(triggers::table
+                .filter(triggers::current_job_id.eq(job))
+                .order((triggers::created_at.asc(), triggers::id.asc()))
+                .select(TriggerRow::as_select())
+                .load(conn)
+                .await?)
+        })?;
+        into_domain_all(rows)
+    }
+}
