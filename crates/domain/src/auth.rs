@@ -76,6 +76,49 @@ impl FromStr for Role {
     }
 }
 
+/// What a caller may do. Every route requires exactly one of these; robots are authorised
+/// separately (they act only as themselves, through the robot protocol).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// Read anything: workflows, jobs, queues, schedules, flows, metrics, activity.
+    Read,
+    /// Run and steer work: run or cancel jobs, fire triggers and set their status, start, stop,
+    /// pause and resume flows, add and update queue items.
+    Operate,
+    /// Change what runs: create, change and delete workflows, schedules, triggers and flows.
+    Develop,
+    /// Manage who may call: users, API keys and robots.
+    Administer,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 4] = [Self::Read, Self::Operate, Self::Develop, Self::Administer];
+}
+
+impl Role {
+    /// CasareRPA's matrix: each role has the powers of the roles below it, plus its own.
+    pub fn allows(self, permission: Permission) -> bool {
+        let rank = |role: Role| match role {
+            Role::Viewer => 0,
+            Role::Operator => 1,
+            Role::Developer => 2,
+            Role::Admin => 3,
+        };
+        let needed = match permission {
+            Permission::Read => Role::Viewer,
+            Permission::Operate => Role::Operator,
+            Permission::Develop => Role::Developer,
+            Permission::Administer => Role::Admin,
+        };
+        rank(self) >= rank(needed)
+    }
+}
+
+/// Whether any of `roles` allows `permission`.
+pub fn roles_allow(roles: &[Role], permission: Permission) -> bool {
+    roles.iter().any(|role| role.allows(permission))
+}
+
 /// A login name: 1–100 characters of letters, digits and `._@-`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Username(String);
@@ -339,6 +382,36 @@ mod tests {
         );
         assert!(Role::parse_list::<&str>(&[]).is_err());
         assert!(Role::parse_list(&["root"]).is_err());
+    }
+
+    #[test]
+    fn the_permission_matrix_is_casarerpas() {
+        use Permission::*;
+        // One row per role: what it may and may not do.
+        let matrix = [
+            (Role::Viewer, [true, false, false, false]),
+            (Role::Operator, [true, true, false, false]),
+            (Role::Developer, [true, true, true, false]),
+            (Role::Admin, [true, true, true, true]),
+        ];
+        for (role, expected) in matrix {
+            for (permission, allowed) in [Read, Operate, Develop, Administer]
+                .into_iter()
+                .zip(expected)
+            {
+                assert_eq!(role.allows(permission), allowed, "{role} {permission:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn any_role_of_a_caller_grants_its_powers() {
+        assert!(roles_allow(
+            &[Role::Viewer, Role::Developer],
+            Permission::Develop
+        ));
+        assert!(!roles_allow(&[Role::Viewer], Permission::Operate));
+        assert!(!roles_allow(&[], Permission::Read), "no role, no access");
     }
 
     #[test]
