@@ -25,8 +25,12 @@ use crate::sql_types::{DbTime, DbUuid};
 
 /// A job as stored. Shared with the repositories that create jobs in their own transactions
 /// (trigger fires, flow starts): see `insert_job_row!`.
-#[derive(Queryable, Selectable, Insertable)]
+///
+/// It is also what `update_job` writes: the changeset skips the primary key, and `None` clears a
+/// column rather than leaving it as it was.
+#[derive(Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = jobs)]
+#[diesel(treat_none_as_null = true)]
 #[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub(crate) struct JobRow {
     id: DbUuid,
@@ -126,66 +130,6 @@ impl JobRow {
             updated_at: self.updated_at.0,
             version: self.version,
         })
-    }
-}
-
-/// What `update_job` writes: every column but the id and the version, which the update itself
-/// checks and bumps. `None` clears a column rather than leaving it as it was.
-#[derive(AsChangeset)]
-#[diesel(table_name = jobs)]
-#[diesel(treat_none_as_null = true)]
-#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
-struct JobChanges {
-    workflow_id: DbUuid,
-    workflow_name: String,
-    status: String,
-    priority: i32,
-    execution_mode: String,
-    input: String,
-    output: Option<String>,
-    origin_kind: String,
-    origin_ref: Option<String>,
-    robot_id: Option<String>,
-    created_at: DbTime,
-    claimed_at: Option<DbTime>,
-    started_at: Option<DbTime>,
-    completed_at: Option<DbTime>,
-    lease_expires_at: Option<DbTime>,
-    retry_count: i32,
-    max_retries: i32,
-    error_message: Option<String>,
-    error_type: Option<String>,
-    cancel_requested: Option<String>,
-    node_executions: String,
-    updated_at: DbTime,
-}
-
-impl JobChanges {
-    fn from_row(row: JobRow) -> Self {
-        Self {
-            workflow_id: row.workflow_id,
-            workflow_name: row.workflow_name,
-            status: row.status,
-            priority: row.priority,
-            execution_mode: row.execution_mode,
-            input: row.input,
-            output: row.output,
-            origin_kind: row.origin_kind,
-            origin_ref: row.origin_ref,
-            robot_id: row.robot_id,
-            created_at: row.created_at,
-            claimed_at: row.claimed_at,
-            started_at: row.started_at,
-            completed_at: row.completed_at,
-            lease_expires_at: row.lease_expires_at,
-            retry_count: row.retry_count,
-            max_retries: row.max_retries,
-            error_message: row.error_message,
-            error_type: row.error_type,
-            cancel_requested: row.cancel_requested,
-            node_executions: row.node_executions,
-            updated_at: row.updated_at,
-        }
     }
 }
 
@@ -487,14 +431,16 @@ impl JobRepository for Db {
     async fn update_job(&self, job: &Job, events: &[Event]) -> RepoResult<Job> {
         let id = DbUuid(*job.id.as_uuid());
         let version = job.version;
-        let changes = JobChanges::from_row(JobRow::from_domain(job)?);
+        // The row carries the next version; the filter below checks the one that was read.
+        let mut changes = JobRow::from_domain(job)?;
+        changes.version = version + 1;
         let row: JobRow = crate::transaction!(self, |conn| {
             let updated: Option<JobRow> = diesel::update(
                 jobs::table
                     .filter(jobs::id.eq(id))
                     .filter(jobs::version.eq(version)),
             )
-            .set((&changes, jobs::version.eq(jobs::version + 1)))
+            .set(&changes)
             .returning(JobRow::as_returning())
             .get_result(conn)
             .await
