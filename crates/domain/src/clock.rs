@@ -28,6 +28,12 @@ pub fn truncate_to_micros(t: Timestamp) -> Timestamp {
     t.replace_microsecond(micros).unwrap_or(t)
 }
 
+/// Whole seconds, what JWT's `iat` and `exp` hold; a token's claims then decode to what was encoded.
+pub fn truncate_to_seconds(t: Timestamp) -> Timestamp {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    t.replace_nanosecond(0).unwrap_or(t)
+}
+
 /// Where the domain gets fresh identifiers.
 pub trait IdGenerator: Send + Sync {
     fn new_uuid(&self) -> uuid::Uuid;
@@ -56,6 +62,15 @@ mod tests {
         assert_eq!(
             truncated,
             time::macros::datetime!(2025-01-02 01:04:05.123456 UTC)
+        );
+    }
+
+    #[test]
+    fn second_truncation_drops_the_fraction() {
+        let t = time::macros::datetime!(2025-01-02 03:04:05.999 +01:00);
+        assert_eq!(
+            truncate_to_seconds(t),
+            time::macros::datetime!(2025-01-02 02:04:05 UTC)
         );
     }
 

@@ -128,6 +128,19 @@ impl RobotRepository for Db {
         Ok(row.ok_or(RepoError::NotFound("robot"))?.into_domain()?)
     }
 
+    async fn find_robot_by_token_hash(&self, token_hash: &str) -> RepoResult<Robot> {
+        let hash = token_hash.to_owned();
+        let row: Option<RobotRow> = crate::with_conn!(self, |conn| {
+            Ok(robots::table
+                .filter(robots::token_hash.eq(&hash))
+                .select(RobotRow::as_select())
+                .first(conn)
+                .await
+                .optional()?)
+        })?;
+        Ok(row.ok_or(RepoError::NotFound("robot"))?.into_domain()?)
+    }
+
     async fn list_robots(&self, status: Option<RobotStatus>) -> RepoResult<Vec<Robot>> {
         let rows: Vec<RobotRow> = crate::with_conn!(self, |conn| {
             let mut query = robots::table

@@ -269,8 +269,29 @@ async fn a_robot_never_seen_is_marked_by_a_null_heartbeat(db: Db) {
     );
 }
 
+async fn robots_are_found_by_their_token_hash(db: Db) {
+    let with_token = busy_robot("r1");
+    db.insert_robot(&with_token).await.unwrap();
+    db.insert_robot(&new_robot("r2")).await.unwrap();
+    assert_eq!(
+        db.find_robot_by_token_hash(&"ab".repeat(32)).await.unwrap(),
+        with_token
+    );
+    assert!(matches!(
+        db.find_robot_by_token_hash(&"cd".repeat(32)).await,
+        Err(RepoError::NotFound(_))
+    ));
+    let mut twin = new_robot("r3");
+    twin.token_hash = with_token.token_hash.clone();
+    assert!(
+        matches!(db.insert_robot(&twin).await, Err(RepoError::Conflict(_))),
+        "two robots never share a token"
+    );
+}
+
 contract_tests!(
     robots_read_back_as_written,
+    robots_are_found_by_their_token_hash,
     a_taken_robot_id_conflicts,
     missing_robots_are_not_found,
     robots_are_deleted,

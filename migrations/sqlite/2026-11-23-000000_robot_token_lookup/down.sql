@@ -1,0 +1,1 @@
+DROP INDEX robots_token_hash;
