@@ -86,6 +86,14 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, detail)
     }
 
+    /// 403 for an address banned after repeated failed authentications (DESIGN §5).
+    pub fn banned(until: baton_domain::Timestamp) -> Self {
+        let until = crate::time_format::rfc3339(until);
+        Self::forbidden(format!(
+            "this address is banned until {until} after repeated failed authentications"
+        ))
+    }
+
     /// 404: the addressed record or route does not exist.
     pub fn not_found(detail: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::NOT_FOUND, detail)
@@ -212,6 +220,10 @@ impl ResponseError for ApiError {
         ));
         if let Some(seconds) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, seconds));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 9110 asks a 401 to name the scheme the client should use.
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         }
         response.body(self.body_json())
     }
