@@ -1,0 +1,944 @@
+//! Queues and their items: PyOrchestrator's `POST /api/queue` at the root, and the queue engine
+//! under `/api/v1` (queues with their counts, items paged newest first, bulk add, settings, the
+//! robots' claim and report, an operator's status change). `docs/queues.md` is the reference.
+//!
+//! Write bodies are read as raw bytes and converted field by field rather than through a typed
+//! `web::Json`: a wrong JSON type is then answered with the field it concerns (`{"queue_name": 5}`
+//! → `queue_name: must be a string`), together with every other broken rule, and authentication
+//! runs before the body is judged, so an anonymous caller learns nothing about its shape.
+
+use actix_web::error::JsonPayloadError;
+use actix_web::{HttpResponse, web};
+use baton_domain::ids::QueueItemId;
+use baton_domain::ports::ItemCursor;
+use baton_domain::queue::{
+    NewQueueItem, Queue, QueueItem, QueueItemStatus, QueueName, QueueSettings, RawQueueItem,
+    StatusCounts,
+};
+use baton_domain::services::ServiceError;
+use baton_domain::services::queue::{QueueService, SettingsChange};
+use baton_domain::{FieldError, RepoError, Timestamp, ValidationError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::auth::{Authorized, Develop, Operate, Read, RobotCaller};
+use crate::errors::{ApiError, ApiResult};
+use crate::extract::json_error;
+use crate::state::AppState;
+use crate::time_format::rfc3339;
+
+/// Items per page when the client does not say.
+const DEFAULT_PAGE: u32 = 50;
+/// The largest page a client may ask for: big enough for an export, small enough to answer fast.
+const MAX_PAGE: u32 = 500;
+
+/// The routes under `/api/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/queues").route(web::get().to(list_queues)))
+        .service(
+            web::resource("/queues/{queue_name}")
+                .route(web::get().to(get_queue))
+                .route(web::put().to(configure_queue)),
+        )
+        .service(
+            web::resource("/queues/{queue_name}/items")
+                .route(web::get().to(list_items))
+                .route(web::post().to(add_items)),
+        )
+        .service(web::resource("/queue-items/{id}").route(web::get().to(get_item)))
+        .service(web::resource("/queue-items/{id}/status").route(web::put().to(set_status)))
+        // Registered before the robot's `/queue-items/{id}` so that `claim` is never read as an id.
+        .service(web::resource("/robots/{robot_id}/queue-items/claim").route(web::post().to(claim)))
+        .service(web::resource("/robots/{robot_id}/queue-items/{id}").route(web::put().to(report)));
+}
+
+/// Root-level routes (PyOrchestrator's).
+pub fn configure_root(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/api/queue").route(web::post().to(add_one)));
+}
+
+// ---- responses ----
+
+/// A queue item as the API shows it: every stored field but the internal version counter, with
+/// `data` as the stored string and instants in RFC 3339 UTC.
+#[derive(Serialize)]
+struct ItemView {
+    id: String,
+    queue_name: String,
+    status: &'static str,
+    data: Option<String>,
+    reference: Option<String>,
+    message: Option<String>,
+    created_by: Option<String>,
+    created_date: String,
+    start_date: Option<String>,
+    end_date: Option<String>,
+    retry_count: u32,
+    lease_expires_at: Option<String>,
+    robot_id: Option<String>,
+    updated_at: String,
+}
+
+impl From<&QueueItem> for ItemView {
+    fn from(item: &QueueItem) -> Self {
+        Self {
+            id: item.id.to_string(),
+            queue_name: item.queue_name.as_str().to_owned(),
+            status: item.status.as_str(),
+            data: item.data.as_ref().map(|d| d.as_str().to_owned()),
+            reference: item.reference.clone(),
+            message: item.message.clone(),
+            created_by: item.created_by.clone(),
+            created_date: rfc3339(item.created_date),
+            start_date: item.start_date.map(rfc3339),
+            end_date: item.end_date.map(rfc3339),
+            retry_count: item.retry_count,
+            lease_expires_at: item.lease_expires_at.map(rfc3339),
+            robot_id: item.robot_id.as_ref().map(|r| r.as_str().to_owned()),
+            updated_at: rfc3339(item.updated_at),
+        }
+    }
+}
+
+/// Item counts under the status names clients filter by.
+#[derive(Serialize)]
+struct CountsView {
+    #[serde(rename = "NEW")]
+    new: u64,
+    #[serde(rename = "IN_PROGRESS")]
+    in_progress: u64,
+    #[serde(rename = "DONE")]
+    done: u64,
+    #[serde(rename = "FAILED")]
+    failed: u64,
+    #[serde(rename = "ABANDONED")]
+    abandoned: u64,
+}
+
+impl From<StatusCounts> for CountsView {
+    fn from(c: StatusCounts) -> Self {
+        Self {
+            new: c.new,
+            in_progress: c.in_progress,
+            done: c.done,
+            failed: c.failed,
+            abandoned: c.abandoned,
+        }
+    }
+}
+
+/// A queue with its counts and settings, the shape of DESIGN §8's `GET /queues` entries.
+#[derive(Serialize)]
+struct QueueView {
+    queue_name: String,
+    counts: CountsView,
+    max_retries: u32,
+    lease_seconds: u32,
+    unique_reference: bool,
+    created_at: String,
+}
+
+impl QueueView {
+    fn new(queue: &Queue, counts: StatusCounts) -> Self {
+        Self {
+            queue_name: queue.name.as_str().to_owned(),
+            counts: counts.into(),
+            max_retries: queue.settings.max_retries,
+            lease_seconds: queue.settings.lease_seconds,
+            unique_reference: queue.settings.unique_reference,
+            created_at: rfc3339(queue.created_at),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ItemsPage {
+    items: Vec<ItemView>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ClaimedItems {
+    items: Vec<ItemView>,
+}
+
+// ---- handlers ----
+
+/// `POST /api/queue`: the PyOrchestrator document's one item, answered `201 {"success": true, "id"}`.
+async fn add_one(
+    state: web::Data<AppState>,
+    _: Authorized<Operate>,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let fields = json_object(&body)?;
+    let raw = read_items(&[Value::Object(fields)], None, false)?;
+    let items = service(&state)
+        .add_items(raw, false)
+        .await
+        .map_err(service_error)?;
+    let id = items
+        .first()
+        .map(|item| item.id.to_string())
+        .ok_or_else(|| ApiError::internal("adding one queue item returned no item"))?;
+    Ok(HttpResponse::Created().json(serde_json::json!({"success": true, "id": id})))
+}
+
+/// `POST /queues/{queue_name}/items`: up to 1,000 items stored all together or not at all.
+async fn add_items(
+    state: web::Data<AppState>,
+    _: Authorized<Operate>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let queue = QueueName::parse(path.into_inner())?;
+    let mut body = json_object(&body)?;
+    let values = match body.remove("items") {
+        Some(Value::Array(values)) => values,
+        Some(_) => return Err(ValidationError::field("items", "must be a JSON array").into()),
+        None => return Err(ValidationError::field("items", "is required").into()),
+    };
+    if values.len() > QueueService::MAX_BATCH {
+        return Err(ValidationError::field(
+            "items",
+            format!(
+                "must hold at most {} items (got {}); send them in several requests",
+                QueueService::MAX_BATCH,
+                values.len()
+            ),
+        )
+        .into());
+    }
+    let raw = read_items(&values, Some(queue.as_str()), true)?;
+    let items = service(&state)
+        .add_items(raw, true)
+        .await
+        .map_err(service_error)?;
+    let ids: Vec<String> = items.iter().map(|item| item.id.to_string()).collect();
+    Ok(HttpResponse::Created().json(serde_json::json!({
+        "success": true,
+        "count": ids.len(),
+        "ids": ids,
+    })))
+}
+
+/// `GET /queues`: every queue with its counts per status and its settings, by name.
+async fn list_queues(state: web::Data<AppState>, _: Authorized<Read>) -> ApiResult<HttpResponse> {
+    let queues = state.store.list_queues().await?;
+    let views: Vec<QueueView> = queues
+        .iter()
+        .map(|s| QueueView::new(&s.queue, s.counts))
+        .collect();
+    Ok(HttpResponse::Ok().json(views))
+}
+
+/// `GET /queues/{queue_name}`: one queue as `GET /queues` lists it.
+async fn get_queue(
+    state: web::Data<AppState>,
+    _: Authorized<Read>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let queue = existing_queue(&state, path.into_inner()).await?;
+    let counts = queue_counts(&state, &queue.name).await?;
+    Ok(HttpResponse::Ok().json(QueueView::new(&queue, counts)))
+}
+
+/// `PUT /queues/{queue_name}`: changes the settings given, creating the queue if needed.
+/// Settings change how the engine treats every item of the queue, so this takes the develop
+/// permission (see docs/queues.md).
+async fn configure_queue(
+    state: web::Data<AppState>,
+    caller: Authorized<Develop>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let name = QueueName::parse(path.into_inner())?;
+    let body = json_object(&body)?;
+    let mut fields = Fields::new(&body, String::new());
+    let change = SettingsChange {
+        max_retries: fields.whole("max_retries"),
+        lease_seconds: fields.whole("lease_seconds"),
+        unique_reference: fields.flag("unique_reference"),
+    };
+    // The ranges are checked here too, so a wrong type elsewhere does not hide them; the
+    // service checks the merged settings again.
+    let defaults = QueueSettings::default();
+    if let Err(ranges) = QueueSettings::new(
+        change.max_retries.unwrap_or(defaults.max_retries),
+        change.lease_seconds.unwrap_or(defaults.lease_seconds),
+        false,
+    ) {
+        fields.merge(ranges);
+    }
+    fields.finish()?;
+    let queue = service(&state)
+        .configure(&name, change)
+        .await
+        .map_err(service_error)?;
+    tracing::info!(
+        by = %caller.principal.display_id(),
+        queue = %queue.name.as_str(),
+        max_retries = queue.settings.max_retries,
+        lease_seconds = queue.settings.lease_seconds,
+        unique_reference = queue.settings.unique_reference,
+        "queue settings changed"
+    );
+    let counts = queue_counts(&state, &queue.name).await?;
+    Ok(HttpResponse::Ok().json(QueueView::new(&queue, counts)))
+}
+
+#[derive(Deserialize)]
+struct ItemsQuery {
+    status: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /queues/{queue_name}/items?status=&limit=&cursor=`: a page of items, newest first.
+async fn list_items(
+    state: web::Data<AppState>,
+    _: Authorized<Read>,
+    path: web::Path<String>,
+    query: web::Query<ItemsQuery>,
+) -> ApiResult<HttpResponse> {
+    let ItemsQuery {
+        status,
+        limit,
+        cursor,
+    } = query.into_inner();
+    let (status, limit, cursor) = read_page_query(status, limit, cursor)?;
+    let queue = existing_queue(&state, path.into_inner()).await?;
+    // One more than asked tells whether another page follows without a second query.
+    let mut items = state
+        .store
+        .list_items(&queue.name, status, limit + 1, cursor)
+        .await?;
+    let next_cursor = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(encode_cursor)
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(ItemsPage {
+        items: items.iter().map(ItemView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// `GET /queue-items/{id}`: every stored field of one item.
+async fn get_item(
+    state: web::Data<AppState>,
+    _: Authorized<Read>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = item_id(&path)?;
+    let item = state.store.get_item(id).await?;
+    Ok(HttpResponse::Ok().json(ItemView::from(&item)))
+}
+
+/// `PUT /queue-items/{id}/status`: an operator sets an item's status under the item's rules
+/// (e.g. a FAILED item back to NEW to retry it); an illegal change is a 409.
+async fn set_status(
+    state: web::Data<AppState>,
+    caller: Authorized<Operate>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let id = item_id(&path)?;
+    let (status, message) = read_status_body(&body)?;
+    let item = service(&state)
+        .set_status(id, status, message)
+        .await
+        .map_err(service_error)?;
+    tracing::info!(by = %caller.principal.display_id(), item = %item.id, status = %item.status, "queue item status set");
+    Ok(HttpResponse::Ok().json(ItemView::from(&item)))
+}
+
+/// `POST /robots/{robot_id}/queue-items/claim`: the robot takes up to `limit` (default 1) of
+/// the queue's oldest NEW items under a lease; an empty list when there is nothing to do.
+async fn claim(
+    state: web::Data<AppState>,
+    caller: RobotCaller,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let body = json_object(&body)?;
+    let mut fields = Fields::new(&body, String::new());
+    let queue_name = fields.required_text("queue_name");
+    let limit = fields.whole("limit").unwrap_or(1);
+    fields.finish()?;
+    let queue = QueueName::parse(queue_name.unwrap_or_default())?;
+    let items = service(&state)
+        .claim(&queue, &caller.robot_id, limit)
+        .await
+        .map_err(service_error)?;
+    if !items.is_empty() {
+        tracing::debug!(robot = %caller.robot_id, queue = %queue.as_str(), count = items.len(), "queue items claimed");
+    }
+    Ok(HttpResponse::Ok().json(ClaimedItems {
+        items: items.iter().map(ItemView::from).collect(),
+    }))
+}
+
+/// `PUT /robots/{robot_id}/queue-items/{id}`: the robot holding an item reports DONE or FAILED.
+async fn report(
+    state: web::Data<AppState>,
+    caller: RobotCaller,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let id = item_id(&path.1)?;
+    let (status, message) = read_status_body(&body)?;
+    let item = service(&state)
+        .report(id, &caller.robot_id, status, message)
+        .await
+        .map_err(service_error)?;
+    Ok(HttpResponse::Ok().json(ItemView::from(&item)))
+}
+
+// ---- helpers ----
+
+fn service(state: &AppState) -> QueueService {
+    QueueService::new(state.store.clone(), state.clock.clone(), state.ids.clone())
+}
+
+/// Maps a use case's failure to its status: 400, 409, or the storage's own.
+fn service_error(err: ServiceError) -> ApiError {
+    match err {
+        ServiceError::Invalid(e) => e.into(),
+        ServiceError::Transition(e) => e.into(),
+        ServiceError::Repo(e) => e.into(),
+    }
+}
+
+/// The queue a read path names; a name no queue can have is as unknown as a missing one.
+async fn existing_queue(state: &AppState, name: String) -> ApiResult<Queue> {
+    let name = QueueName::parse(name).map_err(|_| ApiError::from(RepoError::NotFound("queue")))?;
+    Ok(state.store.get_queue(&name).await?)
+}
+
+async fn queue_counts(state: &AppState, name: &QueueName) -> ApiResult<StatusCounts> {
+    let mut counts = StatusCounts::default();
+    for status in QueueItemStatus::ALL {
+        counts.add(status, state.store.count_items(name, status).await?);
+    }
+    Ok(counts)
+}
+
+/// An item id from the path; text that is not a UUID names no item, so it is a 404.
+fn item_id(text: &str) -> ApiResult<QueueItemId> {
+    text.parse()
+        .map_err(|_| RepoError::NotFound("queue item").into())
+}
+
+/// The body as a JSON object: malformed JSON, an empty body or another JSON value is a 400.
+fn json_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| json_error(JsonPayloadError::Deserialize(e)))?;
+    match value {
+        Value::Object(map) => Ok(map),
+        other => Err(ValidationError::field(
+            "body",
+            format!("must be a JSON object, not {}", json_kind(&other)),
+        )
+        .into()),
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// `{status, message?}`, the body of both status updates.
+fn read_status_body(body: &[u8]) -> ApiResult<(QueueItemStatus, Option<String>)> {
+    let body = json_object(body)?;
+    let mut fields = Fields::new(&body, String::new());
+    let status = fields.required_text("status");
+    let message = fields.text("message");
+    fields.finish()?;
+    let status = status.unwrap_or_default().parse::<QueueItemStatus>()?;
+    Ok((status, message))
+}
+
+/// The filter, page size and position of an item listing, each refused by name when invalid.
+fn read_page_query(
+    status: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+) -> Result<(Option<QueueItemStatus>, u32, Option<ItemCursor>), ValidationError> {
+    let mut errors = Vec::new();
+    let status = match status.filter(|s| !s.is_empty()).map(|s| s.parse()) {
+        Some(Ok(status)) => Some(status),
+        Some(Err(ValidationError { errors: e })) => {
+            errors.extend(e);
+            None
+        }
+        None => None,
+    };
+    let limit = match limit.map(|l| l.parse::<u32>()) {
+        None => DEFAULT_PAGE,
+        Some(Ok(n)) if (1..=MAX_PAGE).contains(&n) => n,
+        Some(_) => {
+            errors.push(field_error(
+                "limit",
+                format!("must be a whole number between 1 and {MAX_PAGE}"),
+            ));
+            DEFAULT_PAGE
+        }
+    };
+    let cursor = match cursor.filter(|c| !c.is_empty()).map(|c| decode_cursor(&c)) {
+        Some(Some(cursor)) => Some(cursor),
+        Some(None) => {
+            errors.push(field_error(
+                "cursor",
+                "is not a cursor this server issued: pass next_cursor from the previous page as is",
+            ));
+            None
+        }
+        None => None,
+    };
+    if errors.is_empty() {
+        Ok((status, limit, cursor))
+    } else {
+        Err(ValidationError { errors })
+    }
+}
+
+/// The position after `item`: its creation instant in unix microseconds and its id. Clients
+/// treat it as opaque; it names a position, not an item, so it stays valid if the item changes.
+fn encode_cursor(item: &QueueItem) -> String {
+    let micros = item.created_date.unix_timestamp_nanos() / 1_000;
+    format!("{micros}.{}", item.id)
+}
+
+fn decode_cursor(text: &str) -> Option<ItemCursor> {
+    let (micros, id) = text.split_once('.')?;
+    let micros: i128 = micros.parse().ok()?;
+    let created_date = Timestamp::from_unix_timestamp_nanos(micros.checked_mul(1_000)?).ok()?;
+    Some(ItemCursor {
+        created_date,
+        id: id.parse().ok()?,
+    })
+}
+
+fn field_error(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Converts JSON items into the domain's raw items, or refuses them all with every field error
+/// of every item: the wrong JSON types found here and, for the other fields, the rules of
+/// DESIGN §3 the domain checks. In a batch, field names carry the item's index
+/// (`items[3].reference`) and `path_queue` fills in (and must match) each item's `queue_name`.
+fn read_items(
+    values: &[Value],
+    path_queue: Option<&str>,
+    batch: bool,
+) -> Result<Vec<RawQueueItem>, ValidationError> {
+    let mut raws = Vec::with_capacity(values.len());
+    let mut errors = Vec::new();
+    for (i, value) in values.iter().enumerate() {
+        let Value::Object(map) = value else {
+            errors.push(field_error(
+                format!("items[{i}]"),
+                format!("must be a JSON object, not {}", json_kind(value)),
+            ));
+            continue;
+        };
+        let prefix = if batch {
+            format!("items[{i}].")
+        } else {
+            String::new()
+        };
+        let mut fields = Fields::new(map, prefix);
+        let raw = raw_item(&mut fields, path_queue);
+        // The rules of DESIGN §3 for the fields of the right type, so that one answer lists
+        // every problem of every item; a field with a wrong type is reported once, as such.
+        if let Err(rules) = NewQueueItem::parse(raw.clone()) {
+            fields.merge(rules);
+        }
+        errors.append(&mut fields.errors);
+        raws.push(raw);
+    }
+    if errors.is_empty() {
+        Ok(raws)
+    } else {
+        Err(ValidationError { errors })
+    }
+}
+
+/// One item's fields, with the JSON types the PyOrchestrator document gives them.
+fn raw_item(fields: &mut Fields<'_>, path_queue: Option<&str>) -> RawQueueItem {
+    let queue_name = match path_queue {
+        None => fields.required_text("queue_name").unwrap_or_default(),
+        Some(queue) => {
+            if let Some(given) = fields.text("queue_name")
+                && given != queue
+            {
+                fields.push(
+                    "queue_name",
+                    format!("must be the queue of the path ('{queue}') or left out"),
+                );
+            }
+            queue.to_owned()
+        }
+    };
+    let status = fields.text("status");
+    let data = fields.value("data").clone();
+    let reference = fields.text("reference");
+    let message = fields.text("message");
+    let created_by = fields.text("created_by");
+    let created_date = fields.text("created_date").and_then(|text| {
+        let parsed = parse_instant(&text);
+        if parsed.is_none() {
+            fields.push(
+                "created_date",
+                "must be an ISO 8601 date-time such as 2025-04-26T12:00:00 (read as UTC) or \
+                 2025-04-26T12:00:00+02:00, between the years 1 and 9999",
+            );
+        }
+        parsed
+    });
+    RawQueueItem {
+        queue_name,
+        status,
+        data,
+        reference,
+        message,
+        created_by,
+        created_date,
+    }
+}
+
+/// Reads an ISO 8601 instant: RFC 3339 with any offset, a date-time without an offset (read as
+/// UTC, as the PyOrchestrator example `2025-04-26T12:00:00` is meant), a space instead of the
+/// `T` (Python's `str(datetime)`), or a bare date (midnight UTC). Instants outside the years
+/// 1–9999 in UTC are refused: the storage and RFC 3339 cannot represent them.
+fn parse_instant(text: &str) -> Option<Timestamp> {
+    use time::format_description::well_known::{Iso8601, Rfc3339};
+    use time::{Date, OffsetDateTime, PrimitiveDateTime};
+
+    let text = match (text.get(..10), text.get(10..11), text.get(11..)) {
+        (Some(date), Some(" "), Some(rest)) => format!("{date}T{rest}"),
+        _ => text.to_owned(),
+    };
+    let parsed = OffsetDateTime::parse(&text, &Rfc3339)
+        .or_else(|_| OffsetDateTime::parse(&text, &Iso8601::PARSING))
+        .or_else(|_| PrimitiveDateTime::parse(&text, &Iso8601::PARSING).map(|t| t.assume_utc()))
+        .or_else(|_| Date::parse(&text, &Iso8601::PARSING).map(|d| d.midnight().assume_utc()))
+        .ok()?
+        // `checked_`: an offset may carry the last day of year 9999 past it, where `to_offset` panics.
+        .checked_to_offset(time::UtcOffset::UTC)?;
+    (1..=9999).contains(&parsed.year()).then_some(parsed)
+}
+
+/// The fields of one JSON object, read with their JSON types checked. Every field of the wrong
+/// type is recorded under its name (after `prefix`, e.g. `items[3].`) instead of stopping at the
+/// first, so one answer lists them all. Absent and `null` fields read as not given.
+struct Fields<'a> {
+    map: &'a Map<String, Value>,
+    prefix: String,
+    errors: Vec<FieldError>,
+}
+
+impl<'a> Fields<'a> {
+    fn new(map: &'a Map<String, Value>, prefix: String) -> Self {
+        Self {
+            map,
+            prefix,
+            errors: Vec::new(),
+        }
+    }
+
+    fn value(&self, name: &str) -> &'a Value {
+        self.map.get(name).unwrap_or(&Value::Null)
+    }
+
+    fn push(&mut self, name: &str, message: impl Into<String>) {
+        let field = format!("{}{name}", self.prefix);
+        self.errors.push(field_error(field, message));
+    }
+
+    /// Whether the field `name` (without the prefix, as the domain names it) already failed.
+    fn failed(&self, name: &str) -> bool {
+        let full = format!("{}{name}", self.prefix);
+        self.errors.iter().any(|e| e.field == full)
+    }
+
+    fn text(&mut self, name: &str) -> Option<String> {
+        match self.value(name) {
+            Value::Null => None,
+            Value::String(s) => Some(s.clone()),
+            other => {
+                let message = format!("must be a string, not {}", json_kind(other));
+                self.push(name, message);
+                None
+            }
+        }
+    }
+
+    fn required_text(&mut self, name: &str) -> Option<String> {
+        if self.value(name).is_null() {
+            self.push(name, "is required");
+            return None;
+        }
+        self.text(name)
+    }
+
+    /// A whole number; one beyond `u32` reads as `u32::MAX` so the domain's range check names it.
+    fn whole(&mut self, name: &str) -> Option<u32> {
+        match self.value(name) {
+            Value::Null => None,
+            Value::Number(n) if n.as_u64().is_some() => {
+                n.as_u64().map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+            }
+            other => {
+                let message = format!(
+                    "must be a whole number of at least 0, not {}",
+                    json_kind(other)
+                );
+                self.push(name, message);
+                None
+            }
+        }
+    }
+
+    fn flag(&mut self, name: &str) -> Option<bool> {
+        match self.value(name) {
+            Value::Null => None,
+            Value::Bool(b) => Some(*b),
+            other => {
+                let message = format!("must be true or false, not {}", json_kind(other));
+                self.push(name, message);
+                None
+            }
+        }
+    }
+
+    /// Adds the domain's errors (named without the prefix) for fields that did not fail already.
+    fn merge(&mut self, rules: ValidationError) {
+        for e in rules.errors {
+            if !self.failed(&e.field) {
+                self.push(&e.field, e.message);
+            }
+        }
+    }
+
+    fn finish(self) -> Result<(), ValidationError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ValidationError {
+                errors: self.errors,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use time::macros::datetime;
+
+    fn fields_of(err: &ValidationError) -> Vec<&str> {
+        err.errors.iter().map(|e| e.field.as_str()).collect()
+    }
+
+    fn one(value: Value) -> Result<RawQueueItem, ValidationError> {
+        read_items(&[value], None, false).map(|mut raws| raws.remove(0))
+    }
+
+    #[test]
+    fn instants_with_an_offset_are_converted_to_utc() {
+        assert_eq!(
+            parse_instant("2025-04-26T12:00:00Z"),
+            Some(datetime!(2025-04-26 12:00 UTC))
+        );
+        assert_eq!(
+            parse_instant("2025-04-26T14:00:00+02:00"),
+            Some(datetime!(2025-04-26 12:00 UTC))
+        );
+        assert_eq!(
+            parse_instant("2025-04-26T14:00:00.5+0200"),
+            Some(datetime!(2025-04-26 12:00:00.5 UTC))
+        );
+    }
+
+    #[test]
+    fn instants_without_an_offset_are_utc() {
+        assert_eq!(
+            parse_instant("2025-04-26T12:00:00"),
+            Some(datetime!(2025-04-26 12:00 UTC))
+        );
+        assert_eq!(
+            parse_instant("2025-04-26 12:00:00.123456"),
+            Some(datetime!(2025-04-26 12:00:00.123456 UTC))
+        );
+        assert_eq!(
+            parse_instant("2025-04-26"),
+            Some(datetime!(2025-04-26 0:00 UTC))
+        );
+    }
+
+    #[test]
+    fn text_that_is_no_instant_is_refused() {
+        for text in [
+            "",
+            "yesterday",
+            "2025-13-01T00:00:00",
+            "2025-04-26T25:00:00",
+            "26/04/2025",
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T23:00:00-05:00",
+        ] {
+            assert_eq!(parse_instant(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_seed_example_reads_every_field() {
+        let raw = one(json!({
+            "queue_name": "SomeQueue",
+            "status": "NEW",
+            "data": {"case_id": "ABC123", "reference_id": "XYZ-001"},
+            "reference": "ExternalRef-456",
+            "created_by": "MySystem",
+            "created_date": "2025-04-26T12:00:00",
+            "message": "Created from external system"
+        }))
+        .unwrap();
+        assert_eq!(raw.queue_name, "SomeQueue");
+        assert_eq!(raw.status.as_deref(), Some("NEW"));
+        assert_eq!(raw.created_date, Some(datetime!(2025-04-26 12:00 UTC)));
+        assert_eq!(raw.reference.as_deref(), Some("ExternalRef-456"));
+    }
+
+    #[test]
+    fn wrong_types_are_named_with_the_rule_errors_of_the_other_fields() {
+        let err = one(json!({
+            "queue_name": 5,
+            "status": true,
+            "reference": {"a": 1},
+            "message": ["x"],
+            "created_by": 1.5,
+            "created_date": 20250426,
+            "data": "d".repeat(2001)
+        }))
+        .unwrap_err();
+        assert_eq!(
+            fields_of(&err),
+            [
+                "queue_name",
+                "status",
+                "reference",
+                "message",
+                "created_by",
+                "created_date",
+                "data"
+            ]
+        );
+        assert_eq!(err.errors[0].message, "must be a string, not a number");
+    }
+
+    #[test]
+    fn a_missing_or_null_queue_name_is_required_once() {
+        for body in [json!({}), json!({"queue_name": null})] {
+            let err = one(body).unwrap_err();
+            assert_eq!(fields_of(&err), ["queue_name"]);
+            assert_eq!(err.errors[0].message, "is required");
+        }
+    }
+
+    #[test]
+    fn nulls_of_optional_fields_read_as_absent() {
+        let raw = one(json!({
+            "queue_name": "q", "status": null, "data": null, "reference": null,
+            "message": null, "created_by": null, "created_date": null
+        }))
+        .unwrap();
+        assert_eq!(raw.status, None);
+        assert_eq!(raw.data, Value::Null);
+        assert_eq!(raw.created_date, None);
+    }
+
+    #[test]
+    fn batch_errors_carry_the_item_index_and_the_path_queue_fills_in() {
+        let values = [
+            json!({"data": "ok"}),
+            json!("not an object"),
+            json!({"queue_name": "other", "reference": 7}),
+        ];
+        let err = read_items(&values, Some("q"), true).unwrap_err();
+        assert_eq!(
+            fields_of(&err),
+            ["items[1]", "items[2].queue_name", "items[2].reference"]
+        );
+        let raws = read_items(&values[..1], Some("q"), true).unwrap();
+        assert_eq!(raws[0].queue_name, "q");
+    }
+
+    #[test]
+    fn page_queries_default_and_refuse_by_name() {
+        let (status, limit, cursor) = read_page_query(None, None, None).unwrap();
+        assert_eq!((status, limit, cursor), (None, DEFAULT_PAGE, None));
+        let (status, limit, _) =
+            read_page_query(Some("done".into()), Some("500".into()), None).unwrap();
+        assert_eq!((status, limit), (Some(QueueItemStatus::Done), 500));
+        let err = read_page_query(
+            Some("LATE".into()),
+            Some("501".into()),
+            Some("garbage".into()),
+        )
+        .unwrap_err();
+        assert_eq!(fields_of(&err), ["status", "limit", "cursor"]);
+        for limit in ["0", "-1", "ten", ""] {
+            let err = read_page_query(None, Some(limit.into()), None).unwrap_err();
+            assert_eq!(fields_of(&err), ["limit"], "{limit}");
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        let item = NewQueueItem::parse(RawQueueItem {
+            queue_name: "q".into(),
+            created_date: Some(datetime!(2025-04-26 12:00:00.123456 UTC)),
+            ..RawQueueItem::default()
+        })
+        .unwrap()
+        .into_item(
+            QueueItemId::from_uuid(uuid::Uuid::from_u128(7)),
+            datetime!(2025-05-01 0:00 UTC),
+        );
+        let cursor = decode_cursor(&encode_cursor(&item)).unwrap();
+        assert_eq!(cursor.created_date, item.created_date);
+        assert_eq!(cursor.id, item.id);
+        assert_eq!(decode_cursor("12.not-a-uuid"), None);
+        assert_eq!(
+            decode_cursor("x.00000000-0000-0000-0000-000000000007"),
+            None
+        );
+    }
+
+    #[test]
+    fn bodies_must_be_json_objects() {
+        for (body, status) in [
+            (&b"[]"[..], 400),
+            (b"\"text\"", 400),
+            (b"null", 400),
+            (b"{", 400),
+            (b"", 400),
+        ] {
+            let err = json_object(body).unwrap_err();
+            assert_eq!(err.status().as_u16(), status);
+        }
+        assert!(json_object(b"{}").unwrap().is_empty());
+    }
+}
