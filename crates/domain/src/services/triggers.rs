@@ -1,0 +1,429 @@
+//! Triggers: creating, changing and deleting them, the integrator's status change
+//! (PyOrchestrator's `POST /api/trigger`), firing the due ones, and following the jobs they
+//! start (DESIGN §3).
+//!
+//! Every write is load → domain method → store-if-version-unchanged. A fire is stored together
+//! with its job in one version-checked transaction ([`TriggerRepository::record_fire`]), so when
+//! several servers share a database a due trigger starts exactly one job: the servers that lose
+//! the race see `Conflict` and move on.
+
+mod definition;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::clock::{Clock, IdGenerator, Timestamp};
+use crate::error::{FieldError, RepoError, Validator};
+use crate::event::{Event, EventType};
+use crate::ids::{EventId, JobId, TriggerId};
+use crate::job::{Job, JobOrigin, JobStatus, NewJob};
+use crate::ports::{QueueRepository, TriggerRepository, WorkflowRepository};
+use crate::queue::QueueItemStatus;
+use crate::trigger::{JobOutcome, ProcessStatus, Trigger, TriggerKind, TriggerName};
+use crate::workflow::ExecutionMode;
+
+pub use definition::{MAX_BATCH_SIZE, TriggerInput};
+
+use super::ServiceError;
+
+/// How many times a change is retried when a concurrent writer (a fire, another client) moved
+/// the trigger's version on first.
+const UPDATE_ATTEMPTS: usize = 3;
+
+/// The body of PyOrchestrator's `POST /api/trigger`, as the client sent it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatusChange {
+    pub trigger_name: Option<String>,
+    /// IDLE when left out.
+    pub process_status: Option<String>,
+    /// Fields the adapter could not read, reported with the broken rules of the others.
+    pub unreadable: Vec<FieldError>,
+}
+
+/// What one round of [`TriggerService::fire_due`] did.
+#[derive(Debug, Default)]
+pub struct FireRound {
+    /// Each trigger that fired, with the job it started.
+    pub fired: Vec<(TriggerId, JobId)>,
+    /// Due triggers another server fired (or a client changed) first: not fired here.
+    pub lost_races: usize,
+    /// Due triggers whose workflow no longer exists, so there is nothing to run.
+    pub orphaned: Vec<TriggerId>,
+    /// Triggers that could not be judged or fired this round; the next round tries again.
+    pub failed: Vec<(TriggerId, RepoError)>,
+}
+
+/// The trigger use cases.
+pub struct TriggerService {
+    triggers: Arc<dyn TriggerRepository>,
+    workflows: Arc<dyn WorkflowRepository>,
+    queues: Arc<dyn QueueRepository>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
+}
+
+impl TriggerService {
+    pub fn new(
+        triggers: Arc<dyn TriggerRepository>,
+        workflows: Arc<dyn WorkflowRepository>,
+        queues: Arc<dyn QueueRepository>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+    ) -> Self {
+        Self {
+            triggers,
+            workflows,
+            queues,
+            clock,
+            ids,
+        }
+    }
+
+    /// Creates a trigger after checking every rule at once, the workflow's existence included.
+    /// Errors: `Invalid`; `Repo(Conflict)` when the name is taken.
+    pub async fn create(&self, input: TriggerInput) -> Result<Trigger, ServiceError> {
+        let (checked, mut v) = definition::check(input, None);
+        self.check_workflow(&checked, &mut v).await?;
+        v.finish()?;
+        let required = |field: &str| crate::ValidationError::field(field, "is required");
+        let name = checked.name.ok_or_else(|| required("trigger_name"))?;
+        let kind = checked.kind.ok_or_else(|| required("type"))?;
+        let workflow_id = checked.workflow_id.ok_or_else(|| required("workflow_id"))?;
+        let now = self.clock.now();
+        let mut trigger = Trigger::new(
+            TriggerId::from_uuid(self.ids.new_uuid()),
+            name,
+            kind,
+            workflow_id,
+            checked.enabled.unwrap_or(true),
+            checked.priority.unwrap_or_default(),
+            checked.execution_mode.unwrap_or(ExecutionMode::Lan),
+            now,
+        );
+        trigger.process_status = checked.process_status.unwrap_or(ProcessStatus::Idle);
+        if let Some(blocking) = checked.is_blocking {
+            trigger.is_blocking = blocking;
+        }
+        if let Some(args) = checked.process_args {
+            trigger.process_args = args;
+        }
+        if checked.next_run.is_some() {
+            trigger.next_run = checked.next_run;
+        }
+        self.triggers.insert_trigger(&trigger).await?;
+        Ok(trigger)
+    }
+
+    /// Changes the fields given and keeps the others. A new schedule (or a change of type)
+    /// starts the trigger's rhythm from now; a status of IDLE re-arms a SINGLE trigger.
+    /// Errors: `Repo(NotFound)`; `Invalid`; `Repo(Conflict)` when the new name is taken.
+    pub async fn update(
+        &self,
+        id: TriggerId,
+        input: TriggerInput,
+    ) -> Result<Trigger, ServiceError> {
+        let mut last = None;
+        for _ in 0..UPDATE_ATTEMPTS {
+            let current = self.triggers.get_trigger(id).await?;
+            let (checked, mut v) = definition::check(input.clone(), Some(&current.kind));
+            self.check_workflow(&checked, &mut v).await?;
+            v.finish()?;
+            if let Some(name) = &checked.name {
+                self.ensure_name_free(name, id).await?;
+            }
+            let changed = apply(current, checked, self.clock.now());
+            match self.triggers.update_trigger(&changed).await {
+                Ok(stored) => return Ok(stored),
+                Err(RepoError::Conflict(reason)) => last = Some(RepoError::Conflict(reason)),
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(gave_up(last).into())
+    }
+
+    /// Errors: `Repo(NotFound)`.
+    pub async fn delete(&self, id: TriggerId) -> Result<(), ServiceError> {
+        Ok(self.triggers.delete_trigger(id).await?)
+    }
+
+    /// PyOrchestrator's status change: sets the process status (IDLE when not given) of the
+    /// SINGLE trigger named. Errors: `Invalid`; `Repo(NotFound)` for an unknown name or a
+    /// trigger of another type, as the seed document answers both with 404.
+    pub async fn set_status_by_name(&self, change: StatusChange) -> Result<Trigger, ServiceError> {
+        let mut v = Validator::new();
+        let name_unreadable = change.unreadable.iter().any(|e| e.field == "trigger_name");
+        for e in change.unreadable {
+            v.push(e.field, e.message);
+        }
+        let name = match change.trigger_name {
+            Some(name) => v.check(TriggerName::parse_trigger(name)),
+            None => {
+                if !name_unreadable {
+                    v.push("trigger_name", "is required: the name of a SINGLE trigger");
+                }
+                None
+            }
+        };
+        let status = match change.process_status {
+            Some(text) => v.check(text.parse::<ProcessStatus>()),
+            None => Some(ProcessStatus::Idle),
+        };
+        v.finish()?;
+        let (Some(name), Some(status)) = (name, status) else {
+            return Err(crate::ValidationError::field("trigger_name", "is required").into());
+        };
+        let mut last = None;
+        for _ in 0..UPDATE_ATTEMPTS {
+            let mut trigger = self.triggers.get_trigger_by_name(&name).await?;
+            if trigger.kind != TriggerKind::Single {
+                return Err(RepoError::NotFound("SINGLE trigger").into());
+            }
+            trigger.set_process_status(status, self.clock.now());
+            match self.triggers.update_trigger(&trigger).await {
+                Ok(stored) => return Ok(stored),
+                Err(RepoError::Conflict(reason)) => last = Some(RepoError::Conflict(reason)),
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(gave_up(last).into())
+    }
+
+    /// Fires the triggers due at `now` (at most `limit` are looked at): each gets one job of its
+    /// workflow, stored with the fire in one transaction. A trigger another server fired first
+    /// is skipped; one trigger's failure does not hold up the others. Errors: only when the
+    /// candidates cannot be read at all.
+    pub async fn fire_due(&self, now: Timestamp, limit: u32) -> Result<FireRound, ServiceError> {
+        let mut round = FireRound::default();
+        for trigger in self.triggers.due_trigger_candidates(now, limit).await? {
+            let id = trigger.id;
+            match self.try_fire(trigger, now).await {
+                Ok(Fire::Fired(job)) => round.fired.push((id, job)),
+                Ok(Fire::NotDue) => {}
+                Ok(Fire::LostRace) => round.lost_races += 1,
+                Ok(Fire::Orphaned) => round.orphaned.push(id),
+                Err(e) => round.failed.push((id, e)),
+            }
+        }
+        Ok(round)
+    }
+
+    /// The job a trigger started ended: the trigger's status follows DESIGN §3 (SINGLE → DONE,
+    /// SCHEDULED and QUEUE → IDLE, PAUSED if PAUSING, failure → FAILED, cancelled or KILLING →
+    /// KILLED) and a failure is counted. A job that has not ended changes nothing. Returns the
+    /// triggers changed.
+    pub async fn job_finished(&self, job: &Job) -> Result<Vec<Trigger>, ServiceError> {
+        let outcome = match job.status {
+            JobStatus::Completed => JobOutcome::Completed,
+            JobStatus::Failed => JobOutcome::Failed,
+            JobStatus::Cancelled => JobOutcome::Cancelled,
+            JobStatus::Pending | JobStatus::Claimed | JobStatus::Running => return Ok(Vec::new()),
+        };
+        let mut changed = Vec::new();
+        for trigger in self.triggers.triggers_for_job(job.id).await? {
+            if let Some(stored) = self.finish_job_of(trigger, job.id, outcome).await? {
+                changed.push(stored);
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Applies a job's end to one trigger, retrying on a lost version race from a fresh read.
+    /// A trigger whose current job is no longer this one was settled by another server (or
+    /// fired again): it is left alone, so a failure is never counted twice.
+    async fn finish_job_of(
+        &self,
+        mut trigger: Trigger,
+        job: JobId,
+        outcome: JobOutcome,
+    ) -> Result<Option<Trigger>, ServiceError> {
+        let mut last = None;
+        for attempt in 0..UPDATE_ATTEMPTS {
+            if attempt > 0 {
+                trigger = match self.triggers.get_trigger(trigger.id).await {
+                    Ok(fresh) => fresh,
+                    Err(RepoError::NotFound(_)) => return Ok(None),
+                    Err(other) => return Err(other.into()),
+                };
+            }
+            if trigger.current_job_id != Some(job) {
+                return Ok(None);
+            }
+            trigger.job_finished(job, outcome, self.clock.now());
+            match self.triggers.update_trigger(&trigger).await {
+                Ok(stored) => return Ok(Some(stored)),
+                Err(RepoError::NotFound(_)) => return Ok(None),
+                Err(RepoError::Conflict(reason)) => last = Some(RepoError::Conflict(reason)),
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(gave_up(last).into())
+    }
+
+    /// Judges one candidate and, when due, fires it.
+    async fn try_fire(&self, mut trigger: Trigger, now: Timestamp) -> Result<Fire, RepoError> {
+        let new_items = match &trigger.kind {
+            // Counting is a query: only an idle, enabled QUEUE trigger can use the answer.
+            TriggerKind::Queue { queue_name, .. }
+                if trigger.enabled && trigger.process_status == ProcessStatus::Idle =>
+            {
+                self.queues
+                    .count_items(queue_name, QueueItemStatus::New)
+                    .await?
+            }
+            _ => 0,
+        };
+        if !trigger.is_due(now, new_items) {
+            return Ok(Fire::NotDue);
+        }
+        let workflow = match self.workflows.get_workflow(trigger.workflow_id).await {
+            Ok(workflow) => workflow,
+            Err(RepoError::NotFound(_)) => return Ok(Fire::Orphaned),
+            Err(other) => return Err(other),
+        };
+        let job = NewJob {
+            workflow_id: workflow.id,
+            workflow_name: workflow.name,
+            priority: trigger.priority,
+            execution_mode: trigger.execution_mode,
+            input: trigger.process_args.clone(),
+            origin: JobOrigin::Trigger(trigger.id),
+            max_retries: NewJob::DEFAULT_MAX_RETRIES,
+        }
+        .into_job(JobId::from_uuid(self.ids.new_uuid()), now);
+        trigger.fire(job.id, now);
+        let events = [
+            Event::job_changed(EventId::from_uuid(self.ids.new_uuid()), &job, false, now),
+            self.fired_event(&trigger, &job, now),
+        ];
+        match self.triggers.record_fire(&trigger, &job, &events).await {
+            Ok(()) => Ok(Fire::Fired(job.id)),
+            Err(RepoError::Conflict(_)) => Ok(Fire::LostRace),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The activity record of a fire: `schedule_triggered` for a SCHEDULED trigger (the
+    /// CasareRPA schedules are those), `trigger_fired` for the others.
+    fn fired_event(&self, trigger: &Trigger, job: &Job, now: Timestamp) -> Event {
+        let event_type = match trigger.kind {
+            TriggerKind::Scheduled(_) => EventType::ScheduleTriggered,
+            TriggerKind::Single | TriggerKind::Queue { .. } => EventType::TriggerFired,
+        };
+        let mut event = Event::new(
+            EventId::from_uuid(self.ids.new_uuid()),
+            event_type,
+            format!("Trigger {} fired", trigger.name),
+            now,
+        );
+        event.details = Some(job.workflow_name.to_string());
+        event.job_id = Some(job.id);
+        event.workflow_id = Some(job.workflow_id);
+        event
+            .data
+            .insert("trigger_id".into(), Value::String(trigger.id.to_string()));
+        event.data.insert(
+            "trigger_name".into(),
+            Value::String(trigger.name.to_string()),
+        );
+        event.data.insert(
+            "trigger_type".into(),
+            Value::String(trigger.kind.type_name().as_str().to_owned()),
+        );
+        event
+    }
+
+    /// Adds a broken rule when the workflow named does not exist: a trigger must start something.
+    async fn check_workflow(
+        &self,
+        checked: &definition::Checked,
+        v: &mut Validator,
+    ) -> Result<(), ServiceError> {
+        let Some(id) = checked.workflow_id else {
+            return Ok(());
+        };
+        match self.workflows.get_workflow(id).await {
+            Ok(_) => Ok(()),
+            Err(RepoError::NotFound(_)) => {
+                v.push("workflow_id", format!("no workflow has the id {id}"));
+                Ok(())
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// A rename must not take another trigger's name. The storage's unique index has the last
+    /// word; checking first gives the client a clear answer without a pointless retry.
+    async fn ensure_name_free(
+        &self,
+        name: &TriggerName,
+        id: TriggerId,
+    ) -> Result<(), ServiceError> {
+        match self.triggers.get_trigger_by_name(name).await {
+            Ok(other) if other.id != id => {
+                Err(RepoError::Conflict(format!("a trigger named '{name}' already exists")).into())
+            }
+            Ok(_) | Err(RepoError::NotFound(_)) => Ok(()),
+            Err(other) => Err(other.into()),
+        }
+    }
+}
+
+/// What judging one candidate came to.
+enum Fire {
+    Fired(JobId),
+    NotDue,
+    LostRace,
+    Orphaned,
+}
+
+/// Applies a checked change to `trigger` at `now`.
+fn apply(mut trigger: Trigger, checked: definition::Checked, now: Timestamp) -> Trigger {
+    if let Some(name) = checked.name {
+        trigger.name = name;
+    }
+    if let Some(kind) = checked.kind
+        && kind != trigger.kind
+    {
+        // A new schedule starts from now; SINGLE and QUEUE triggers have no rhythm to keep.
+        trigger.next_run = match &kind {
+            TriggerKind::Scheduled(cron) => cron.next_after(now),
+            TriggerKind::Single | TriggerKind::Queue { .. } => None,
+        };
+        trigger.kind = kind;
+    }
+    if checked.next_run.is_some() {
+        trigger.next_run = checked.next_run;
+    }
+    if let Some(workflow_id) = checked.workflow_id {
+        trigger.workflow_id = workflow_id;
+    }
+    if let Some(priority) = checked.priority {
+        trigger.priority = priority;
+    }
+    if let Some(blocking) = checked.is_blocking {
+        trigger.is_blocking = blocking;
+    }
+    if let Some(mode) = checked.execution_mode {
+        trigger.execution_mode = mode;
+    }
+    if let Some(args) = checked.process_args {
+        trigger.process_args = args;
+    }
+    if let Some(enabled) = checked.enabled {
+        trigger.set_enabled(enabled, now);
+    }
+    // Last, so re-arming a SINGLE trigger judges the next_run this change set.
+    if let Some(status) = checked.process_status {
+        trigger.set_process_status(status, now);
+    }
+    trigger.updated_at = now;
+    trigger
+}
+
+/// The error after every attempt lost a version race.
+fn gave_up(last: Option<RepoError>) -> RepoError {
+    last.unwrap_or_else(|| RepoError::Conflict("the trigger keeps changing; retry".to_owned()))
+}

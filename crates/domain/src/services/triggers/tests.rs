@@ -1,0 +1,1134 @@
+//! The trigger use cases against an in-memory trigger store that keeps versions as the real
+//! ones do, mockall workflows and queues, and a clock the test sets.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use serde_json::json;
+use time::Duration;
+use time::macros::datetime;
+
+use super::*;
+use crate::error::RepoResult;
+use crate::ids::WorkflowId;
+use crate::job::Priority;
+use crate::ports::{MockQueueRepository, MockWorkflowRepository, TriggerFilter};
+use crate::queue::QueueName;
+use crate::trigger::TriggerType;
+use crate::workflow::{Workflow, WorkflowGraph, WorkflowName};
+
+const NOW: Timestamp = datetime!(2025-05-05 10:15:30 UTC);
+const WORKFLOW: u128 = 0xAAAA;
+
+fn workflow_id() -> WorkflowId {
+    WorkflowId::from_uuid(uuid::Uuid::from_u128(WORKFLOW))
+}
+
+struct TestClock(Mutex<Timestamp>);
+
+impl Clock for TestClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().unwrap()
+    }
+}
+
+struct Counter(AtomicU64);
+
+impl IdGenerator for Counter {
+    fn new_uuid(&self) -> uuid::Uuid {
+        uuid::Uuid::from_u128(u128::from(self.0.fetch_add(1, Ordering::SeqCst) + 1))
+    }
+}
+
+/// Triggers in a map with the storage's version rules, and the fires recorded.
+#[derive(Default)]
+struct MemoryTriggers {
+    rows: Mutex<HashMap<TriggerId, Trigger>>,
+    fires: Mutex<Vec<(Job, Vec<Event>)>>,
+    /// When set, the next `record_fire` or `update_trigger` loses a race once.
+    lose_next_write: Mutex<bool>,
+}
+
+impl MemoryTriggers {
+    fn stored(&self, id: TriggerId) -> Trigger {
+        self.rows.lock().unwrap()[&id].clone()
+    }
+
+    fn put(&self, trigger: Trigger) {
+        self.rows.lock().unwrap().insert(trigger.id, trigger);
+    }
+
+    fn lost_race(&self) -> bool {
+        std::mem::take(&mut *self.lose_next_write.lock().unwrap())
+    }
+
+    fn store_checked(&self, trigger: &Trigger) -> RepoResult<Trigger> {
+        if self.lost_race() {
+            // Another writer got there first: the stored version moves on.
+            let mut rows = self.rows.lock().unwrap();
+            if let Some(row) = rows.get_mut(&trigger.id) {
+                row.version += 1;
+            }
+            return Err(RepoError::Conflict("changed meanwhile".into()));
+        }
+        let mut rows = self.rows.lock().unwrap();
+        let Some(row) = rows.get_mut(&trigger.id) else {
+            return Err(RepoError::NotFound("trigger"));
+        };
+        if row.version != trigger.version {
+            return Err(RepoError::Conflict("changed meanwhile".into()));
+        }
+        *row = Trigger {
+            version: trigger.version + 1,
+            ..trigger.clone()
+        };
+        Ok(row.clone())
+    }
+}
+
+#[async_trait]
+impl TriggerRepository for MemoryTriggers {
+    async fn insert_trigger(&self, trigger: &Trigger) -> RepoResult<()> {
+        let mut rows = self.rows.lock().unwrap();
+        if rows.values().any(|t| t.name == trigger.name) {
+            return Err(RepoError::Conflict(format!(
+                "a trigger named '{}' already exists",
+                trigger.name
+            )));
+        }
+        rows.insert(trigger.id, trigger.clone());
+        Ok(())
+    }
+    async fn get_trigger(&self, id: TriggerId) -> RepoResult<Trigger> {
+        self.rows
+            .lock()
+            .unwrap()
+            .get(&id)
+            .cloned()
+            .ok_or(RepoError::NotFound("trigger"))
+    }
+    async fn get_trigger_by_name(&self, name: &TriggerName) -> RepoResult<Trigger> {
+        self.rows
+            .lock()
+            .unwrap()
+            .values()
+            .find(|t| t.name == *name)
+            .cloned()
+            .ok_or(RepoError::NotFound("trigger"))
+    }
+    async fn list_triggers(&self, _: &TriggerFilter) -> RepoResult<Vec<Trigger>> {
+        Ok(self.rows.lock().unwrap().values().cloned().collect())
+    }
+    async fn update_trigger(&self, trigger: &Trigger) -> RepoResult<Trigger> {
+        self.store_checked(trigger)
+    }
+    async fn delete_trigger(&self, id: TriggerId) -> RepoResult<()> {
+        self.rows
+            .lock()
+            .unwrap()
+            .remove(&id)
+            .map(|_| ())
+            .ok_or(RepoError::NotFound("trigger"))
+    }
+    async fn due_trigger_candidates(&self, now: Timestamp, _: u32) -> RepoResult<Vec<Trigger>> {
+        let mut due: Vec<Trigger> = self
+            .rows
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|t| {
+                t.enabled
+                    && (matches!(t.kind, TriggerKind::Queue { .. })
+                        || t.next_run.is_none_or(|n| n <= now))
+            })
+            .cloned()
+            .collect();
+        due.sort_by_key(|t| t.id);
+        Ok(due)
+    }
+    async fn record_fire(&self, trigger: &Trigger, job: &Job, events: &[Event]) -> RepoResult<()> {
+        self.store_checked(trigger)?;
+        self.fires
+            .lock()
+            .unwrap()
+            .push((job.clone(), events.to_vec()));
+        Ok(())
+    }
+    async fn triggers_for_job(&self, job: JobId) -> RepoResult<Vec<Trigger>> {
+        Ok(self
+            .rows
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|t| t.current_job_id == Some(job))
+            .cloned()
+            .collect())
+    }
+}
+
+fn a_workflow() -> Workflow {
+    Workflow::new(
+        workflow_id(),
+        WorkflowName::parse("Invoices").unwrap(),
+        None,
+        WorkflowGraph::parse(json!({"nodes": [{"id": "start", "type": "StartNode"}]})).unwrap(),
+        serde_json::Map::new(),
+        NOW,
+    )
+    .unwrap()
+}
+
+/// Workflows holding only [`a_workflow`].
+fn workflows() -> MockWorkflowRepository {
+    let mut repo = MockWorkflowRepository::new();
+    repo.expect_get_workflow().returning(|id| {
+        if id == workflow_id() {
+            Ok(a_workflow())
+        } else {
+            Err(RepoError::NotFound("workflow"))
+        }
+    });
+    repo
+}
+
+/// Queues where `invoices` holds `new_items` NEW items.
+fn queues(new_items: u64) -> MockQueueRepository {
+    let mut repo = MockQueueRepository::new();
+    repo.expect_count_items().returning(move |queue, status| {
+        assert_eq!(status, QueueItemStatus::New);
+        Ok(if queue.as_str() == "invoices" {
+            new_items
+        } else {
+            0
+        })
+    });
+    repo
+}
+
+struct Fixture {
+    service: TriggerService,
+    store: Arc<MemoryTriggers>,
+    clock: Arc<TestClock>,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Self::with(workflows(), queues(0))
+    }
+
+    fn with(workflows: MockWorkflowRepository, queues: MockQueueRepository) -> Self {
+        let store = Arc::new(MemoryTriggers::default());
+        let clock = Arc::new(TestClock(Mutex::new(NOW)));
+        let service = TriggerService::new(
+            store.clone(),
+            Arc::new(workflows),
+            Arc::new(queues),
+            clock.clone(),
+            Arc::new(Counter(AtomicU64::new(0))),
+        );
+        Self {
+            service,
+            store,
+            clock,
+        }
+    }
+
+    fn set_now(&self, now: Timestamp) {
+        *self.clock.0.lock().unwrap() = now;
+    }
+
+    async fn create(&self, input: TriggerInput) -> Trigger {
+        self.service.create(input).await.unwrap()
+    }
+
+    async fn fire(&self, now: Timestamp) -> FireRound {
+        self.service.fire_due(now, 100).await.unwrap()
+    }
+
+    fn fired_jobs(&self) -> Vec<Job> {
+        self.store
+            .fires
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(job, _)| job.clone())
+            .collect()
+    }
+}
+
+fn input(name: &str, trigger_type: &str) -> TriggerInput {
+    TriggerInput {
+        trigger_name: Some(name.into()),
+        trigger_type: Some(trigger_type.into()),
+        workflow_id: Some(workflow_id().to_string()),
+        ..TriggerInput::default()
+    }
+}
+
+fn scheduled(name: &str, cron: &str) -> TriggerInput {
+    TriggerInput {
+        cron_expression: Some(cron.into()),
+        ..input(name, "SCHEDULED")
+    }
+}
+
+fn queue_input(name: &str, min: Option<i64>) -> TriggerInput {
+    TriggerInput {
+        queue_name: Some("invoices".into()),
+        min_batch_size: min,
+        ..input(name, "QUEUE")
+    }
+}
+
+fn invalid_fields(err: ServiceError) -> Vec<String> {
+    match err {
+        ServiceError::Invalid(e) => e.errors.into_iter().map(|f| f.field).collect(),
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+}
+
+fn job_with(id: JobId, status: JobStatus) -> Job {
+    let mut job = NewJob {
+        workflow_id: workflow_id(),
+        workflow_name: WorkflowName::parse("Invoices").unwrap(),
+        priority: Priority::default(),
+        execution_mode: ExecutionMode::Lan,
+        input: serde_json::Map::new(),
+        origin: JobOrigin::Manual,
+        max_retries: 3,
+    }
+    .into_job(id, NOW);
+    job.status = status;
+    job
+}
+
+// ---- create ----
+
+#[tokio::test]
+async fn a_single_trigger_gets_the_documented_defaults() {
+    let f = Fixture::new();
+    let t = f.create(input("nightly", "single")).await;
+    assert_eq!(t.kind, TriggerKind::Single);
+    assert_eq!(t.process_status, ProcessStatus::Idle);
+    assert!(t.enabled);
+    assert!(t.is_blocking);
+    assert_eq!(t.priority, Priority::default());
+    assert_eq!(t.next_run, None);
+    assert_eq!(t.created_at, NOW);
+    assert_eq!(f.store.stored(t.id), t);
+}
+
+#[tokio::test]
+async fn every_given_field_is_stored() {
+    let f = Fixture::new();
+    let mut args = serde_json::Map::new();
+    args.insert("case".into(), json!(7));
+    let t = f
+        .create(TriggerInput {
+            process_status: Some("paused".into()),
+            enabled: Some(false),
+            priority: Some(0),
+            is_blocking: Some(false),
+            execution_mode: Some("internet".into()),
+            process_args: Some(args.clone()),
+            next_run: Some(NOW + Duration::hours(1)),
+            ..input("later", "SINGLE")
+        })
+        .await;
+    assert_eq!(t.process_status, ProcessStatus::Paused);
+    assert!(!t.enabled);
+    assert_eq!(t.priority, Priority::HIGHEST);
+    assert!(!t.is_blocking);
+    assert_eq!(t.execution_mode, ExecutionMode::Internet);
+    assert_eq!(t.process_args, args);
+    assert_eq!(t.next_run, Some(NOW + Duration::hours(1)));
+}
+
+#[tokio::test]
+async fn a_scheduled_trigger_takes_its_next_run_from_its_cron_in_its_zone() {
+    let f = Fixture::new();
+    let t = f
+        .create(TriggerInput {
+            timezone: Some("Europe/Paris".into()),
+            ..scheduled("morning", "0 9 * * *")
+        })
+        .await;
+    let cron = t.cron().unwrap();
+    assert_eq!(cron.expression(), "0 9 * * *");
+    assert_eq!(cron.timezone(), "Europe/Paris");
+    // 09:00 in Paris in May is 07:00 UTC; 10:15 UTC has passed it, so tomorrow.
+    assert_eq!(t.next_run, Some(datetime!(2025-05-06 07:00 UTC)));
+}
+
+#[tokio::test]
+async fn a_queue_trigger_needs_a_queue_and_defaults_to_a_batch_of_one() {
+    let f = Fixture::new();
+    let t = f.create(queue_input("inbox", None)).await;
+    assert_eq!(
+        t.kind,
+        TriggerKind::Queue {
+            queue_name: QueueName::parse("invoices").unwrap(),
+            min_batch_size: 1
+        }
+    );
+    let err = f
+        .service
+        .create(input("no-queue", "QUEUE"))
+        .await
+        .unwrap_err();
+    assert_eq!(invalid_fields(err), ["queue_name"]);
+}
+
+#[tokio::test]
+async fn missing_required_fields_are_all_reported() {
+    let f = Fixture::new();
+    let err = f.service.create(TriggerInput::default()).await.unwrap_err();
+    assert_eq!(invalid_fields(err), ["trigger_name", "type", "workflow_id"]);
+    assert!(f.store.rows.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn every_broken_rule_is_reported_at_once() {
+    let f = Fixture::new();
+    let err = f
+        .service
+        .create(TriggerInput {
+            trigger_name: Some("n".repeat(101)),
+            trigger_type: Some("CRON".into()),
+            workflow_id: Some("not-a-uuid".into()),
+            cron_expression: Some("every day".into()),
+            timezone: Some("Mars/Olympus".into()),
+            queue_name: Some(String::new()),
+            min_batch_size: Some(0),
+            process_status: Some("SLEEPING".into()),
+            priority: Some(21),
+            execution_mode: Some("cloud".into()),
+            ..TriggerInput::default()
+        })
+        .await
+        .unwrap_err();
+    let mut fields = invalid_fields(err);
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "cron_expression",
+            "execution_mode",
+            "min_batch_size",
+            "priority",
+            "process_status",
+            "queue_name",
+            "timezone",
+            "trigger_name",
+            "type",
+            "workflow_id"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn fields_of_another_type_are_refused() {
+    let f = Fixture::new();
+    let err = f
+        .service
+        .create(TriggerInput {
+            cron_expression: Some("0 * * * *".into()),
+            timezone: Some("UTC".into()),
+            queue_name: Some("invoices".into()),
+            min_batch_size: Some(2),
+            ..input("single", "SINGLE")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        invalid_fields(err),
+        [
+            "cron_expression",
+            "timezone",
+            "queue_name",
+            "min_batch_size"
+        ]
+    );
+    let err = f
+        .service
+        .create(TriggerInput {
+            queue_name: Some("invoices".into()),
+            next_run: Some(NOW),
+            ..scheduled("sched", "0 * * * *")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(invalid_fields(err), ["queue_name", "next_run"]);
+    let err = f
+        .service
+        .create(TriggerInput {
+            cron_expression: Some("0 * * * *".into()),
+            ..queue_input("queue", Some(1))
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(invalid_fields(err), ["cron_expression"]);
+}
+
+#[tokio::test]
+async fn a_scheduled_trigger_needs_a_cron_expression() {
+    let f = Fixture::new();
+    let err = f
+        .service
+        .create(input("sched", "SCHEDULED"))
+        .await
+        .unwrap_err();
+    assert_eq!(invalid_fields(err), ["cron_expression"]);
+}
+
+#[tokio::test]
+async fn an_unknown_workflow_is_a_broken_rule_of_workflow_id() {
+    let f = Fixture::new();
+    let err = f
+        .service
+        .create(TriggerInput {
+            workflow_id: Some(uuid::Uuid::from_u128(1).to_string()),
+            priority: Some(-1),
+            ..input("orphan", "SINGLE")
+        })
+        .await
+        .unwrap_err();
+    // The workflow is looked up once the other rules are judged, so it is reported last.
+    assert_eq!(invalid_fields(err), ["priority", "workflow_id"]);
+}
+
+#[tokio::test]
+async fn unreadable_fields_are_reported_with_the_rules_and_not_as_missing() {
+    let f = Fixture::new();
+    let err = f
+        .service
+        .create(TriggerInput {
+            trigger_name: None,
+            priority: Some(99),
+            unreadable: vec![FieldError {
+                field: "trigger_name".into(),
+                message: "must be a string, not a number".into(),
+            }],
+            ..input("ignored", "SINGLE")
+        })
+        .await
+        .unwrap_err();
+    match err {
+        ServiceError::Invalid(e) => {
+            assert_eq!(e.errors.len(), 2);
+            assert_eq!(e.errors[0].field, "trigger_name");
+            assert_eq!(e.errors[0].message, "must be a string, not a number");
+            assert_eq!(e.errors[1].field, "priority");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_taken_name_is_a_conflict() {
+    let f = Fixture::new();
+    f.create(input("twice", "SINGLE")).await;
+    let err = f
+        .service
+        .create(input("twice", "SINGLE"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ServiceError::Repo(RepoError::Conflict(_))),
+        "{err:?}"
+    );
+}
+
+// ---- update ----
+
+#[tokio::test]
+async fn an_update_changes_only_the_fields_given() {
+    let f = Fixture::new();
+    let t = f.create(queue_input("inbox", Some(3))).await;
+    f.set_now(NOW + Duration::minutes(1));
+    let changed = f
+        .service
+        .update(
+            t.id,
+            TriggerInput {
+                priority: Some(2),
+                min_batch_size: Some(5),
+                ..TriggerInput::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.priority.value(), 2);
+    assert_eq!(
+        changed.kind,
+        TriggerKind::Queue {
+            queue_name: QueueName::parse("invoices").unwrap(),
+            min_batch_size: 5
+        }
+    );
+    assert_eq!(changed.name, t.name);
+    assert_eq!(changed.updated_at, NOW + Duration::minutes(1));
+    assert_eq!(changed.created_at, NOW);
+    assert_eq!(changed.version, t.version + 1);
+    assert_eq!(f.store.stored(t.id), changed);
+}
+
+#[tokio::test]
+async fn a_new_time_zone_keeps_the_expression_and_moves_the_next_run() {
+    let f = Fixture::new();
+    let t = f.create(scheduled("morning", "0 9 * * *")).await;
+    assert_eq!(t.next_run, Some(datetime!(2025-05-06 09:00 UTC)));
+    let changed = f
+        .service
+        .update(
+            t.id,
+            TriggerInput {
+                timezone: Some("America/New_York".into()),
+                ..TriggerInput::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.cron().unwrap().expression(), "0 9 * * *");
+    assert_eq!(changed.next_run, Some(datetime!(2025-05-05 13:00 UTC)));
+}
+
+#[tokio::test]
+async fn changing_the_type_asks_for_the_new_types_fields_and_drops_the_old_ones() {
+    let f = Fixture::new();
+    let t = f.create(queue_input("inbox", Some(3))).await;
+    let err = f
+        .service
+        .update(
+            t.id,
+            TriggerInput {
+                trigger_type: Some("SCHEDULED".into()),
+                ..TriggerInput::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(invalid_fields(err), ["cron_expression"]);
+    let changed = f
+        .service
+        .update(
+            t.id,
+            TriggerInput {
+                trigger_type: Some("SCHEDULED".into()),
+                cron_expression: Some("30 * * * *".into()),
+                ..TriggerInput::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.kind.type_name(), TriggerType::Scheduled);
+    assert_eq!(changed.next_run, Some(datetime!(2025-05-05 10:30 UTC)));
+    let single = f
+        .service
+        .update(
+            t.id,
+            TriggerInput {
+                trigger_type: Some("SINGLE".into()),
+                ..TriggerInput::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(single.kind, TriggerKind::Single);
+    assert_eq!(single.next_run, None);
+}
+
+#[tokio::test]
+async fn an_update_refuses_fields_of_the_triggers_type_and_writes_nothing() {
+    let f = Fixture::new();
+    let t = f.create(input("single", "SINGLE")).await;
+    let err = f
+        .service
+        .update(
+            t.id,
+            TriggerInput {
+                cron_expression: Some("0 * * * *".into()),
+                priority: Some(3),
+                ..TriggerInput::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(invalid_fields(err), ["cron_expression"]);
+    assert_eq!(f.store.stored(t.id), t);
+}
+
+#[tokio::test]
+async fn renaming_onto_another_triggers_name_is_a_conflict() {
+    let f = Fixture::new();
+    f.create(input("first", "SINGLE")).await;
+    let second = f.create(input("second", "SINGLE")).await;
+    let err = f
+        .service
+        .update(
+            second.id,
+            TriggerInput {
+                trigger_name: Some("first".into()),
+                ..TriggerInput::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ServiceError::Repo(RepoError::Conflict(_))),
+        "{err:?}"
+    );
+    // Keeping its own name is no conflict.
+    f.service
+        .update(
+            second.id,
+            TriggerInput {
+                trigger_name: Some("second".into()),
+                ..TriggerInput::default()
+            },
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_update_of_an_unknown_trigger_is_not_found() {
+    let f = Fixture::new();
+    let err = f
+        .service
+        .update(
+            TriggerId::from_uuid(uuid::Uuid::from_u128(404)),
+            TriggerInput::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Repo(RepoError::NotFound(_))));
+}
+
+#[tokio::test]
+async fn an_update_that_loses_a_race_starts_over_from_the_stored_trigger() {
+    let f = Fixture::new();
+    let t = f.create(input("racy", "SINGLE")).await;
+    *f.store.lose_next_write.lock().unwrap() = true;
+    let changed = f
+        .service
+        .update(
+            t.id,
+            TriggerInput {
+                priority: Some(1),
+                ..TriggerInput::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.priority.value(), 1);
+    assert_eq!(changed.version, t.version + 2);
+}
+
+#[tokio::test]
+async fn re_enabling_a_schedule_starts_from_now() {
+    let f = Fixture::new();
+    let t = f.create(scheduled("hourly", "0 * * * *")).await;
+    f.service
+        .update(
+            t.id,
+            TriggerInput {
+                enabled: Some(false),
+                ..TriggerInput::default()
+            },
+        )
+        .await
+        .unwrap();
+    f.set_now(datetime!(2025-05-05 15:42 UTC));
+    let back = f
+        .service
+        .update(
+            t.id,
+            TriggerInput {
+                enabled: Some(true),
+                ..TriggerInput::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(back.next_run, Some(datetime!(2025-05-05 16:00 UTC)));
+}
+
+#[tokio::test]
+async fn deleting_removes_the_trigger_and_an_unknown_one_is_not_found() {
+    let f = Fixture::new();
+    let t = f.create(input("gone", "SINGLE")).await;
+    f.service.delete(t.id).await.unwrap();
+    let err = f.service.delete(t.id).await.unwrap_err();
+    assert!(matches!(err, ServiceError::Repo(RepoError::NotFound(_))));
+}
+
+// ---- set_status_by_name ----
+
+fn status_change(name: &str, status: Option<&str>) -> StatusChange {
+    StatusChange {
+        trigger_name: Some(name.into()),
+        process_status: status.map(Into::into),
+        unreadable: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn the_status_of_a_single_trigger_is_set_by_name_idle_by_default() {
+    let f = Fixture::new();
+    let t = f
+        .create(TriggerInput {
+            process_status: Some("DONE".into()),
+            ..input("MyAutomationTrigger", "SINGLE")
+        })
+        .await;
+    let changed = f
+        .service
+        .set_status_by_name(status_change("MyAutomationTrigger", None))
+        .await
+        .unwrap();
+    assert_eq!(changed.process_status, ProcessStatus::Idle);
+    assert_eq!(f.store.stored(t.id).process_status, ProcessStatus::Idle);
+    let changed = f
+        .service
+        .set_status_by_name(status_change("MyAutomationTrigger", Some("running")))
+        .await
+        .unwrap();
+    assert_eq!(changed.process_status, ProcessStatus::Running);
+}
+
+#[tokio::test]
+async fn an_unknown_or_non_single_trigger_is_not_found() {
+    let f = Fixture::new();
+    let t = f.create(scheduled("sched", "0 * * * *")).await;
+    f.create(queue_input("queue", None)).await;
+    for name in ["nobody", "sched", "queue"] {
+        let err = f
+            .service
+            .set_status_by_name(status_change(name, Some("IDLE")))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ServiceError::Repo(RepoError::NotFound(_))),
+            "{name}"
+        );
+    }
+    assert_eq!(f.store.stored(t.id), t);
+}
+
+#[tokio::test]
+async fn a_status_change_is_validated_before_anything_is_looked_up() {
+    let f = Fixture::new();
+    let err = f
+        .service
+        .set_status_by_name(StatusChange::default())
+        .await
+        .unwrap_err();
+    assert_eq!(invalid_fields(err), ["trigger_name"]);
+    let err = f
+        .service
+        .set_status_by_name(status_change("", Some("ASLEEP")))
+        .await
+        .unwrap_err();
+    assert_eq!(invalid_fields(err), ["trigger_name", "process_status"]);
+    let err = f
+        .service
+        .set_status_by_name(StatusChange {
+            trigger_name: None,
+            process_status: Some("nope".into()),
+            unreadable: vec![FieldError {
+                field: "trigger_name".into(),
+                message: "must be a string".into(),
+            }],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(invalid_fields(err), ["trigger_name", "process_status"]);
+}
+
+// ---- fire_due ----
+
+#[tokio::test]
+async fn an_idle_single_trigger_fires_once_and_setting_it_idle_re_arms_it() {
+    let f = Fixture::new();
+    let t = f
+        .create(TriggerInput {
+            priority: Some(4),
+            ..input("once", "SINGLE")
+        })
+        .await;
+    let round = f.fire(NOW).await;
+    assert_eq!(round.fired.len(), 1);
+    let (trigger_id, job_id) = round.fired[0];
+    assert_eq!(trigger_id, t.id);
+    let stored = f.store.stored(t.id);
+    assert_eq!(stored.process_status, ProcessStatus::Running);
+    assert_eq!(stored.current_job_id, Some(job_id));
+    assert_eq!(stored.run_count, 1);
+    assert_eq!(stored.last_run, Some(NOW));
+
+    let jobs = f.fired_jobs();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].id, job_id);
+    assert_eq!(jobs[0].workflow_id, workflow_id());
+    assert_eq!(jobs[0].workflow_name.as_str(), "Invoices");
+    assert_eq!(jobs[0].status, JobStatus::Pending);
+    assert_eq!(jobs[0].priority.value(), 4);
+    assert_eq!(jobs[0].origin, JobOrigin::Trigger(t.id));
+
+    assert!(f.fire(NOW + Duration::seconds(1)).await.fired.is_empty());
+    f.service
+        .set_status_by_name(status_change("once", Some("IDLE")))
+        .await
+        .unwrap();
+    assert_eq!(f.fire(NOW + Duration::seconds(2)).await.fired.len(), 1);
+    assert_eq!(f.fired_jobs().len(), 2);
+    assert_eq!(f.store.stored(t.id).run_count, 2);
+}
+
+#[tokio::test]
+async fn a_fire_records_the_job_created_and_trigger_fired_events() {
+    let f = Fixture::new();
+    f.create(input("events", "SINGLE")).await;
+    f.fire(NOW).await;
+    let fires = f.store.fires.lock().unwrap();
+    let (job, events) = &fires[0];
+    let types: Vec<EventType> = events.iter().map(|e| e.event_type).collect();
+    assert_eq!(types, [EventType::JobCreated, EventType::TriggerFired]);
+    assert!(events.iter().all(|e| e.job_id == Some(job.id)));
+    assert_eq!(events[1].data["trigger_name"], "events");
+    assert_eq!(events[1].data["trigger_type"], "SINGLE");
+}
+
+#[tokio::test]
+async fn a_single_trigger_with_a_future_next_run_waits_for_it() {
+    let f = Fixture::new();
+    f.create(TriggerInput {
+        next_run: Some(NOW + Duration::minutes(5)),
+        ..input("later", "SINGLE")
+    })
+    .await;
+    assert!(f.fire(NOW).await.fired.is_empty());
+    assert_eq!(f.fire(NOW + Duration::minutes(5)).await.fired.len(), 1);
+}
+
+#[tokio::test]
+async fn a_queue_trigger_fires_at_min_batch_size_new_items() {
+    let f = Fixture::with(workflows(), queues(4));
+    f.create(queue_input("five", Some(5))).await;
+    let four = f.create(queue_input("four", Some(4))).await;
+    let round = f.fire(NOW).await;
+    assert_eq!(round.fired.len(), 1);
+    assert_eq!(round.fired[0].0, four.id);
+}
+
+#[tokio::test]
+async fn a_scheduled_trigger_fires_when_its_time_comes_and_moves_on() {
+    let f = Fixture::new();
+    let t = f.create(scheduled("hourly", "0 * * * *")).await;
+    assert!(f.fire(NOW).await.fired.is_empty());
+    let due = datetime!(2025-05-05 11:00 UTC);
+    assert_eq!(f.fire(due).await.fired.len(), 1);
+    let stored = f.store.stored(t.id);
+    assert_eq!(stored.next_run, Some(datetime!(2025-05-05 12:00 UTC)));
+    let fires = f.store.fires.lock().unwrap();
+    assert_eq!(fires[0].1[1].event_type, EventType::ScheduleTriggered);
+}
+
+#[tokio::test]
+async fn disabled_and_busy_triggers_do_not_fire() {
+    let f = Fixture::with(workflows(), queues(10));
+    f.create(TriggerInput {
+        enabled: Some(false),
+        ..input("off", "SINGLE")
+    })
+    .await;
+    f.create(TriggerInput {
+        process_status: Some("RUNNING".into()),
+        ..queue_input("busy", None)
+    })
+    .await;
+    f.create(TriggerInput {
+        process_status: Some("DONE".into()),
+        ..input("done", "SINGLE")
+    })
+    .await;
+    assert!(f.fire(NOW).await.fired.is_empty());
+    assert!(f.fired_jobs().is_empty());
+}
+
+#[tokio::test]
+async fn a_fire_another_server_won_is_skipped_without_a_job() {
+    let f = Fixture::new();
+    f.create(input("contested", "SINGLE")).await;
+    *f.store.lose_next_write.lock().unwrap() = true;
+    let round = f.fire(NOW).await;
+    assert!(round.fired.is_empty());
+    assert_eq!(round.lost_races, 1);
+    assert!(f.fired_jobs().is_empty());
+}
+
+#[tokio::test]
+async fn a_trigger_whose_workflow_is_gone_is_reported_and_the_others_still_fire() {
+    let f = Fixture::new();
+    let orphan = f.create(input("orphan", "SINGLE")).await;
+    let mut gone = f.store.stored(orphan.id);
+    gone.workflow_id = WorkflowId::from_uuid(uuid::Uuid::from_u128(1));
+    f.store.put(gone);
+    let fine = f.create(input("fine", "SINGLE")).await;
+    let round = f.fire(NOW).await;
+    assert_eq!(round.orphaned, [orphan.id]);
+    assert_eq!(round.fired.len(), 1);
+    assert_eq!(round.fired[0].0, fine.id);
+}
+
+#[tokio::test]
+async fn a_storage_failure_on_one_trigger_does_not_stop_the_round() {
+    let mut workflows = MockWorkflowRepository::new();
+    let mut calls = 0;
+    workflows.expect_get_workflow().returning(move |_| {
+        calls += 1;
+        if calls == 1 {
+            Ok(a_workflow())
+        } else {
+            Err(RepoError::Unavailable("pool timed out".into()))
+        }
+    });
+    let f = Fixture::with(workflows, queues(0));
+    // Stored directly: `create` would use up the mock's one success.
+    f.store.put(Trigger::new(
+        TriggerId::from_uuid(uuid::Uuid::from_u128(1)),
+        TriggerName::parse_trigger("a").unwrap(),
+        TriggerKind::Single,
+        workflow_id(),
+        true,
+        Priority::default(),
+        ExecutionMode::Lan,
+        NOW,
+    ));
+    f.store.put(Trigger::new(
+        TriggerId::from_uuid(uuid::Uuid::from_u128(2)),
+        TriggerName::parse_trigger("b").unwrap(),
+        TriggerKind::Single,
+        workflow_id(),
+        true,
+        Priority::default(),
+        ExecutionMode::Lan,
+        NOW,
+    ));
+    let round = f.fire(NOW).await;
+    assert_eq!(round.fired.len(), 1);
+    assert_eq!(round.failed.len(), 1);
+}
+
+// ---- job_finished ----
+
+async fn fired_trigger(f: &Fixture, trigger: TriggerInput) -> (Trigger, JobId) {
+    let t = f.create(trigger).await;
+    let round = f.fire(NOW + Duration::hours(2)).await;
+    let job = round
+        .fired
+        .iter()
+        .find(|(id, _)| *id == t.id)
+        .map(|(_, job)| *job)
+        .unwrap();
+    (t, job)
+}
+
+#[tokio::test]
+async fn a_completed_job_leaves_a_single_trigger_done_and_a_schedule_idle() {
+    let f = Fixture::new();
+    let (single, job) = fired_trigger(&f, input("single", "SINGLE")).await;
+    let changed = f
+        .service
+        .job_finished(&job_with(job, JobStatus::Completed))
+        .await
+        .unwrap();
+    assert_eq!(changed.len(), 1);
+    let stored = f.store.stored(single.id);
+    assert_eq!(stored.process_status, ProcessStatus::Done);
+    assert_eq!(stored.current_job_id, None);
+
+    let (sched, job) = fired_trigger(&f, scheduled("sched", "0 * * * *")).await;
+    f.service
+        .job_finished(&job_with(job, JobStatus::Completed))
+        .await
+        .unwrap();
+    assert_eq!(f.store.stored(sched.id).process_status, ProcessStatus::Idle);
+}
+
+#[tokio::test]
+async fn a_failed_job_counts_a_failure_and_a_cancelled_one_kills() {
+    let f = Fixture::with(workflows(), queues(1));
+    let (failing, job) = fired_trigger(&f, input("failing", "SINGLE")).await;
+    f.service
+        .job_finished(&job_with(job, JobStatus::Failed))
+        .await
+        .unwrap();
+    let stored = f.store.stored(failing.id);
+    assert_eq!(stored.process_status, ProcessStatus::Failed);
+    assert_eq!(stored.failure_count, 1);
+
+    let (killed, job) = fired_trigger(&f, queue_input("killed", None)).await;
+    f.service
+        .job_finished(&job_with(job, JobStatus::Cancelled))
+        .await
+        .unwrap();
+    let stored = f.store.stored(killed.id);
+    assert_eq!(stored.process_status, ProcessStatus::Killed);
+    assert_eq!(stored.failure_count, 0);
+}
+
+#[tokio::test]
+async fn a_job_still_running_changes_nothing() {
+    let f = Fixture::new();
+    let (t, job) = fired_trigger(&f, input("running", "SINGLE")).await;
+    let before = f.store.stored(t.id);
+    for status in [JobStatus::Pending, JobStatus::Claimed, JobStatus::Running] {
+        let changed = f
+            .service
+            .job_finished(&job_with(job, status))
+            .await
+            .unwrap();
+        assert!(changed.is_empty());
+    }
+    assert_eq!(f.store.stored(t.id), before);
+}
+
+#[tokio::test]
+async fn a_job_end_that_loses_a_race_is_applied_once_from_a_fresh_read() {
+    let f = Fixture::new();
+    let (t, job) = fired_trigger(&f, input("racy", "SINGLE")).await;
+    *f.store.lose_next_write.lock().unwrap() = true;
+    f.service
+        .job_finished(&job_with(job, JobStatus::Failed))
+        .await
+        .unwrap();
+    let stored = f.store.stored(t.id);
+    assert_eq!(stored.process_status, ProcessStatus::Failed);
+    assert_eq!(stored.failure_count, 1);
+    // Reported twice (two servers, or a retried report): counted once.
+    let again = f
+        .service
+        .job_finished(&job_with(job, JobStatus::Failed))
+        .await
+        .unwrap();
+    assert!(again.is_empty());
+    assert_eq!(f.store.stored(t.id).failure_count, 1);
+}
+
+#[tokio::test]
+async fn a_job_no_trigger_started_changes_nothing() {
+    let f = Fixture::new();
+    let changed = f
+        .service
+        .job_finished(&job_with(
+            JobId::from_uuid(uuid::Uuid::from_u128(77)),
+            JobStatus::Completed,
+        ))
+        .await
+        .unwrap();
+    assert!(changed.is_empty());
+}
