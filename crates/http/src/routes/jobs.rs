@@ -1,0 +1,548 @@
+//! Jobs as users see them: run a workflow now (`POST /jobs`), cancel a job softly or hard
+//! (`POST /jobs/{id}/cancel`), read one or list them. The robots' side of a job is
+//! [`super::robot_protocol`]; both go through the domain's [`JobService`].
+//!
+//! Write bodies are read as raw bytes and checked field by field rather than through a typed
+//! `web::Json`, so a wrong JSON type is answered with the field it concerns together with every
+//! other broken rule, and authentication runs before the body is judged.
+
+use actix_web::error::JsonPayloadError;
+use actix_web::{HttpResponse, web};
+use baton_domain::error::Validator;
+use baton_domain::ids::{JobId, WorkflowId};
+use baton_domain::job::{CancelMode, Job, JobStatus, NodeExecution, Priority};
+use baton_domain::ports::JobFilter;
+use baton_domain::robot::RobotId;
+use baton_domain::services::ServiceError;
+use baton_domain::services::jobs::{FollowUpLog, JobPorts, JobService, RunRequest};
+use baton_domain::workflow::ExecutionMode;
+use baton_domain::{FieldError, RepoError, ValidationError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::auth::{Authorized, Operate, Read};
+use crate::errors::{ApiError, ApiResult};
+use crate::extract::json_error;
+use crate::state::AppState;
+use crate::time_format::rfc3339;
+
+/// Jobs per list when the client does not say (as `/metrics/jobs`).
+const DEFAULT_LIMIT: u32 = 50;
+/// The longest list a client may ask for (as `/metrics/jobs`).
+const MAX_LIMIT: u32 = 500;
+
+/// The routes under `/api/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/jobs")
+            .route(web::get().to(list))
+            .route(web::post().to(run)),
+    )
+    .service(web::resource("/jobs/{id}").route(web::get().to(get)))
+    .service(web::resource("/jobs/{id}/cancel").route(web::post().to(cancel)));
+}
+
+// ---- the service ----
+
+/// The job service over the server's state, with the protocol's 60-second lease.
+pub fn job_service(state: &AppState) -> JobService {
+    JobService::new(
+        JobPorts::from_store(&state.store),
+        state.clock.clone(),
+        state.ids.clone(),
+        std::sync::Arc::new(LoggedFollowUps),
+        Job::DEFAULT_LEASE_SECONDS,
+    )
+}
+
+/// Logs the follow-ups of stored job changes that failed (the trigger hook, a robot's record):
+/// the caller's change stands, so an operator reads about them rather than a robot.
+pub struct LoggedFollowUps;
+
+impl FollowUpLog for LoggedFollowUps {
+    fn follow_up_failed(&self, job: JobId, step: &'static str, error: &ServiceError) {
+        tracing::warn!(job = %job, step, error = %error, "a follow-up of a stored job change failed; the change stands");
+    }
+}
+
+/// Maps a use case's failure to its status: 400, 409, or the storage's own.
+pub(crate) fn service_error(err: ServiceError) -> ApiError {
+    match err {
+        ServiceError::Invalid(e) => e.into(),
+        ServiceError::Transition(e) => e.into(),
+        ServiceError::Repo(e) => e.into(),
+    }
+}
+
+// ---- responses ----
+
+/// One node's outcome within a job.
+#[derive(Serialize)]
+struct NodeView {
+    node_id: String,
+    status: String,
+    duration_ms: u64,
+    error_message: Option<String>,
+    finished_at: String,
+}
+
+impl From<&NodeExecution> for NodeView {
+    fn from(node: &NodeExecution) -> Self {
+        Self {
+            node_id: node.node_id.clone(),
+            status: node.status.clone(),
+            duration_ms: node.duration_ms,
+            error_message: node.error_message.clone(),
+            finished_at: rfc3339(node.finished_at),
+        }
+    }
+}
+
+/// A job as the API shows it: every field of CasareRPA's `/metrics/jobs/{job_id}` and more,
+/// instants in RFC 3339 UTC, the version counter left out.
+#[derive(Serialize)]
+pub(crate) struct JobView {
+    job_id: String,
+    workflow_id: String,
+    workflow_name: String,
+    status: &'static str,
+    priority: u8,
+    execution_mode: &'static str,
+    input: Map<String, Value>,
+    output: Option<Value>,
+    robot_id: Option<String>,
+    created_at: String,
+    claimed_at: Option<String>,
+    started_at: Option<String>,
+    completed_at: Option<String>,
+    lease_expires_at: Option<String>,
+    retry_count: u32,
+    max_retries: u32,
+    error_type: Option<String>,
+    error_message: Option<String>,
+    /// `soft` or `hard` once a client asked for a cancel.
+    cancel_requested: Option<&'static str>,
+    node_executions: Vec<NodeView>,
+    duration_ms: Option<i64>,
+}
+
+impl From<&Job> for JobView {
+    fn from(job: &Job) -> Self {
+        Self {
+            job_id: job.id.to_string(),
+            workflow_id: job.workflow_id.to_string(),
+            workflow_name: job.workflow_name.to_string(),
+            status: job.status.as_str(),
+            priority: job.priority.value(),
+            execution_mode: job.execution_mode.as_str(),
+            input: job.input.clone(),
+            output: job.output.clone(),
+            robot_id: job.robot_id.as_ref().map(|r| r.as_str().to_owned()),
+            created_at: rfc3339(job.created_at),
+            claimed_at: job.claimed_at.map(rfc3339),
+            started_at: job.started_at.map(rfc3339),
+            completed_at: job.completed_at.map(rfc3339),
+            lease_expires_at: job.lease_expires_at.map(rfc3339),
+            retry_count: job.retry_count,
+            max_retries: job.max_retries,
+            error_type: job.error_type.clone(),
+            error_message: job.error_message.clone(),
+            cancel_requested: job.cancel_requested.map(CancelMode::as_str),
+            node_executions: job.node_executions.iter().map(NodeView::from).collect(),
+            duration_ms: job.duration_ms(),
+        }
+    }
+}
+
+// ---- handlers ----
+
+/// `POST /jobs` `{workflow_id, priority?, execution_mode?, input?}`: queues a pending job of
+/// the workflow; 404 when the workflow does not exist.
+async fn run(
+    state: web::Data<AppState>,
+    caller: Authorized<Operate>,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let body = json_object(&body)?;
+    let request = read_run_request(&body)?;
+    let workflow_id = request.workflow_id;
+    let job = job_service(&state)
+        .run_now(request)
+        .await
+        .map_err(|e| match e {
+            ServiceError::Repo(RepoError::NotFound(_)) => ApiError::not_found(format!(
+                "workflow not found: no workflow has the id {workflow_id}"
+            )),
+            other => service_error(other),
+        })?;
+    tracing::info!(by = %caller.principal.display_id(), job = %job.id, workflow = %job.workflow_id, "job queued");
+    Ok(HttpResponse::Created().json(JobView::from(&job)))
+}
+
+/// `POST /jobs/{id}/cancel` `{"hard": bool}` (body optional, soft by default): 409 when the
+/// job already ended.
+async fn cancel(
+    state: web::Data<AppState>,
+    caller: Authorized<Operate>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let id = job_id(&path)?;
+    let body = optional_json_object(&body)?;
+    let mut fields = Fields::new(&body);
+    let hard = fields.flag("hard").unwrap_or(false);
+    fields.finish()?;
+    let mode = if hard {
+        CancelMode::Hard
+    } else {
+        CancelMode::Soft
+    };
+    let job = job_service(&state)
+        .cancel(id, mode)
+        .await
+        .map_err(service_error)?;
+    tracing::info!(by = %caller.principal.display_id(), job = %job.id, mode = mode.as_str(), status = %job.status, "job cancel requested");
+    Ok(HttpResponse::Ok().json(JobView::from(&job)))
+}
+
+/// `GET /jobs/{id}`: every field of one job, its node executions included.
+async fn get(
+    state: web::Data<AppState>,
+    _: Authorized<Read>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let job = state.store.get_job(job_id(&path)?).await?;
+    Ok(HttpResponse::Ok().json(JobView::from(&job)))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    limit: Option<String>,
+    workflow_id: Option<String>,
+    robot_id: Option<String>,
+}
+
+/// `GET /jobs?status=&limit=&workflow_id=&robot_id=`: jobs newest first, as a JSON array.
+async fn list(
+    state: web::Data<AppState>,
+    _: Authorized<Read>,
+    query: web::Query<ListQuery>,
+) -> ApiResult<HttpResponse> {
+    let filter = read_filter(query.into_inner())?;
+    let jobs = state.store.list_jobs(&filter).await?;
+    let views: Vec<JobView> = jobs.iter().map(JobView::from).collect();
+    Ok(HttpResponse::Ok().json(views))
+}
+
+// ---- reading requests ----
+
+fn read_run_request(body: &Map<String, Value>) -> Result<RunRequest, ValidationError> {
+    let mut fields = Fields::new(body);
+    let workflow_id = fields.required_text("workflow_id").and_then(|text| {
+        let parsed = text.parse::<WorkflowId>().ok();
+        if parsed.is_none() {
+            fields.push("workflow_id", "must be a workflow id (a UUID)");
+        }
+        parsed
+    });
+    let priority = match fields.integer("priority") {
+        Some(value) => fields.check(Priority::new(value)),
+        None => Some(Priority::default()),
+    };
+    let execution_mode = match fields.text("execution_mode") {
+        Some(text) => fields.check(ExecutionMode::parse(&text)),
+        None => Some(ExecutionMode::default()),
+    };
+    let input = fields.object("input").unwrap_or_default();
+    fields.finish()?;
+    match (workflow_id, priority, execution_mode) {
+        (Some(workflow_id), Some(priority), Some(execution_mode)) => Ok(RunRequest {
+            workflow_id,
+            priority,
+            execution_mode,
+            input,
+        }),
+        // `finish` above refused every missing value with its reason.
+        _ => Err(ValidationError::field("body", "is not a valid job request")),
+    }
+}
+
+fn read_filter(query: ListQuery) -> Result<JobFilter, ValidationError> {
+    let mut v = Validator::new();
+    let given = |text: Option<String>| text.filter(|s| !s.is_empty());
+    let status = given(query.status).and_then(|s| v.check(s.parse::<JobStatus>()));
+    let robot_id = given(query.robot_id).and_then(|s| v.check(RobotId::parse(s)));
+    let workflow_id =
+        given(query.workflow_id).and_then(|s| {
+            v.check(s.parse::<WorkflowId>().map_err(|_| {
+                ValidationError::field("workflow_id", "must be a workflow id (a UUID)")
+            }))
+        });
+    let limit = match query.limit.map(|l| l.parse::<u32>()) {
+        None => DEFAULT_LIMIT,
+        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
+        Some(_) => {
+            v.push(
+                "limit",
+                format!("must be a whole number between 1 and {MAX_LIMIT}"),
+            );
+            DEFAULT_LIMIT
+        }
+    };
+    v.finish()?;
+    Ok(JobFilter {
+        status,
+        workflow_id,
+        robot_id,
+        created_after: None,
+        limit,
+    })
+}
+
+/// A job id from the path; text that is not a UUID names no job, so it is a 404.
+pub(crate) fn job_id(text: &str) -> ApiResult<JobId> {
+    text.parse()
+        .map_err(|_| ApiError::not_found("job not found: the id is not a job id (a UUID)"))
+}
+
+/// The body as a JSON object: malformed JSON, an empty body or another JSON value is a 400.
+pub(crate) fn json_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| json_error(JsonPayloadError::Deserialize(e)))?;
+    match value {
+        Value::Object(map) => Ok(map),
+        other => Err(ValidationError::field(
+            "body",
+            format!("must be a JSON object, not {}", json_kind(&other)),
+        )
+        .into()),
+    }
+}
+
+/// Like [`json_object`], but an empty body (or JSON `null`) reads as `{}`: for calls whose
+/// fields are all optional.
+pub(crate) fn optional_json_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
+    let text = body.trim_ascii();
+    if text.is_empty() || text == b"null" {
+        return Ok(Map::new());
+    }
+    json_object(text)
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The fields of one JSON object, read with their JSON types checked. Every field of the wrong
+/// type is recorded under its name instead of stopping at the first, so one answer lists them
+/// all. Absent and `null` fields read as not given.
+pub(crate) struct Fields<'a> {
+    map: &'a Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+impl<'a> Fields<'a> {
+    pub(crate) fn new(map: &'a Map<String, Value>) -> Self {
+        Self {
+            map,
+            errors: Vec::new(),
+        }
+    }
+
+    /// The raw value (`null` when absent), for fields of any JSON type.
+    pub(crate) fn value(&self, name: &str) -> Option<&'a Value> {
+        self.map.get(name).filter(|v| !v.is_null())
+    }
+
+    pub(crate) fn push(&mut self, name: &str, message: impl Into<String>) {
+        self.errors.push(FieldError {
+            field: name.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    /// Keeps the value of a domain check, or records its errors.
+    pub(crate) fn check<T>(&mut self, result: Result<T, ValidationError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(e) => {
+                self.errors.extend(e.errors);
+                None
+            }
+        }
+    }
+
+    fn wrong_type(&mut self, name: &str, expected: &str, got: &Value) {
+        let message = format!("must be {expected}, not {}", json_kind(got));
+        self.push(name, message);
+    }
+
+    pub(crate) fn text(&mut self, name: &str) -> Option<String> {
+        match self.value(name)? {
+            Value::String(s) => Some(s.clone()),
+            other => {
+                self.wrong_type(name, "a string", other);
+                None
+            }
+        }
+    }
+
+    pub(crate) fn required_text(&mut self, name: &str) -> Option<String> {
+        if self.value(name).is_none() {
+            self.push(name, "is required");
+            return None;
+        }
+        self.text(name)
+    }
+
+    /// A whole number of at least 0.
+    pub(crate) fn whole(&mut self, name: &str) -> Option<u64> {
+        match self.value(name)? {
+            Value::Number(n) if n.as_u64().is_some() => n.as_u64(),
+            other => {
+                self.wrong_type(name, "a whole number of at least 0", other);
+                None
+            }
+        }
+    }
+
+    /// An integer of any sign (a range check follows in the domain).
+    pub(crate) fn integer(&mut self, name: &str) -> Option<i64> {
+        match self.value(name)? {
+            Value::Number(n) if n.as_i64().is_some() => n.as_i64(),
+            // Beyond i64: certainly out of any range, so the domain's check names the rule.
+            Value::Number(n) if n.as_u64().is_some() => Some(i64::MAX),
+            other => {
+                self.wrong_type(name, "an integer", other);
+                None
+            }
+        }
+    }
+
+    pub(crate) fn flag(&mut self, name: &str) -> Option<bool> {
+        match self.value(name)? {
+            Value::Bool(b) => Some(*b),
+            other => {
+                self.wrong_type(name, "true or false", other);
+                None
+            }
+        }
+    }
+
+    pub(crate) fn object(&mut self, name: &str) -> Option<Map<String, Value>> {
+        match self.value(name)? {
+            Value::Object(map) => Some(map.clone()),
+            other => {
+                self.wrong_type(name, "a JSON object", other);
+                None
+            }
+        }
+    }
+
+    pub(crate) fn array(&mut self, name: &str) -> Option<Vec<Value>> {
+        match self.value(name)? {
+            Value::Array(values) => Some(values.clone()),
+            other => {
+                self.wrong_type(name, "a JSON array", other);
+                None
+            }
+        }
+    }
+
+    pub(crate) fn finish(self) -> Result<(), ValidationError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ValidationError {
+                errors: self.errors,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields_of(err: &ValidationError) -> Vec<&str> {
+        err.errors.iter().map(|e| e.field.as_str()).collect()
+    }
+
+    fn object(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn a_run_request_takes_defaults_for_what_is_left_out() {
+        let id = "0195a3a8-7e44-7c4e-9c55-7d0b0c6c1a2b";
+        let request = read_run_request(&object(json!({"workflow_id": id}))).unwrap();
+        assert_eq!(request.workflow_id.to_string(), id);
+        assert_eq!(request.priority, Priority::default());
+        assert_eq!(request.execution_mode, ExecutionMode::Lan);
+        assert!(request.input.is_empty());
+    }
+
+    #[test]
+    fn every_broken_field_of_a_run_request_is_named_at_once() {
+        let err = read_run_request(&object(json!({
+            "workflow_id": "nope", "priority": 21, "execution_mode": "cloud", "input": [1]
+        })))
+        .unwrap_err();
+        assert_eq!(
+            fields_of(&err),
+            ["workflow_id", "priority", "execution_mode", "input"]
+        );
+        let err = read_run_request(&object(json!({"priority": "high", "input": "x"}))).unwrap_err();
+        assert_eq!(fields_of(&err), ["workflow_id", "priority", "input"]);
+        let err =
+            read_run_request(&object(json!({"workflow_id": 5, "priority": 1.5}))).unwrap_err();
+        assert_eq!(fields_of(&err), ["workflow_id", "priority"]);
+        let err =
+            read_run_request(&object(json!({"priority": -1, "workflow_id": null}))).unwrap_err();
+        assert_eq!(fields_of(&err), ["workflow_id", "priority"]);
+    }
+
+    #[test]
+    fn list_filters_are_checked_by_name() {
+        let query = |status: &str, limit: &str| ListQuery {
+            status: Some(status.to_owned()),
+            limit: Some(limit.to_owned()),
+            workflow_id: Some("x".to_owned()),
+            robot_id: Some("bad id".to_owned()),
+        };
+        let err = read_filter(query("done", "0")).unwrap_err();
+        assert_eq!(
+            fields_of(&err),
+            ["status", "robot_id", "workflow_id", "limit"]
+        );
+        let filter = read_filter(ListQuery {
+            status: Some("running".to_owned()),
+            limit: None,
+            workflow_id: None,
+            robot_id: Some(String::new()),
+        })
+        .unwrap();
+        assert_eq!(filter.status, Some(JobStatus::Running));
+        assert_eq!(filter.limit, DEFAULT_LIMIT);
+        assert_eq!(filter.robot_id, None);
+    }
+
+    #[test]
+    fn optional_bodies_read_empty_as_an_empty_object() {
+        assert!(optional_json_object(b"").unwrap().is_empty());
+        assert!(optional_json_object(b"  \n").unwrap().is_empty());
+        assert!(optional_json_object(b"null").unwrap().is_empty());
+        assert!(optional_json_object(b"[]").is_err());
+        assert!(optional_json_object(b"{").is_err());
+        assert_eq!(optional_json_object(br#"{"hard": true}"#).unwrap().len(), 1);
+    }
+}
