@@ -32,7 +32,9 @@ pub struct TestApp {
     pub admin_bootstrap: AdminBootstrap,
     // Declared before `db` so the server stops before its database is removed.
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    db: TestDatabase,
+    /// `None` for a second server on another server's database (see [`TestApp::another_server`]).
+    db: Option<TestDatabase>,
+    database_url: String,
 }
 
 impl TestApp {
@@ -53,7 +55,20 @@ impl TestApp {
 
     /// A server over `db` with the test configuration changed by `customise`.
     pub async fn spawn_with(db: TestDatabase, customise: impl FnOnce(&mut Config)) -> Self {
-        let mut config = test_config(db.url());
+        let url = db.url().to_owned();
+        let mut app = Self::start(&url, customise).await;
+        app.db = Some(db);
+        app
+    }
+
+    /// A second server on this server's database, with the same test configuration changed by
+    /// `customise`: what two servers behind a load balancer share is the database only.
+    pub async fn another_server(&self, customise: impl FnOnce(&mut Config)) -> Self {
+        Self::start(&self.database_url, customise).await
+    }
+
+    async fn start(database_url: &str, customise: impl FnOnce(&mut Config)) -> Self {
+        let mut config = test_config(database_url);
         customise(&mut config);
         let app = Application::build(config)
             .await
@@ -70,13 +85,77 @@ impl TestApp {
             client: reqwest::Client::new(),
             admin_bootstrap,
             stop: Some(stop),
-            db,
+            db: None,
+            database_url: database_url.to_owned(),
         }
     }
 
-    /// The database this server runs on.
+    /// The database this server runs on. Panics on a server from [`TestApp::another_server`].
     pub fn database(&self) -> &TestDatabase {
-        &self.db
+        self.db
+            .as_ref()
+            .expect("the first server on a database owns it")
+    }
+
+    /// Logs in and returns the access token; panics unless the login succeeds.
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let (status, body) = self.login_pair(username, password).await;
+        assert_eq!(status, 200, "login as {username} failed: {body}");
+        body["access_token"]
+            .as_str()
+            .expect("an access_token string")
+            .to_owned()
+    }
+
+    /// Status and body of a login attempt.
+    pub async fn login_pair(&self, username: &str, password: &str) -> (u16, Value) {
+        json(
+            self.client
+                .post(self.url("/api/v1/auth/login"))
+                .json(&serde_json::json!({"username": username, "password": password}))
+                .send()
+                .await
+                .expect("send the login"),
+        )
+        .await
+    }
+
+    /// An access token of the bootstrap admin.
+    pub async fn admin_token(&self) -> String {
+        self.login("admin", TEST_ADMIN_PASSWORD).await
+    }
+
+    /// Creates a user with `roles` (as the admin) and returns an access token of theirs.
+    pub async fn user_token(&self, username: &str, roles: &[&str]) -> String {
+        let admin = self.admin_token().await;
+        let password = format!("{username}-password");
+        let response = self
+            .client
+            .post(self.url("/api/v1/users"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"username": username, "password": password, "roles": roles}))
+            .send()
+            .await
+            .expect("send the user creation");
+        assert_eq!(response.status().as_u16(), 201, "creating {username}");
+        self.login(username, &password).await
+    }
+
+    /// Creates an API key with `roles` (as the admin) and returns the key.
+    pub async fn api_key(&self, name: &str, roles: &[&str]) -> String {
+        let admin = self.admin_token().await;
+        let (status, body) = json(
+            self.client
+                .post(self.url("/api/v1/api-keys"))
+                .bearer_auth(&admin)
+                .json(&serde_json::json!({"name": name, "roles": roles}))
+                .send()
+                .await
+                .expect("send the key creation"),
+        )
+        .await;
+        assert_eq!(status, 201, "creating key {name}: {body}");
+        body["key"].as_str().expect("a key string").to_owned()
     }
 
     /// The absolute URL of `path` (which starts with `/`).
@@ -109,6 +188,9 @@ pub fn test_config(database_url: &str) -> Config {
         database_url: database_url.into(),
         jwt_secret_key: Some(TEST_JWT_SECRET.into()),
         admin_password: Some(TEST_ADMIN_PASSWORD.into()),
+        // Tests that want workflow files turn this on with a directory of their own; no other
+        // test writes into the working directory.
+        workflow_backup_enabled: false,
         ..Config::default()
     }
 }
@@ -162,6 +244,19 @@ pub fn baton_binary() -> PathBuf {
             binary.display()
         );
     }
+    binary
+}
+
+/// The compiled `baton-robot` binary, beside `baton` (see [`baton_binary`]): the same
+/// `cargo build --workspace --bins` builds both.
+pub fn baton_robot_binary() -> PathBuf {
+    let binary = baton_binary().with_file_name("baton-robot");
+    assert!(
+        binary.is_file(),
+        "{} does not exist. The robot tests run the real robot binary: run `cargo xtask test`, \
+         or `cargo build --workspace --bins` before `cargo test`/`cargo nextest run`.",
+        binary.display()
+    );
     binary
 }
 

@@ -6,6 +6,11 @@ use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 
 use baton_domain::auth::{Password, parse_robot_tokens};
+use baton_domain::robot::RobotId;
+use baton_domain::services::credentials::BruteForcePolicy;
+use baton_domain::session::TokenLifetimes;
+use baton_http::client_ip::TrustedProxies;
+use baton_http::rate_limit::RateLimitPolicy;
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
@@ -16,6 +21,12 @@ pub const MEMORY_DATABASE_URL: &str = "sqlite::memory:";
 pub const DEFAULT_WORKFLOWS_DIR: &str = "./workflows";
 pub const DEFAULT_ACCESS_TOKEN_MINUTES: u32 = 60;
 pub const DEFAULT_REFRESH_TOKEN_DAYS: u32 = 7;
+/// DESIGN §5: the 5th failure within 60 s bans the address for an hour.
+pub const DEFAULT_BAN_THRESHOLD: u32 = 5;
+pub const DEFAULT_BAN_WINDOW_SECONDS: u32 = 60;
+pub const DEFAULT_BAN_SECONDS: u32 = 3600;
+/// Due triggers fire and expired leases are recovered within about this many milliseconds.
+pub const DEFAULT_ENGINE_TICK_MS: u32 = 1000;
 
 /// `baton [FLAGS] [COMMAND]`.
 #[derive(Debug, Parser)]
@@ -78,6 +89,37 @@ pub struct Config {
     /// Rate limits: `off` turns every limit off (behind a gateway that limits, or for benchmarks).
     #[arg(long, env = "BATON_RATE_LIMITS", default_value = "on", action = ArgAction::Set, value_parser = BoolishValueParser::new(), value_name = "on|off")]
     pub rate_limits: bool,
+
+    /// Per-route limits replacing the documented ones: `ROUTE=N/unit,...`, where ROUTE is a
+    /// path pattern (`/api/trigger`, `/api/v1/metrics/jobs/{job_id}`) or `default`, and unit is
+    /// second, minute or hour (e.g. `/api/trigger=20/minute,default=600/minute`).
+    #[arg(long, env = "BATON_RATE_LIMIT_RULES", value_name = "ROUTE=N/unit,...")]
+    pub rate_limit_rules: Option<String>,
+
+    /// Proxies whose `X-Forwarded-For` is believed: IPs and CIDR blocks, comma-separated.
+    /// Without any, the client address is always the socket's peer.
+    #[arg(long, env = "BATON_TRUSTED_PROXIES", value_name = "IP|CIDR,...")]
+    pub trusted_proxies: Option<String>,
+
+    /// Failed authentications from one address, within the window, that ban it.
+    #[arg(long, env = "BATON_BAN_THRESHOLD", default_value_t = DEFAULT_BAN_THRESHOLD, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub ban_threshold: u32,
+
+    /// The window, in seconds, in which failed authentications are counted.
+    #[arg(long, env = "BATON_BAN_WINDOW_SECONDS", default_value_t = DEFAULT_BAN_WINDOW_SECONDS, value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub ban_window_seconds: u32,
+
+    /// How long, in seconds, a banned address is refused.
+    #[arg(long, env = "BATON_BAN_SECONDS", default_value_t = DEFAULT_BAN_SECONDS, value_parser = clap::value_parser!(u32).range(1..=31_536_000))]
+    pub ban_seconds: u32,
+
+    /// How often, in milliseconds, this server looks for due triggers and expired leases.
+    #[arg(long, env = "BATON_ENGINE_TICK_MS", default_value_t = DEFAULT_ENGINE_TICK_MS, value_parser = clap::value_parser!(u32).range(10..=60_000))]
+    pub engine_tick_ms: u32,
+
+    /// Seconds without a heartbeat after which a robot is marked offline (DESIGN §3: 90).
+    #[arg(long, env = "BATON_ROBOT_OFFLINE_SECONDS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub robot_offline_seconds: u32,
 
     /// Do not apply pending migrations at start-up.
     #[arg(long, env = "BATON_NO_MIGRATE", default_value = "false", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
@@ -172,6 +214,10 @@ pub enum ConfigError {
     AdminPassword(String),
     #[error("ROBOT_TOKENS is not usable: {0}")]
     RobotTokens(String),
+    #[error("--trusted-proxies/BATON_TRUSTED_PROXIES is not usable: {0}")]
+    TrustedProxies(String),
+    #[error("--rate-limit-rules/BATON_RATE_LIMIT_RULES is not usable: {0}")]
+    RateLimitRules(String),
     #[error(
         "--database-url/DATABASE_URL must start with sqlite:// or postgres:// (or postgresql://)"
     )]
@@ -234,10 +280,60 @@ impl Config {
             });
         }
         self.admin_password()?;
-        if let Some(spec) = &self.robot_tokens {
-            parse_robot_tokens(spec).map_err(|e| ConfigError::RobotTokens(e.to_string()))?;
-        }
+        self.robot_token_list()?;
+        self.trusted_proxy_list()?;
+        self.rate_limit_policy()?;
         Ok(())
+    }
+
+    /// `ROBOT_TOKENS` parsed: robot ids with the SHA-256 of their tokens.
+    pub fn robot_token_list(&self) -> Result<Vec<(RobotId, String)>, ConfigError> {
+        match &self.robot_tokens {
+            Some(spec) => {
+                parse_robot_tokens(spec).map_err(|e| ConfigError::RobotTokens(e.to_string()))
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// `--trusted-proxies` parsed.
+    pub fn trusted_proxy_list(&self) -> Result<TrustedProxies, ConfigError> {
+        match &self.trusted_proxies {
+            Some(spec) => TrustedProxies::parse(spec).map_err(ConfigError::TrustedProxies),
+            None => Ok(TrustedProxies::none()),
+        }
+    }
+
+    /// The seeds' rate limits with `--rate-limit-rules` applied, off with `--rate-limits off`.
+    pub fn rate_limit_policy(&self) -> Result<RateLimitPolicy, ConfigError> {
+        let mut policy = RateLimitPolicy::seeds();
+        if let Some(spec) = &self.rate_limit_rules {
+            policy = policy
+                .with_overrides(spec)
+                .map_err(ConfigError::RateLimitRules)?;
+        }
+        Ok(if self.rate_limits {
+            policy
+        } else {
+            policy.disabled()
+        })
+    }
+
+    /// The brute-force rule from the `--ban-*` settings.
+    pub fn brute_force_policy(&self) -> BruteForcePolicy {
+        BruteForcePolicy {
+            max_failures: self.ban_threshold,
+            window: time::Duration::seconds(i64::from(self.ban_window_seconds)),
+            ban: time::Duration::seconds(i64::from(self.ban_seconds)),
+        }
+    }
+
+    /// Token lifetimes from `JWT_ACCESS_TOKEN_EXPIRE_MINUTES` and `JWT_REFRESH_TOKEN_EXPIRE_DAYS`.
+    pub fn token_lifetimes(&self) -> TokenLifetimes {
+        TokenLifetimes {
+            access: time::Duration::minutes(i64::from(self.jwt_access_token_expire_minutes)),
+            refresh: time::Duration::days(i64::from(self.jwt_refresh_token_expire_days)),
+        }
     }
 }
 
@@ -251,6 +347,13 @@ impl Default for Config {
             admin_password: None,
             log_format: LogFormat::Text,
             rate_limits: true,
+            rate_limit_rules: None,
+            trusted_proxies: None,
+            ban_threshold: DEFAULT_BAN_THRESHOLD,
+            ban_window_seconds: DEFAULT_BAN_WINDOW_SECONDS,
+            ban_seconds: DEFAULT_BAN_SECONDS,
+            engine_tick_ms: DEFAULT_ENGINE_TICK_MS,
+            robot_offline_seconds: 90,
             no_migrate: false,
             jwt_secret_key: None,
             jwt_algorithm: JwtAlgorithm::Hs256,
@@ -279,6 +382,13 @@ impl fmt::Debug for Config {
             .field("admin_password", &set(&self.admin_password))
             .field("log_format", &self.log_format)
             .field("rate_limits", &self.rate_limits)
+            .field("rate_limit_rules", &self.rate_limit_rules)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("ban_threshold", &self.ban_threshold)
+            .field("ban_window_seconds", &self.ban_window_seconds)
+            .field("ban_seconds", &self.ban_seconds)
+            .field("engine_tick_ms", &self.engine_tick_ms)
+            .field("robot_offline_seconds", &self.robot_offline_seconds)
             .field("no_migrate", &self.no_migrate)
             .field("jwt_secret_key", &set(&self.jwt_secret_key))
             .field("jwt_algorithm", &self.jwt_algorithm)

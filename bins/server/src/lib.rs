@@ -2,8 +2,10 @@
 //! creates the first user, wires the storage into the HTTP adapter, and serves until stopped.
 //! No business rule lives here.
 
+pub mod background;
 pub mod bootstrap;
 pub mod config;
+mod engine;
 mod health;
 pub mod secrets;
 pub mod shutdown;
@@ -17,12 +19,18 @@ use std::time::Duration;
 use actix_web::HttpServer;
 use actix_web::dev::Server;
 use anyhow::Context;
-use baton_domain::{Clock, SystemClock, UuidV7Generator};
+use baton_domain::ports::Store;
+use baton_domain::{Clock, IdGenerator, SystemClock, UuidV7Generator};
 use baton_http::AppState;
+use baton_http::auth::jwt::{HmacAlgorithm, JwtCodec};
+use baton_http::auth::{AccessControl, AuthSettings};
+use baton_http::rate_limit::RateLimiter;
+use baton_http::routes::workflows::WorkflowBackup;
 use baton_storage::{ConnectOptions, Db};
 
+use crate::background::BackgroundTasks;
 use crate::bootstrap::AdminBootstrap;
-use crate::config::{Config, redact_url};
+use crate::config::{Config, JwtAlgorithm, redact_url};
 use crate::secrets::{JwtSecret, SecretSource};
 
 /// How long in-flight requests get to finish once a stop is asked for.
@@ -36,6 +44,7 @@ pub struct Application {
     db: Db,
     admin: AdminBootstrap,
     jwt_secret: JwtSecret,
+    background: BackgroundTasks,
 }
 
 impl Application {
@@ -65,12 +74,8 @@ impl Application {
             .context("creating the first user")?;
         report_bootstrap(&outcome)?;
 
-        let state = AppState::new(
-            Arc::new(db.clone()),
-            Arc::new(health::StorageHealth(db.clone())),
-            clock,
-            Arc::new(UuidV7Generator),
-        );
+        let state = app_state(&config, &db, &jwt_secret, clock)?;
+        let background = engine::start(&config, &state);
         let listener =
             TcpListener::bind(&config.bind).with_context(|| format!("binding {}", config.bind))?;
         let address = listener.local_addr().context("reading the bound address")?;
@@ -94,6 +99,7 @@ impl Application {
             db,
             admin: outcome.summary(),
             jwt_secret,
+            background,
         })
     }
 
@@ -136,16 +142,63 @@ impl Application {
         let Self {
             server,
             stop: stop_sender,
+            background,
             ..
         } = self;
         tokio::spawn(async move {
             stop.await;
             let _ = stop_sender.send(());
         });
-        server.await.context("serving HTTP")?;
+        let served = server.await.context("serving HTTP");
+        background.stop().await;
+        served?;
         tracing::info!("baton stopped");
         Ok(())
     }
+}
+
+/// Wires the storage, the clock and the security settings into what the HTTP adapter needs.
+fn app_state(
+    config: &Config,
+    db: &Db,
+    jwt_secret: &JwtSecret,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<AppState> {
+    let store: Arc<dyn Store> = Arc::new(db.clone());
+    let ids: Arc<dyn IdGenerator> = Arc::new(UuidV7Generator);
+    let algorithm = match config.jwt_algorithm {
+        JwtAlgorithm::Hs256 => HmacAlgorithm::Hs256,
+        JwtAlgorithm::Hs384 => HmacAlgorithm::Hs384,
+        JwtAlgorithm::Hs512 => HmacAlgorithm::Hs512,
+    };
+    let codec = Arc::new(JwtCodec::new(jwt_secret.expose().as_bytes(), algorithm));
+    let proxies = Arc::new(config.trusted_proxy_list()?);
+    let access = AccessControl::new(
+        store.clone(),
+        codec,
+        clock.clone(),
+        ids.clone(),
+        AuthSettings {
+            dev_mode: config.jwt_dev_mode,
+            robot_auth_enabled: config.robot_auth_enabled,
+            robot_tokens: config.robot_token_list()?,
+            lifetimes: config.token_lifetimes(),
+            brute_force: config.brute_force_policy(),
+            trusted_proxies: proxies.clone(),
+        },
+    )
+    .context("preparing authentication")?;
+    Ok(AppState {
+        store,
+        health: Arc::new(health::StorageHealth(db.clone())),
+        clock,
+        ids,
+        access: Arc::new(access),
+        rate_limiter: Arc::new(RateLimiter::new(config.rate_limit_policy()?, proxies)),
+        workflow_backup: config
+            .workflow_backup_enabled
+            .then(|| Arc::new(WorkflowBackup::new(config.workflows_dir.clone()))),
+    })
 }
 
 /// Runs `baton migrate`: applies pending migrations and returns.

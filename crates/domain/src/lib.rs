@@ -20,8 +20,10 @@ pub mod queue;
 pub mod robot;
 pub mod schedule;
 pub mod services;
+pub mod session;
 pub mod text;
 pub mod trigger;
+pub mod webhook;
 pub mod workflow;
 
 pub use clock::{Clock, IdGenerator, SystemClock, Timestamp, UuidV7Generator};

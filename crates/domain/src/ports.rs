@@ -18,6 +18,7 @@ use crate::job::{Job, JobStatus};
 use crate::queue::{Queue, QueueItem, QueueItemStatus, QueueName, QueueSettings, QueueSummary};
 use crate::robot::{Robot, RobotId, RobotStatus};
 use crate::trigger::{Trigger, TriggerName, TriggerType};
+use crate::webhook::Webhook;
 use crate::workflow::Workflow;
 
 /// Where a page of queue items ends: the last item's creation date and id (items are listed
@@ -151,6 +152,20 @@ pub trait MessageRepository: Send + Sync {
     async fn purge_expired_messages(&self, now: Timestamp) -> RepoResult<u64>;
 }
 
+/// The webhooks of workflows submitted with `trigger_type: webhook`.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait WebhookRepository: Send + Sync {
+    /// Errors: `NotFound` when the workflow does not exist; `Conflict` when the hash exists.
+    async fn insert_webhook(&self, webhook: &Webhook) -> RepoResult<()>;
+
+    /// The webhook whose token has this SHA-256 (lower-case hex). Errors: `NotFound`.
+    async fn find_webhook_by_token_hash(&self, token_hash: &str) -> RepoResult<Webhook>;
+
+    /// Deletes every webhook of a workflow; returns how many there were.
+    async fn delete_webhooks_of(&self, workflow: WorkflowId) -> RepoResult<u64>;
+}
+
 /// Which jobs to list.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JobFilter {
@@ -250,6 +265,9 @@ pub trait RobotRepository: Send + Sync {
 
     /// Errors: `NotFound`.
     async fn get_robot(&self, id: &RobotId) -> RepoResult<Robot>;
+
+    /// The robot whose token has this SHA-256 (lower-case hex). Errors: `NotFound`.
+    async fn find_robot_by_token_hash(&self, token_hash: &str) -> RepoResult<Robot>;
 
     /// Robots, optionally of one status, by id.
     async fn list_robots(&self, status: Option<RobotStatus>) -> RepoResult<Vec<Robot>>;
@@ -399,6 +417,7 @@ pub trait Store:
     QueueRepository
     + WorkflowRepository
     + MessageRepository
+    + WebhookRepository
     + JobRepository
     + TriggerRepository
     + RobotRepository
@@ -414,6 +433,7 @@ impl<T> Store for T where
     T: QueueRepository
         + WorkflowRepository
         + MessageRepository
+        + WebhookRepository
         + JobRepository
         + TriggerRepository
         + RobotRepository

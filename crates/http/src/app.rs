@@ -6,9 +6,15 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, Error, middleware, web};
 
 use crate::state::AppState;
-use crate::{access_log, extract, fallback, routes};
+use crate::{access_log, auth, detach, extract, fallback, rate_limit, routes};
 
 /// The whole API over `state`. Call it in `HttpServer::new`'s factory: once per worker.
+///
+/// Middleware runs from the last `wrap` inwards: each request first becomes a task of its own
+/// (so a client that disconnects cannot cut a storage call in half), the access log sees every
+/// request, errors
+/// are shaped into JSON, a banned address is refused before it spends its rate limit, and the
+/// rate limit applies before any handler.
 pub fn app(
     state: AppState,
 ) -> App<
@@ -20,13 +26,22 @@ pub fn app(
         InitError = (),
     >,
 > {
-    base_app()
+    let rate_limiter = web::Data::from(state.rate_limiter.clone());
+    App::new()
+        .configure(extractor_settings)
         .app_data(web::Data::new(state))
+        .app_data(rate_limiter)
         .configure(routes::configure)
+        .wrap(middleware::from_fn(rate_limit::enforce))
+        .wrap(middleware::from_fn(auth::reject_banned))
+        .wrap(fallback::json_error_responses())
+        .wrap(middleware::from_fn(access_log::log_request))
+        .wrap(middleware::from_fn(detach::run_to_completion))
 }
 
-/// Everything but the routes and the state: error shape, body limits, access log and the
-/// fallback for unknown routes. Tests mount their own routes on it to exercise the extractors.
+/// Everything but the routes, the state and the security middleware: error shape, body limits,
+/// access log and the fallback for unknown routes. Tests mount their own routes on it to
+/// exercise the extractors.
 pub fn base_app() -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -37,11 +52,16 @@ pub fn base_app() -> App<
     >,
 > {
     App::new()
-        .app_data(extract::json_config())
+        .configure(extractor_settings)
+        .wrap(fallback::json_error_responses())
+        .wrap(middleware::from_fn(access_log::log_request))
+}
+
+/// How extractors answer bad input (JSON errors, body limits), and the JSON 404 for unknown routes.
+fn extractor_settings(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(extract::json_config())
         .app_data(extract::query_config())
         .app_data(extract::path_config())
         .app_data(extract::payload_config())
-        .default_service(web::to(fallback::no_route))
-        .wrap(fallback::json_error_responses())
-        .wrap(middleware::from_fn(access_log::log_request))
+        .default_service(web::to(fallback::no_route));
 }

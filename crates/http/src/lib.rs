@@ -5,12 +5,17 @@
 
 mod access_log;
 mod app;
+pub mod auth;
+pub mod client_ip;
+mod detach;
 pub mod errors;
 pub mod extract;
 mod fallback;
 pub mod probe;
+pub mod rate_limit;
 pub mod routes;
 pub mod state;
+pub mod time_format;
 
 pub use app::{app, base_app};
 pub use errors::{ApiError, ApiResult};

@@ -1,11 +1,15 @@
-//! What every handler may reach: the storage ports and the domain's clock and id source.
+//! What every handler may reach: the storage ports, authentication, and the domain's clock and
+//! id source.
 
 use std::sync::Arc;
 
 use baton_domain::ports::Store;
 use baton_domain::{Clock, IdGenerator};
 
+use crate::auth::AccessControl;
 use crate::probe::HealthProbe;
+use crate::rate_limit::RateLimiter;
+use crate::routes::workflows::WorkflowBackup;
 
 /// Shared by all workers; cloning it clones only the `Arc`s.
 #[derive(Clone)]
@@ -16,20 +20,10 @@ pub struct AppState {
     pub health: Arc<dyn HealthProbe>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
-}
-
-impl AppState {
-    pub fn new(
-        store: Arc<dyn Store>,
-        health: Arc<dyn HealthProbe>,
-        clock: Arc<dyn Clock>,
-        ids: Arc<dyn IdGenerator>,
-    ) -> Self {
-        Self {
-            store,
-            health,
-            clock,
-            ids,
-        }
-    }
+    /// Credentials, sessions and bans.
+    pub access: Arc<AccessControl>,
+    /// Per-client, per-route request limits.
+    pub rate_limiter: Arc<RateLimiter>,
+    /// Where workflow documents are mirrored as files, when backups are enabled.
+    pub workflow_backup: Option<Arc<WorkflowBackup>>,
 }

@@ -268,9 +268,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{UtcTime, Uuid};
+
+    webhooks (token_hash) {
+        token_hash -> Text,
+        workflow_id -> Uuid,
+        priority -> Integer,
+        execution_mode -> Text,
+        created_at -> UtcTime,
+    }
+}
+
 diesel::joinable!(queue_items -> queues (queue_name));
 diesel::joinable!(agents -> workflows (workflow_id));
 diesel::joinable!(messages -> agents (agent_id));
+diesel::joinable!(webhooks -> workflows (workflow_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     queues,
@@ -289,4 +303,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     revoked_tokens,
     auth_failures,
     ip_bans,
+    webhooks,
 );

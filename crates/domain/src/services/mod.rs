@@ -1,7 +1,12 @@
 //! Use-case services: the domain's rules applied through its ports. Adapters call these rather
 //! than the repositories, so a rule is written once whichever API reaches it.
 
+pub mod credentials;
+pub mod jobs;
 pub mod queue;
+pub mod sessions;
+pub mod triggers;
+pub mod workflows;
 
 use crate::error::{RepoError, TransitionError, ValidationError};
 

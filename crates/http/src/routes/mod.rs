@@ -6,15 +6,38 @@
 
 use actix_web::web;
 
+pub mod agents;
+pub mod api_keys;
+pub mod auth;
 pub mod health;
+pub mod jobs;
+pub mod queues;
+pub mod robot_protocol;
+pub mod robots;
+pub mod triggers;
+pub mod users;
+pub mod workflows;
 
 /// Mounts every route: the root-level paths, then the `/api/v1` scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.configure(health::configure);
+    // PyOrchestrator's `/api/queue` and `/api/trigger` live at the root, beside their resources.
+    cfg.configure(health::configure)
+        .configure(queues::configure_root)
+        .configure(triggers::configure_root);
     cfg.service(web::scope("/api/v1").configure(api_v1));
 }
 
 /// The routes under `/api/v1`.
 fn api_v1(cfg: &mut web::ServiceConfig) {
-    cfg.configure(health::configure);
+    cfg.configure(health::configure)
+        .configure(auth::configure)
+        .configure(users::configure)
+        .configure(api_keys::configure)
+        .configure(robots::configure)
+        .configure(jobs::configure)
+        .configure(robot_protocol::configure)
+        .configure(queues::configure)
+        .configure(triggers::configure)
+        .configure(workflows::configure)
+        .configure(agents::configure);
 }

@@ -12,4 +12,5 @@ mod robots;
 pub(crate) mod rows;
 mod triggers;
 mod users;
+mod webhooks;
 mod workflows;

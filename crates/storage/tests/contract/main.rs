@@ -41,6 +41,7 @@ mod queues;
 mod robots;
 mod triggers;
 mod users;
+mod webhooks;
 mod workflows;
 
 /// Keeps `Db` in scope for the modules' signatures.

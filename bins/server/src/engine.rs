@@ -1,0 +1,154 @@
+//! Which periodic tasks a server runs, over the same state the HTTP adapter uses.
+
+use std::time::Duration;
+
+use baton_http::AppState;
+
+use crate::background::BackgroundTasks;
+use crate::config::Config;
+
+/// Starts the engine's periodic tasks: every server runs them; the storage's atomic claims and
+/// version checks make concurrent rounds on several servers safe.
+pub fn start(config: &Config, state: &AppState) -> BackgroundTasks {
+    let tick = Duration::from_millis(u64::from(config.engine_tick_ms));
+    let mut tasks = BackgroundTasks::new();
+    register_queue_tasks(&mut tasks, tick, state);
+    register_job_tasks(&mut tasks, tick, config, state);
+    register_trigger_tasks(&mut tasks, tick, state);
+    register_access_tasks(&mut tasks, state);
+    register_message_tasks(&mut tasks, tick, state);
+    tasks
+}
+
+/// Purges the messages whose node's `keep_messages_for` has passed. Expiry is a retention
+/// promise measured in seconds at the finest, so a round every sixty ticks is prompt enough.
+fn register_message_tasks(tasks: &mut BackgroundTasks, tick: Duration, state: &AppState) {
+    let store = state.store.clone();
+    let clock = state.clock.clone();
+    tasks.every("message-expiry", tick.saturating_mul(60), move || {
+        let store = store.clone();
+        let now = clock.now();
+        async move {
+            let purged = store.purge_expired_messages(now).await?;
+            if purged > 0 {
+                tracing::debug!(purged, "expired messages purged");
+            }
+            Ok(())
+        }
+    });
+}
+
+/// Forgets token revocations once the tokens they stop could no longer be used anyway, so the
+/// table stays as small as the number of live sessions logged out.
+fn register_access_tasks(tasks: &mut BackgroundTasks, state: &AppState) {
+    let store = state.store.clone();
+    let clock = state.clock.clone();
+    tasks.every("token-revocations", Duration::from_secs(600), move || {
+        let store = store.clone();
+        let now = clock.now();
+        async move {
+            let purged = store.purge_expired_revocations(now).await?;
+            if purged > 0 {
+                tracing::debug!(purged, "expired token revocations forgotten");
+            }
+            Ok(())
+        }
+    });
+}
+
+/// Queue-item lease recovery.
+fn register_queue_tasks(tasks: &mut BackgroundTasks, tick: Duration, state: &AppState) {
+    // Items recovered per round: with the default one-second tick, far above any realistic rate
+    // of lapsing leases, while one round stays a short burst of queries.
+    const LEASE_BATCH: u32 = 500;
+    let service = std::sync::Arc::new(baton_domain::services::queue::QueueService::new(
+        state.store.clone(),
+        state.clock.clone(),
+        state.ids.clone(),
+    ));
+    tasks.every("queue-leases", tick, move || {
+        let service = service.clone();
+        async move {
+            let recovered = service.recover_expired_leases(LEASE_BATCH).await?;
+            if recovered > 0 {
+                tracing::info!(recovered, "expired queue-item leases recovered");
+            }
+            Ok(())
+        }
+    });
+}
+
+/// Firing due triggers.
+fn register_trigger_tasks(tasks: &mut BackgroundTasks, tick: Duration, state: &AppState) {
+    // Triggers judged per round: the most overdue first, so a backlog drains over a few ticks
+    // while one round stays a short burst of queries.
+    const FIRE_BATCH: u32 = 100;
+    let service = std::sync::Arc::new(baton_domain::services::triggers::TriggerService::new(
+        state.store.clone(),
+        state.store.clone(),
+        state.store.clone(),
+        state.clock.clone(),
+        state.ids.clone(),
+    ));
+    let clock = state.clock.clone();
+    tasks.every("triggers", tick, move || {
+        let service = service.clone();
+        let now = clock.now();
+        async move {
+            let round = service.fire_due(now, FIRE_BATCH).await?;
+            for (trigger, job) in &round.fired {
+                tracing::info!(%trigger, %job, "trigger fired");
+            }
+            if round.lost_races > 0 {
+                tracing::debug!(
+                    lost = round.lost_races,
+                    "due triggers fired by another server first"
+                );
+            }
+            for trigger in &round.orphaned {
+                tracing::warn!(%trigger, "due trigger not fired: its workflow no longer exists");
+            }
+            for (trigger, error) in &round.failed {
+                tracing::warn!(%trigger, %error, "due trigger not fired; retrying next round");
+            }
+            Ok(())
+        }
+    });
+}
+
+/// Job-lease recovery and marking silent robots offline, every tick. A job whose robot stopped
+/// renewing goes back to pending (or fails once its retries are spent); a robot without a
+/// heartbeat for `--robot-offline-seconds` is marked offline, its job left to its lease.
+fn register_job_tasks(
+    tasks: &mut BackgroundTasks,
+    tick: Duration,
+    config: &Config,
+    state: &AppState,
+) {
+    // Jobs recovered per round: far above any realistic rate of lapsing leases at the default
+    // one-second tick, while one round stays a short burst of queries.
+    const LEASE_BATCH: u32 = 500;
+    let service = std::sync::Arc::new(baton_http::routes::jobs::job_service(state));
+    let leases = service.clone();
+    tasks.every("job-leases", tick, move || {
+        let service = leases.clone();
+        async move {
+            let recovered = service.recover_expired_leases(LEASE_BATCH).await?;
+            if recovered > 0 {
+                tracing::info!(recovered, "expired job leases recovered");
+            }
+            Ok(())
+        }
+    });
+    let offline_after = time::Duration::seconds(i64::from(config.robot_offline_seconds));
+    tasks.every("robot-offline", tick, move || {
+        let service = service.clone();
+        async move {
+            let marked = service.mark_silent_robots_offline(offline_after).await?;
+            if marked > 0 {
+                tracing::info!(marked, "robots without a heartbeat marked offline");
+            }
+            Ok(())
+        }
+    });
+}
