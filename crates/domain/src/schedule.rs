@@ -52,18 +52,19 @@ impl CronSchedule {
             })?;
         let timezone = match timezone {
             None => chrono_tz::UTC,
-            Some(name) => chrono_tz::Tz::from_str(name).map_err(|_| {
-                ValidationError::field(
-                    "timezone",
-                    format!("'{name}' is not an IANA time zone name"),
-                )
-            })?,
+            Some(name) => zone(name)?,
         };
         Ok(Self {
             expression: expression.trim().to_owned(),
             timezone,
             cron,
         })
+    }
+
+    /// Checks a time zone name on its own (field `timezone`), so a client whose expression is
+    /// also wrong learns both mistakes at once.
+    pub fn check_timezone(name: &str) -> Result<(), ValidationError> {
+        zone(name).map(|_| ())
     }
 
     pub fn expression(&self) -> &str {
@@ -77,7 +78,9 @@ impl CronSchedule {
     /// The first fire time strictly after `after`, or `None` if the expression never fires again.
     ///
     /// Computed in the schedule's zone, so `0 9 * * *` in Europe/Paris stays at 09:00 local time
-    /// across daylight-saving changes; a local time skipped by a change does not fire that day.
+    /// across daylight-saving changes. A fixed local time that spring-forward skips fires at the
+    /// first instant after the gap (02:30 → 03:00); one that fall-back repeats fires once, at
+    /// its first occurrence; wildcard and step fields fire in both passes of a repeated hour.
     pub fn next_after(&self, after: Timestamp) -> Option<Timestamp> {
         let utc = Utc.timestamp_nanos(i64::try_from(after.unix_timestamp_nanos()).ok()?);
         let local = utc.with_timezone(&self.timezone);
@@ -91,6 +94,16 @@ impl CronSchedule {
     pub fn next_after_missed(&self, now: Timestamp) -> Option<Timestamp> {
         self.next_after(now)
     }
+}
+
+/// An IANA time zone by name (`Europe/Paris`, `UTC`).
+fn zone(name: &str) -> Result<chrono_tz::Tz, ValidationError> {
+    chrono_tz::Tz::from_str(name).map_err(|_| {
+        ValidationError::field(
+            "timezone",
+            format!("'{name}' is not an IANA time zone name such as Europe/Paris or UTC"),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -150,16 +163,84 @@ mod tests {
     }
 
     #[test]
-    fn a_local_time_skipped_by_daylight_saving_does_not_fire_twice() {
-        // 02:30 does not exist in Paris on 2025-03-30.
-        let s = CronSchedule::parse("30 2 * * *", Some("Europe/Paris")).unwrap();
-        let next = s.next_after(datetime!(2025-03-29 02:00 UTC)).unwrap();
-        assert!(next > datetime!(2025-03-29 02:00 UTC));
-        let after = s.next_after(next).unwrap();
-        assert!(
-            after - next >= time::Duration::hours(23),
-            "{next} then {after}"
+    fn a_local_time_skipped_by_spring_forward_fires_right_after_the_gap() {
+        // Berlin skips 02:00–03:00 local on 2025-03-30: 02:30 does not exist that night, so the
+        // run happens at 03:00 CEST (01:00 UTC), once, and the days around keep 02:30.
+        let s = CronSchedule::parse("30 2 * * *", Some("Europe/Berlin")).unwrap();
+        let runs = successive(&s, datetime!(2025-03-28 12:00 UTC), 4);
+        assert_eq!(
+            runs,
+            [
+                datetime!(2025-03-29 01:30 UTC),
+                datetime!(2025-03-30 01:00 UTC),
+                datetime!(2025-03-31 00:30 UTC),
+                datetime!(2025-04-01 00:30 UTC),
+            ]
         );
+    }
+
+    #[test]
+    fn a_local_time_repeated_by_fall_back_fires_once() {
+        // Berlin repeats 02:00–03:00 local on 2025-10-26: 02:30 happens at 00:30 UTC (CEST) and
+        // again at 01:30 UTC (CET); a fixed-time schedule fires at the first only.
+        let s = CronSchedule::parse("30 2 * * *", Some("Europe/Berlin")).unwrap();
+        let runs = successive(&s, datetime!(2025-10-24 12:00 UTC), 4);
+        assert_eq!(
+            runs,
+            [
+                datetime!(2025-10-25 00:30 UTC),
+                datetime!(2025-10-26 00:30 UTC),
+                datetime!(2025-10-27 01:30 UTC),
+                datetime!(2025-10-28 01:30 UTC),
+            ]
+        );
+        // A fire a little late (as an engine round is) still skips the repeated 02:30.
+        assert_eq!(
+            s.next_after(datetime!(2025-10-26 00:30:00.250 UTC)),
+            Some(datetime!(2025-10-27 01:30 UTC))
+        );
+    }
+
+    #[test]
+    fn an_interval_schedule_runs_through_both_passes_of_a_repeated_hour() {
+        let s = CronSchedule::parse("*/30 2 * * *", Some("Europe/Berlin")).unwrap();
+        let runs = successive(&s, datetime!(2025-10-25 23:00 UTC), 5);
+        assert_eq!(
+            runs,
+            [
+                datetime!(2025-10-26 00:00 UTC),
+                datetime!(2025-10-26 00:30 UTC),
+                datetime!(2025-10-26 01:00 UTC),
+                datetime!(2025-10-26 01:30 UTC),
+                datetime!(2025-10-27 01:00 UTC),
+            ]
+        );
+    }
+
+    #[test]
+    fn six_field_steps_count_seconds() {
+        let s = CronSchedule::parse("*/5 * * * * *", None).unwrap();
+        let runs = successive(&s, datetime!(2025-01-01 23:59:52.5 UTC), 4);
+        assert_eq!(
+            runs,
+            [
+                datetime!(2025-01-01 23:59:55 UTC),
+                datetime!(2025-01-02 00:00:00 UTC),
+                datetime!(2025-01-02 00:00:05 UTC),
+                datetime!(2025-01-02 00:00:10 UTC),
+            ]
+        );
+    }
+
+    /// The next `n` fire times after `from`, each searched from the one before.
+    fn successive(s: &CronSchedule, from: Timestamp, n: usize) -> Vec<Timestamp> {
+        let mut at = from;
+        (0..n)
+            .map(|_| {
+                at = s.next_after(at).unwrap();
+                at
+            })
+            .collect()
     }
 
     #[test]

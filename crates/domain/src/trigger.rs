@@ -15,15 +15,26 @@ use crate::schedule::CronSchedule;
 use crate::workflow::ExecutionMode;
 
 crate::bounded_text!(
-    /// A trigger's unique name: 1–100 characters (a schedule's name is its trigger's name, up to 255).
+    /// A trigger's unique name. Clients give 1–100 characters ([`TriggerName::parse_trigger`]);
+    /// up to 255 are kept, since a scheduled workflow submission names its trigger after the
+    /// workflow (1–255). A schedule's own, not necessarily unique, name is a [`ScheduleName`].
     TriggerName, field = "trigger_name", min = 1, max = 255
 );
 
+crate::bounded_text!(
+    /// What a schedule is called (CasareRPA's `schedule_name`): 1–255 characters and, unlike a
+    /// trigger's name, not unique: two schedules may share a name.
+    ScheduleName, field = "schedule_name", min = 1, max = 255
+);
+
 impl TriggerName {
+    /// The longest name a client may give a trigger (OpenOrchestrator's limit).
+    pub const API_MAX_CHARS: usize = 100;
+
     /// Triggers created through `/triggers` keep OpenOrchestrator's 100-character limit.
     pub fn parse_trigger(value: impl Into<String>) -> Result<Self, ValidationError> {
         let value = value.into();
-        crate::text::check_length("trigger_name", &value, 1, 100)?;
+        crate::text::check_length("trigger_name", &value, 1, Self::API_MAX_CHARS)?;
         Self::parse(value)
     }
 }
@@ -173,6 +184,9 @@ pub struct Trigger {
     /// Handed to each job as its input, a JSON object.
     pub process_args: serde_json::Map<String, Value>,
     pub metadata: serde_json::Map<String, Value>,
+    /// The name `/schedules` shows, when it differs from the unique `name` (a schedule's name
+    /// need not be unique); `None` shows `name`. See [`Trigger::schedule_name`].
+    pub schedule_name: Option<ScheduleName>,
     pub next_run: Option<Timestamp>,
     pub last_run: Option<Timestamp>,
     pub run_count: u64,
@@ -214,6 +228,7 @@ impl Trigger {
             execution_mode,
             process_args: serde_json::Map::new(),
             metadata: serde_json::Map::new(),
+            schedule_name: None,
             next_run,
             last_run: None,
             run_count: 0,
@@ -334,6 +349,13 @@ impl Trigger {
         self.updated_at = now;
     }
 
+    /// The name a schedule shows: its own schedule name when it has one, else the trigger's.
+    pub fn schedule_name(&self) -> &str {
+        self.schedule_name
+            .as_ref()
+            .map_or(self.name.as_str(), ScheduleName::as_str)
+    }
+
     pub fn cron(&self) -> Option<&CronSchedule> {
         match &self.kind {
             TriggerKind::Scheduled(cron) => Some(cron),
@@ -423,6 +445,22 @@ mod tests {
     fn a_schedule_name_may_reach_255_characters() {
         assert!(TriggerName::parse("s".repeat(255)).is_ok());
         assert!(TriggerName::parse("s".repeat(256)).is_err());
+        assert!(ScheduleName::parse("s".repeat(255)).is_ok());
+        let err = ScheduleName::parse("s".repeat(256)).unwrap_err();
+        assert_eq!(err.errors[0].field, "schedule_name");
+        assert_eq!(
+            ScheduleName::parse("").unwrap_err().errors[0].field,
+            "schedule_name"
+        );
+    }
+
+    #[test]
+    fn a_trigger_shows_its_schedule_name_else_its_name() {
+        let mut t = scheduled();
+        assert_eq!(t.schedule_name(), "nightly");
+        t.schedule_name = Some(ScheduleName::parse("Daily Report").unwrap());
+        assert_eq!(t.schedule_name(), "Daily Report");
+        assert_eq!(t.name.as_str(), "nightly");
     }
 
     // ---- TriggerType and ProcessStatus ----

@@ -9,6 +9,8 @@
 
 mod definition;
 #[cfg(test)]
+pub(crate) mod memory;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
@@ -16,14 +18,14 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::clock::{Clock, IdGenerator, Timestamp};
-use crate::error::{FieldError, RepoError, Validator};
+use crate::error::{FieldError, RepoError, RepoResult, Validator};
 use crate::event::{Event, EventType};
 use crate::ids::{EventId, JobId, TriggerId};
 use crate::job::{Job, JobOrigin, JobStatus, NewJob};
 use crate::ports::{QueueRepository, TriggerRepository, WorkflowRepository};
 use crate::queue::QueueItemStatus;
 use crate::trigger::{JobOutcome, ProcessStatus, Trigger, TriggerKind, TriggerName};
-use crate::workflow::ExecutionMode;
+use crate::workflow::{ExecutionMode, Workflow};
 
 pub use definition::{MAX_BATCH_SIZE, TriggerInput};
 
@@ -283,7 +285,47 @@ impl TriggerService {
             Err(RepoError::NotFound(_)) => return Ok(Fire::Orphaned),
             Err(other) => return Err(other),
         };
-        let job = NewJob {
+        let job = self.job_of(&trigger, workflow, now);
+        trigger.fire(job.id, now);
+        match self.store_fire(&trigger, &job, now).await {
+            Ok(()) => Ok(Fire::Fired(job.id)),
+            Err(RepoError::Conflict(_)) => Ok(Fire::LostRace),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Starts one job of the trigger's workflow now, whatever its type, status, `enabled` flag or
+    /// schedule (CasareRPA's "trigger schedule now"). The fire is recorded as the engine's are
+    /// (status RUNNING, `current_job_id`, `last_run`, `run_count`, the same events), but a
+    /// SCHEDULED trigger keeps its rhythm: `next_run` does not move. Stored in one
+    /// version-checked transaction, retried from a fresh read when a concurrent fire or change
+    /// came first, so a run-now never undoes another server's fire.
+    /// Errors: `Repo(NotFound("trigger"))`; `Repo(NotFound("workflow"))` when the workflow has
+    /// gone; `Repo(Conflict)` when every attempt lost a race.
+    pub async fn run_now(&self, id: TriggerId) -> Result<(Trigger, Job), ServiceError> {
+        let mut last = None;
+        for _ in 0..UPDATE_ATTEMPTS {
+            let mut trigger = self.triggers.get_trigger(id).await?;
+            let workflow = self.workflows.get_workflow(trigger.workflow_id).await?;
+            let now = self.clock.now();
+            let job = self.job_of(&trigger, workflow, now);
+            trigger.fire_manually(job.id, now);
+            match self.store_fire(&trigger, &job, now).await {
+                Ok(()) => {
+                    trigger.version += 1;
+                    return Ok((trigger, job));
+                }
+                Err(RepoError::Conflict(reason)) => last = Some(RepoError::Conflict(reason)),
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(gave_up(last).into())
+    }
+
+    /// The pending job a fire of `trigger` starts: its priority, execution mode and process
+    /// arguments, and the trigger as its origin.
+    fn job_of(&self, trigger: &Trigger, workflow: Workflow, now: Timestamp) -> Job {
+        NewJob {
             workflow_id: workflow.id,
             workflow_name: workflow.name,
             priority: trigger.priority,
@@ -292,17 +334,16 @@ impl TriggerService {
             origin: JobOrigin::Trigger(trigger.id),
             max_retries: NewJob::DEFAULT_MAX_RETRIES,
         }
-        .into_job(JobId::from_uuid(self.ids.new_uuid()), now);
-        trigger.fire(job.id, now);
+        .into_job(JobId::from_uuid(self.ids.new_uuid()), now)
+    }
+
+    /// Stores a fire already applied to `trigger` with its job and events, version-checked.
+    async fn store_fire(&self, trigger: &Trigger, job: &Job, now: Timestamp) -> RepoResult<()> {
         let events = [
-            Event::job_changed(EventId::from_uuid(self.ids.new_uuid()), &job, false, now),
-            self.fired_event(&trigger, &job, now),
+            Event::job_changed(EventId::from_uuid(self.ids.new_uuid()), job, false, now),
+            self.fired_event(trigger, job, now),
         ];
-        match self.triggers.record_fire(&trigger, &job, &events).await {
-            Ok(()) => Ok(Fire::Fired(job.id)),
-            Err(RepoError::Conflict(_)) => Ok(Fire::LostRace),
-            Err(other) => Err(other),
-        }
+        self.triggers.record_fire(trigger, job, &events).await
     }
 
     /// The activity record of a fire: `schedule_triggered` for a SCHEDULED trigger (the

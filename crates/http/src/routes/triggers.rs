@@ -280,7 +280,7 @@ fn trigger_id(text: &str) -> ApiResult<TriggerId> {
 }
 
 /// The body as a JSON object: malformed JSON, an empty body or another JSON value is a 400.
-fn json_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
+pub(crate) fn json_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| json_error(JsonPayloadError::Deserialize(e)))?;
     match value {
@@ -379,13 +379,13 @@ fn read_filter(query: ListQuery) -> Result<TriggerFilter, ValidationError> {
 /// The fields of one JSON object, read with their JSON types checked. Every field of the wrong
 /// type is recorded under its name instead of stopping at the first, so one answer lists them
 /// all. Absent and `null` fields read as not given.
-struct Fields<'a> {
+pub(crate) struct Fields<'a> {
     map: &'a Map<String, Value>,
-    errors: Vec<FieldError>,
+    pub(crate) errors: Vec<FieldError>,
 }
 
 impl<'a> Fields<'a> {
-    fn new(map: &'a Map<String, Value>) -> Self {
+    pub(crate) fn new(map: &'a Map<String, Value>) -> Self {
         Self {
             map,
             errors: Vec::new(),
@@ -403,7 +403,7 @@ impl<'a> Fields<'a> {
         });
     }
 
-    fn text(&mut self, name: &str) -> Option<String> {
+    pub(crate) fn text(&mut self, name: &str) -> Option<String> {
         match self.value(name) {
             Value::Null => None,
             Value::String(s) => Some(s.clone()),
@@ -415,7 +415,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A whole number. One beyond `i64` reads as `i64::MAX`, so the domain's range check names it.
-    fn whole(&mut self, name: &str) -> Option<i64> {
+    pub(crate) fn whole(&mut self, name: &str) -> Option<i64> {
         match self.value(name) {
             Value::Null => None,
             Value::Number(n) if n.is_i64() => n.as_i64(),
@@ -427,7 +427,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn flag(&mut self, name: &str) -> Option<bool> {
+    pub(crate) fn flag(&mut self, name: &str) -> Option<bool> {
         match self.value(name) {
             Value::Null => None,
             Value::Bool(b) => Some(*b),
@@ -438,7 +438,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn object(&mut self, name: &str) -> Option<Map<String, Value>> {
+    pub(crate) fn object(&mut self, name: &str) -> Option<Map<String, Value>> {
         match self.value(name) {
             Value::Null => None,
             Value::Object(map) => Some(map.clone()),

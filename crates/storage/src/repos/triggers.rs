@@ -7,7 +7,9 @@ use baton_domain::job::{Job, Priority};
 use baton_domain::ports::{TriggerFilter, TriggerRepository};
 use baton_domain::queue::QueueName;
 use baton_domain::schedule::CronSchedule;
-use baton_domain::trigger::{ProcessStatus, Trigger, TriggerKind, TriggerName, TriggerType};
+use baton_domain::trigger::{
+    ProcessStatus, ScheduleName, Trigger, TriggerKind, TriggerName, TriggerType,
+};
 use baton_domain::workflow::ExecutionMode;
 use baton_domain::{RepoError, RepoResult, Timestamp};
 use diesel::prelude::*;
@@ -40,6 +42,7 @@ struct TriggerRow {
     min_batch_size: Option<i32>,
     process_args: String,
     metadata: String,
+    schedule_name: Option<String>,
     next_run: Option<DbTime>,
     last_run: Option<DbTime>,
     run_count: i64,
@@ -88,6 +91,10 @@ impl TriggerRow {
             min_batch_size,
             process_args: object_to_text(&trigger.process_args),
             metadata: object_to_text(&trigger.metadata),
+            schedule_name: trigger
+                .schedule_name
+                .as_ref()
+                .map(|n| n.as_str().to_owned()),
             next_run: trigger.next_run.map(DbTime),
             last_run: trigger.last_run.map(DbTime),
             run_count: to_i64(trigger.run_count),
@@ -144,6 +151,11 @@ impl TriggerRow {
                 .map_err(|e| corrupt("trigger execution mode", e))?,
             process_args: text_to_object(&self.process_args, "trigger process args")?,
             metadata: text_to_object(&self.metadata, "trigger metadata")?,
+            schedule_name: self
+                .schedule_name
+                .map(ScheduleName::parse)
+                .transpose()
+                .map_err(|e| corrupt("schedule name", e))?,
             next_run: self.next_run.map(|t| t.0),
             last_run: self.last_run.map(|t| t.0),
             run_count: to_u64(self.run_count, "trigger run count")?,

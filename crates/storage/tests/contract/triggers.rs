@@ -14,7 +14,9 @@ use baton_domain::ports::{
 };
 use baton_domain::queue::QueueName;
 use baton_domain::schedule::CronSchedule;
-use baton_domain::trigger::{ProcessStatus, Trigger, TriggerKind, TriggerName, TriggerType};
+use baton_domain::trigger::{
+    ProcessStatus, ScheduleName, Trigger, TriggerKind, TriggerName, TriggerType,
+};
 use baton_domain::workflow::ExecutionMode;
 use baton_domain::{RepoError, Timestamp};
 use baton_storage::Db;
@@ -54,6 +56,8 @@ fn full(n: u128, kind: TriggerKind) -> Trigger {
     t.process_args =
         serde_json::Map::from_iter([("invoice".to_owned(), json!({"id": 7, "lines": [1, 2]}))]);
     t.metadata = serde_json::Map::from_iter([("team".to_owned(), json!("ops"))]);
+    t.schedule_name =
+        Some(ScheduleName::parse(format!("Report {n}: {}", "é".repeat(240))).unwrap());
     t.next_run = Some(micros(at(3_600), 1));
     t.last_run = Some(micros(at(60), 999_999));
     t.run_count = 5_000_000_000;
@@ -141,6 +145,22 @@ async fn a_taken_name_or_id_conflicts(db: Db) {
     assert_eq!(
         db.list_triggers(&TriggerFilter::default()).await.unwrap(),
         vec![first]
+    );
+}
+
+/// A schedule's name is a label, not a key: two triggers may show the same one.
+async fn schedule_names_may_repeat(db: Db) {
+    stored_workflow(&db, 1).await;
+    let name = ScheduleName::parse("Daily Report").unwrap();
+    let mut first = trigger(1, cron("0 9 * * *", None));
+    first.schedule_name = Some(name.clone());
+    let mut second = trigger(2, cron("0 9 * * *", None));
+    second.schedule_name = Some(name);
+    db.insert_trigger(&first).await.unwrap();
+    db.insert_trigger(&second).await.unwrap();
+    assert_eq!(
+        db.list_triggers(&TriggerFilter::default()).await.unwrap(),
+        vec![first, second]
     );
 }
 
@@ -273,6 +293,7 @@ async fn updates_are_optimistic(db: Db) {
     reverted.kind = TriggerKind::Single;
     reverted.next_run = None;
     reverted.current_job_id = None;
+    reverted.schedule_name = None;
     let back = db.update_trigger(&reverted).await.unwrap();
     assert_eq!(
         db.get_trigger(original.id).await.unwrap(),
@@ -518,6 +539,7 @@ async fn concurrent_fires_of_one_version_succeed_exactly_once(db: Db) {
 contract_tests!(
     each_kind_reads_back_as_written,
     a_taken_name_or_id_conflicts,
+    schedule_names_may_repeat,
     missing_triggers_are_not_found,
     triggers_are_deleted,
     triggers_list_oldest_first_by_filter,

@@ -1,20 +1,18 @@
 //! The trigger use cases against an in-memory trigger store that keeps versions as the real
 //! ones do, mockall workflows and queues, and a clock the test sets.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
-use async_trait::async_trait;
 use serde_json::json;
 use time::Duration;
 use time::macros::datetime;
 
+use super::memory::{Counter, MemoryTriggers, TestClock};
 use super::*;
-use crate::error::RepoResult;
 use crate::ids::WorkflowId;
 use crate::job::Priority;
-use crate::ports::{MockQueueRepository, MockWorkflowRepository, TriggerFilter};
+use crate::ports::{MockQueueRepository, MockWorkflowRepository};
 use crate::queue::QueueName;
 use crate::trigger::TriggerType;
 use crate::workflow::{Workflow, WorkflowGraph, WorkflowName};
@@ -24,148 +22,6 @@ const WORKFLOW: u128 = 0xAAAA;
 
 fn workflow_id() -> WorkflowId {
     WorkflowId::from_uuid(uuid::Uuid::from_u128(WORKFLOW))
-}
-
-struct TestClock(Mutex<Timestamp>);
-
-impl Clock for TestClock {
-    fn now(&self) -> Timestamp {
-        *self.0.lock().unwrap()
-    }
-}
-
-struct Counter(AtomicU64);
-
-impl IdGenerator for Counter {
-    fn new_uuid(&self) -> uuid::Uuid {
-        uuid::Uuid::from_u128(u128::from(self.0.fetch_add(1, Ordering::SeqCst) + 1))
-    }
-}
-
-/// Triggers in a map with the storage's version rules, and the fires recorded.
-#[derive(Default)]
-struct MemoryTriggers {
-    rows: Mutex<HashMap<TriggerId, Trigger>>,
-    fires: Mutex<Vec<(Job, Vec<Event>)>>,
-    /// When set, the next `record_fire` or `update_trigger` loses a race once.
-    lose_next_write: Mutex<bool>,
-}
-
-impl MemoryTriggers {
-    fn stored(&self, id: TriggerId) -> Trigger {
-        self.rows.lock().unwrap()[&id].clone()
-    }
-
-    fn put(&self, trigger: Trigger) {
-        self.rows.lock().unwrap().insert(trigger.id, trigger);
-    }
-
-    fn lost_race(&self) -> bool {
-        std::mem::take(&mut *self.lose_next_write.lock().unwrap())
-    }
-
-    fn store_checked(&self, trigger: &Trigger) -> RepoResult<Trigger> {
-        if self.lost_race() {
-            // Another writer got there first: the stored version moves on.
-            let mut rows = self.rows.lock().unwrap();
-            if let Some(row) = rows.get_mut(&trigger.id) {
-                row.version += 1;
-            }
-            return Err(RepoError::Conflict("changed meanwhile".into()));
-        }
-        let mut rows = self.rows.lock().unwrap();
-        let Some(row) = rows.get_mut(&trigger.id) else {
-            return Err(RepoError::NotFound("trigger"));
-        };
-        if row.version != trigger.version {
-            return Err(RepoError::Conflict("changed meanwhile".into()));
-        }
-        *row = Trigger {
-            version: trigger.version + 1,
-            ..trigger.clone()
-        };
-        Ok(row.clone())
-    }
-}
-
-#[async_trait]
-impl TriggerRepository for MemoryTriggers {
-    async fn insert_trigger(&self, trigger: &Trigger) -> RepoResult<()> {
-        let mut rows = self.rows.lock().unwrap();
-        if rows.values().any(|t| t.name == trigger.name) {
-            return Err(RepoError::Conflict(format!(
-                "a trigger named '{}' already exists",
-                trigger.name
-            )));
-        }
-        rows.insert(trigger.id, trigger.clone());
-        Ok(())
-    }
-    async fn get_trigger(&self, id: TriggerId) -> RepoResult<Trigger> {
-        self.rows
-            .lock()
-            .unwrap()
-            .get(&id)
-            .cloned()
-            .ok_or(RepoError::NotFound("trigger"))
-    }
-    async fn get_trigger_by_name(&self, name: &TriggerName) -> RepoResult<Trigger> {
-        self.rows
-            .lock()
-            .unwrap()
-            .values()
-            .find(|t| t.name == *name)
-            .cloned()
-            .ok_or(RepoError::NotFound("trigger"))
-    }
-    async fn list_triggers(&self, _: &TriggerFilter) -> RepoResult<Vec<Trigger>> {
-        Ok(self.rows.lock().unwrap().values().cloned().collect())
-    }
-    async fn update_trigger(&self, trigger: &Trigger) -> RepoResult<Trigger> {
-        self.store_checked(trigger)
-    }
-    async fn delete_trigger(&self, id: TriggerId) -> RepoResult<()> {
-        self.rows
-            .lock()
-            .unwrap()
-            .remove(&id)
-            .map(|_| ())
-            .ok_or(RepoError::NotFound("trigger"))
-    }
-    async fn due_trigger_candidates(&self, now: Timestamp, _: u32) -> RepoResult<Vec<Trigger>> {
-        let mut due: Vec<Trigger> = self
-            .rows
-            .lock()
-            .unwrap()
-            .values()
-            .filter(|t| {
-                t.enabled
-                    && (matches!(t.kind, TriggerKind::Queue { .. })
-                        || t.next_run.is_none_or(|n| n <= now))
-            })
-            .cloned()
-            .collect();
-        due.sort_by_key(|t| t.id);
-        Ok(due)
-    }
-    async fn record_fire(&self, trigger: &Trigger, job: &Job, events: &[Event]) -> RepoResult<()> {
-        self.store_checked(trigger)?;
-        self.fires
-            .lock()
-            .unwrap()
-            .push((job.clone(), events.to_vec()));
-        Ok(())
-    }
-    async fn triggers_for_job(&self, job: JobId) -> RepoResult<Vec<Trigger>> {
-        Ok(self
-            .rows
-            .lock()
-            .unwrap()
-            .values()
-            .filter(|t| t.current_job_id == Some(job))
-            .cloned()
-            .collect())
-    }
 }
 
 fn a_workflow() -> Workflow {
