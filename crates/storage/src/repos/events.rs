@@ -50,8 +50,11 @@ impl EventRepository for Db {
 
     async fn list_events(&self, filter: &EventFilter) -> RepoResult<(Vec<Event>, u64)> {
         let (rows, total): (Vec<EventRow>, i64) = crate::with_conn!(self, |conn| {
+            // By time, not by `seq`: a writer takes its timestamp before it inserts, so under
+            // concurrent writers log order and time order can disagree by a few milliseconds,
+            // and a feed is read by time (`since` filters on it too).
             let rows = matching_events!(filter)
-                .order(events::seq.desc())
+                .order((events::timestamp.desc(), events::seq.desc()))
                 .limit(i64::from(filter.limit))
                 .select(EventRow::as_select())
                 .load(conn)

@@ -57,6 +57,9 @@ pub(crate) struct JobRow {
     node_executions: String,
     updated_at: DbTime,
     version: i64,
+    /// Derived from the times above ([`Job::duration_ms`]) on every write, so the metrics can
+    /// aggregate durations in SQL; never read back into a `Job`.
+    duration_ms: Option<i64>,
 }
 
 impl JobRow {
@@ -87,6 +90,7 @@ impl JobRow {
             node_executions: nodes_to_text(&job.node_executions)?,
             updated_at: DbTime(job.updated_at),
             version: job.version,
+            duration_ms: job.duration_ms(),
         })
     }
 

@@ -186,6 +186,26 @@ async fn list_events_is_newest_first_with_filters_and_a_total(db: Db) {
     assert_eq!((none.len(), total), (0, 0));
 }
 
+async fn list_events_is_newest_first_by_time_when_the_log_order_differs(db: Db) {
+    // Appended out of time order, as concurrent writers that took their timestamps before
+    // inserting can leave them; equal times keep their log order.
+    db.append_events(&[
+        event(1, EventType::JobCreated, at(20)),
+        event(2, EventType::RobotOffline, at(10)),
+        event(3, EventType::JobStarted, at(30)),
+        event(4, EventType::JobStarted, at(30)),
+    ])
+    .await
+    .unwrap();
+    let (listed, total) = db.list_events(&filter(None, None, 10)).await.unwrap();
+    let ids: Vec<EventId> = listed.iter().map(|e| e.id).collect();
+    let expected: Vec<EventId> = [4, 3, 1, 2]
+        .into_iter()
+        .map(|n| EventId::from_uuid(uuid(n)))
+        .collect();
+    assert_eq!((ids, total), (expected, 4));
+}
+
 async fn a_duplicate_event_id_writes_none_of_the_batch(db: Db) {
     db.append_events(&[event(1, EventType::JobCreated, at(0))])
         .await
@@ -209,5 +229,6 @@ contract_tests!(
     an_empty_log_has_seq_zero_and_appending_nothing_changes_it,
     events_after_pages_through_the_log_in_seq_order,
     list_events_is_newest_first_with_filters_and_a_total,
+    list_events_is_newest_first_by_time_when_the_log_order_differs,
     a_duplicate_event_id_writes_none_of_the_batch,
 );

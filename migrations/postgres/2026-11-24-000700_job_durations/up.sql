@@ -1,0 +1,14 @@
+-- How long each ended job took, in milliseconds: from the robot's start, else its claim, else
+-- its creation, to its end (`Job::duration_ms`). Kept as a column so that the metrics aggregate
+-- durations (means, percentiles, the slowest workflows) in SQL, one query for both backends,
+-- instead of loading every job of a window. Jobs that have not ended have none.
+ALTER TABLE jobs ADD COLUMN duration_ms BIGINT;
+
+UPDATE jobs
+SET duration_ms = TRUNC(
+    EXTRACT(EPOCH FROM (completed_at - COALESCE(started_at, claimed_at, created_at))) * 1000
+)::BIGINT
+WHERE completed_at IS NOT NULL;
+
+-- The jobs that ended since a time (today's work of the fleet and of each robot).
+CREATE INDEX jobs_ended ON jobs (completed_at) WHERE completed_at IS NOT NULL;
