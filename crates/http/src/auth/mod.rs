@@ -9,6 +9,7 @@
 mod bans;
 mod extract;
 pub mod jwt;
+mod key_memo;
 mod principal;
 
 use std::net::IpAddr;
@@ -19,9 +20,7 @@ use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use baton_domain::auth::{Argon2idHasher, Password, PasswordHasher, generate_secret};
 use baton_domain::ports::Store;
 use baton_domain::robot::RobotId;
-use baton_domain::services::credentials::{
-    BruteForcePolicy, CredentialError, RobotTokens, authenticate_api_key,
-};
+use baton_domain::services::credentials::{BruteForcePolicy, CredentialError, RobotTokens};
 use baton_domain::services::sessions::{SessionError, SessionService};
 use baton_domain::session::{TokenCodec, TokenLifetimes};
 use baton_domain::{Clock, IdGenerator};
@@ -31,6 +30,7 @@ use crate::errors::ApiError;
 
 pub use bans::{BanList, is_health_probe, reject_banned};
 pub use extract::{Authorized, RobotCaller};
+pub use key_memo::ApiKeyMemo;
 pub use principal::{Administer, Develop, Operate, Principal, Read, Requirement};
 
 /// How the server authenticates, from its configuration.
@@ -53,6 +53,8 @@ pub struct AccessControl {
     clock: Arc<dyn Clock>,
     sessions: SessionService,
     robot_tokens: RobotTokens,
+    /// API keys found valid lately (checked on every integrator request).
+    api_keys: ApiKeyMemo,
     bans: BanList,
     hasher: Arc<dyn PasswordHasher>,
     /// A hash of a random password, verified against when a login names an unknown user.
@@ -93,6 +95,7 @@ impl AccessControl {
                 settings.lifetimes,
             ),
             robot_tokens: RobotTokens::new(settings.robot_tokens, store.clone()),
+            api_keys: ApiKeyMemo::new(store.clone()),
             bans: BanList::new(store.clone()),
             store,
             clock,
@@ -111,6 +114,10 @@ impl AccessControl {
 
     pub fn bans(&self) -> &BanList {
         &self.bans
+    }
+
+    pub fn api_keys(&self) -> &ApiKeyMemo {
+        &self.api_keys
     }
 
     pub fn hasher(&self) -> Arc<dyn PasswordHasher> {
@@ -141,6 +148,29 @@ impl AccessControl {
             return Ok(Principal::DevMode);
         }
         let presented = presented_credential(req.headers())?;
+        self.verify(req, presented).await
+    }
+
+    /// Who presents `credential` as a bearer credential (a JWT access token or an API key)
+    /// outside the headers: browsers cannot set headers on a websocket, so they send it as
+    /// `?token=`. Checked and counted towards a ban exactly like the `Authorization` header.
+    pub async fn authenticate_bearer(
+        &self,
+        req: &HttpRequest,
+        credential: &str,
+    ) -> Result<Principal, ApiError> {
+        if self.dev_mode {
+            return Ok(Principal::DevMode);
+        }
+        self.verify(req, bearer_credential(credential.trim())).await
+    }
+
+    /// Checks a presented credential; a wrong one from `req`'s address counts towards a ban.
+    async fn verify(
+        &self,
+        req: &HttpRequest,
+        presented: Presented<'_>,
+    ) -> Result<Principal, ApiError> {
         let outcome = match presented {
             Presented::RobotToken(token) => self
                 .robot_tokens
@@ -148,7 +178,9 @@ impl AccessControl {
                 .await
                 .map(|robot_id| Principal::Robot { robot_id })
                 .map_err(|e| self.credential_refusal(e, "the robot token (X-Api-Token)")),
-            Presented::ApiKey(key) => authenticate_api_key(self.store.as_ref(), key)
+            Presented::ApiKey(key) => self
+                .api_keys
+                .authenticate(key)
                 .await
                 .map(|key| Principal::ApiKey {
                     id: key.id,
@@ -288,18 +320,21 @@ fn presented_credential(headers: &HeaderMap) -> Result<Presented<'_>, ApiError> 
                 "only the Bearer scheme is accepted: `Authorization: Bearer <token or API key>`",
             ));
         }
-        let credential = credential.trim();
-        // A JWT is three base64url parts; an API key never holds a dot.
-        return Ok(if credential.matches('.').count() == 2 {
-            Presented::Jwt(credential)
-        } else {
-            Presented::ApiKey(credential)
-        });
+        return Ok(bearer_credential(credential.trim()));
     }
     Err(ApiError::unauthorized(
         "authentication required: send `Authorization: Bearer <token>`, `X-API-Key: <key>`, \
          or a robot's `X-Api-Token: <token>`",
     ))
+}
+
+/// A bearer credential: a JWT is three base64url parts; an API key never holds a dot.
+fn bearer_credential(credential: &str) -> Presented<'_> {
+    if credential.matches('.').count() == 2 {
+        Presented::Jwt(credential)
+    } else {
+        Presented::ApiKey(credential)
+    }
 }
 
 #[cfg(test)]
