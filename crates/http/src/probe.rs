@@ -28,9 +28,28 @@ impl DatabaseHealth {
     }
 }
 
+/// The database pool's occupancy, as `/metrics` exposes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections the pool may hold.
+    pub max_size: usize,
+    /// Connections open now, idle or checked out.
+    pub size: usize,
+    /// Open connections idle in the pool.
+    pub available: usize,
+    /// Tasks waiting for a connection.
+    pub waiting: usize,
+}
+
 /// Checks the server's dependencies. Implemented by the composition root over the storage pool.
 #[async_trait]
 pub trait HealthProbe: Send + Sync {
     /// Whether the database answers now, with the pool's occupancy.
     async fn database(&self) -> DatabaseHealth;
+
+    /// The pool's occupancy without a round trip to the database, or `None` when there is no
+    /// pool to inspect (then `/metrics` leaves the pool gauges out).
+    fn pool_stats(&self) -> Option<PoolStats> {
+        None
+    }
 }

@@ -51,6 +51,20 @@ pub struct DbHealth {
     pub error: Option<String>,
 }
 
+/// The connection pool's occupancy right now, as `/metrics` reports it. The numbers are a
+/// snapshot that may be slightly off under load, which is enough for a gauge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections the pool may hold.
+    pub max_size: usize,
+    /// Connections open now, idle or checked out.
+    pub size: usize,
+    /// Open connections idle in the pool.
+    pub available: usize,
+    /// Tasks waiting for a connection.
+    pub waiting: usize,
+}
+
 pub(crate) enum Pools {
     Pg(PgPool),
     Sqlite(SqlitePool),
@@ -62,6 +76,9 @@ pub struct Db {
     pub(crate) pools: std::sync::Arc<Pools>,
     /// The URL as opened, for migrations, which run on a connection of their own.
     url: std::sync::Arc<str>,
+    /// Where single queue items are written together ([`crate::group_commit`]); `None` in the
+    /// handle the group commit's own writers use.
+    pub(crate) group_commit: Option<crate::group_commit::GroupCommit>,
 }
 
 impl std::fmt::Debug for Db {
@@ -162,13 +179,15 @@ impl Db {
                 Pools::Sqlite(pool)
             }
         };
-        let db = Db {
+        let mut db = Db {
             pools: std::sync::Arc::new(pools),
             url: url.into(),
+            group_commit: None,
         };
         db.ping()
             .await
             .map_err(|e| StorageError::Connect(e.to_string()))?;
+        db.group_commit = Some(crate::group_commit::GroupCommit::start(db.clone()));
         Ok(db)
     }
 
@@ -183,6 +202,20 @@ impl Db {
     /// servers at once (PostgreSQL serialises them with an advisory lock).
     pub async fn migrate(&self) -> Result<(), StorageError> {
         crate::migrations::run(self).await
+    }
+
+    /// The pool's occupancy, without touching the database.
+    pub fn pool_status(&self) -> PoolStatus {
+        let status = match &*self.pools {
+            Pools::Pg(pool) => pool.status(),
+            Pools::Sqlite(pool) => pool.status(),
+        };
+        PoolStatus {
+            max_size: status.max_size,
+            size: status.size,
+            available: status.available,
+            waiting: status.waiting,
+        }
     }
 
     /// Pool occupancy and a round trip to the database.
