@@ -311,23 +311,40 @@ impl TriggerRepository for Db {
     }
 
     async fn due_trigger_candidates(&self, now: Timestamp, limit: u32) -> RepoResult<Vec<Trigger>> {
-        let timed = [
-            TriggerType::Single.as_str(),
-            TriggerType::Scheduled.as_str(),
+        let idle = ProcessStatus::Idle.as_str();
+        let running = ProcessStatus::Running.as_str();
+        // The statuses in which a SCHEDULED trigger never fires (see `Trigger::is_due`).
+        let held = [
+            ProcessStatus::Paused.as_str(),
+            ProcessStatus::Pausing.as_str(),
+            ProcessStatus::Killing.as_str(),
         ];
         let rows: Vec<TriggerRow> = crate::with_conn!(self, |conn| {
+            // The status filters mirror `Trigger::is_due`, so the `limit` is spent on triggers
+            // that can fire: without them, enough DONE SINGLE triggers (whose `next_run` stays
+            // in the past) would fill every round and starve the ones that are due.
+            let due_in_time = triggers::next_run
+                .is_null()
+                .or(triggers::next_run.le(DbTime(now)));
+            let single = triggers::trigger_type
+                .eq(TriggerType::Single.as_str())
+                .and(triggers::process_status.eq(idle))
+                .and(due_in_time);
+            let scheduled = triggers::trigger_type
+                .eq(TriggerType::Scheduled.as_str())
+                .and(triggers::process_status.ne_all(held))
+                .and(
+                    triggers::is_blocking
+                        .eq(false)
+                        .or(triggers::process_status.ne(running)),
+                )
+                .and(due_in_time);
+            let queue = triggers::trigger_type
+                .eq(TriggerType::Queue.as_str())
+                .and(triggers::process_status.eq(idle));
             Ok(triggers::table
                 .filter(triggers::enabled.eq(true))
-                .filter(
-                    triggers::trigger_type
-                        .eq_any(timed)
-                        .and(
-                            triggers::next_run
-                                .is_null()
-                                .or(triggers::next_run.le(DbTime(now))),
-                        )
-                        .or(triggers::trigger_type.eq(TriggerType::Queue.as_str())),
-                )
+                .filter(single.or(scheduled).or(queue))
                 // The longest overdue first; triggers without a time (QUEUE ones, and SINGLE ones
                 // due at once) after them on both backends, which sort NULLs differently.
                 .order((

@@ -315,7 +315,7 @@ async fn updates_are_optimistic(db: Db) {
     assert_eq!(db.get_trigger(original.id).await.unwrap(), back);
 }
 
-async fn due_candidates_are_enabled_timed_ones_due_now_and_every_queue_trigger(db: Db) {
+async fn due_candidates_are_enabled_ones_that_may_fire_now(db: Db) {
     stored_workflow(&db, 1).await;
     let now = micros(at(1_000), 500);
     let timed = |n, kind, next_run: Option<Timestamp>| Trigger {
@@ -339,10 +339,30 @@ async fn due_candidates_are_enabled_timed_ones_due_now_and_every_queue_trigger(d
             enabled: false,
             ..timed(9, queue("q", 1), None)
         },
-        // Not idle: the domain's `is_due` decides, so it is still a candidate.
+        // Running but not blocking: a SCHEDULED trigger keeps its rhythm, so still a candidate.
         Trigger {
             process_status: ProcessStatus::Running,
+            is_blocking: false,
             ..timed(10, hourly(), Some(at(20)))
+        },
+        // Statuses in which the trigger cannot fire are left out, so that they never fill a
+        // round's `limit` and starve triggers that are due.
+        Trigger {
+            process_status: ProcessStatus::Done,
+            ..timed(11, TriggerKind::Single, Some(at(5)))
+        },
+        Trigger {
+            process_status: ProcessStatus::Running,
+            ..timed(12, queue("q", 1), None)
+        },
+        Trigger {
+            process_status: ProcessStatus::Paused,
+            ..timed(13, hourly(), Some(at(5)))
+        },
+        Trigger {
+            process_status: ProcessStatus::Running,
+            is_blocking: true,
+            ..timed(14, hourly(), Some(at(5)))
         },
     ];
     for t in &candidates {
@@ -544,7 +564,7 @@ contract_tests!(
     triggers_are_deleted,
     triggers_list_oldest_first_by_filter,
     updates_are_optimistic,
-    due_candidates_are_enabled_timed_ones_due_now_and_every_queue_trigger,
+    due_candidates_are_enabled_ones_that_may_fire_now,
     a_fire_stores_the_trigger_the_job_and_the_events,
     a_stale_fire_writes_nothing,
     a_fire_with_a_taken_job_id_writes_nothing,
