@@ -7,6 +7,7 @@
 pub mod db;
 #[doc(hidden)]
 pub mod error;
+mod group_commit;
 mod migrations;
 pub(crate) mod repos;
 pub mod schema;
@@ -14,4 +15,4 @@ pub mod sql_types;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use db::{Backend, ConnectOptions, Db, DbHealth, StorageError};
+pub use db::{Backend, ConnectOptions, Db, DbHealth, PoolStatus, StorageError};

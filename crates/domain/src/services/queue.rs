@@ -99,6 +99,30 @@ impl QueueService {
         Ok(items)
     }
 
+    /// Validates and stores one item (PyOrchestrator's `POST /api/queue`). Unlike
+    /// [`QueueService::add_items`], the item is written with the storage's per-item insert, so
+    /// the adapter may commit it together with other callers' items (group commit) while its
+    /// outcome, e.g. a `Conflict` over its reference, stays its own.
+    pub async fn add_item(&self, raw: RawQueueItem) -> Result<QueueItem, ServiceError> {
+        let item = NewQueueItem::parse(raw)?.into_item(
+            QueueItemId::from_uuid(self.ids.new_uuid()),
+            self.clock.now(),
+        );
+        let outcome = self
+            .repo
+            .insert_each(std::slice::from_ref(&item))
+            .await
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| {
+                Err(RepoError::Internal(
+                    "the storage answered no outcome for the item".to_owned(),
+                ))
+            });
+        outcome?;
+        Ok(item)
+    }
+
     /// Sets an item's status (with an optional message) under the domain's transition rules,
     /// on behalf of an operator or integrator, retrying when a concurrent change moved the
     /// version on.
@@ -352,6 +376,50 @@ mod tests {
             .add_items(vec![raw("")], false)
             .await
             .unwrap_err();
+        let ServiceError::Invalid(v) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(v.errors[0].field, "queue_name");
+    }
+
+    #[tokio::test]
+    async fn one_item_is_stored_with_the_per_item_insert() {
+        let mut repo = MockQueueRepository::new();
+        repo.expect_insert_each()
+            .withf(|items| items.len() == 1 && items[0].created_date == NOW)
+            .times(1)
+            .returning(|_| vec![Ok(())]);
+        repo.expect_insert_items().times(0);
+        let item = service(repo).add_item(raw("a")).await.unwrap();
+        assert_eq!(item.id, QueueItemId::from_uuid(uuid::Uuid::from_u128(1)));
+        assert_eq!(item.queue_name.as_str(), "a");
+    }
+
+    #[tokio::test]
+    async fn the_item_outcome_of_the_per_item_insert_is_the_answer() {
+        let mut repo = MockQueueRepository::new();
+        repo.expect_insert_each()
+            .returning(|_| vec![Err(RepoError::Conflict("reference taken".into()))]);
+        let err = service(repo).add_item(raw("a")).await.unwrap_err();
+        assert!(
+            matches!(err, ServiceError::Repo(RepoError::Conflict(_))),
+            "{err:?}"
+        );
+
+        let mut silent = MockQueueRepository::new();
+        silent.expect_insert_each().returning(|_| vec![]);
+        let err = service(silent).add_item(raw("a")).await.unwrap_err();
+        assert!(
+            matches!(err, ServiceError::Repo(RepoError::Internal(_))),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_invalid_single_item_is_refused_before_the_storage_is_asked() {
+        let mut repo = MockQueueRepository::new();
+        repo.expect_insert_each().times(0);
+        let err = service(repo).add_item(raw("")).await.unwrap_err();
         let ServiceError::Invalid(v) = err else {
             panic!("{err:?}")
         };

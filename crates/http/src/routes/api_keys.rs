@@ -106,6 +106,8 @@ async fn revoke(
             }
             other => other.into(),
         })?;
+    // This server remembers valid keys for a second: it forgets this one now.
+    state.access.api_keys().forget(id);
     tracing::info!(by = %caller.principal.display_id(), key_id = %id, "API key revoked");
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "status": "success",

@@ -171,16 +171,14 @@ async fn add_one(
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     let fields = json_object(&body)?;
-    let raw = read_items(&[Value::Object(fields)], None, false)?;
-    let items = service(&state)
-        .add_items(raw, false)
-        .await
-        .map_err(service_error)?;
-    let id = items
-        .first()
-        .map(|item| item.id.to_string())
-        .ok_or_else(|| ApiError::internal("adding one queue item returned no item"))?;
-    Ok(HttpResponse::Created().json(serde_json::json!({"success": true, "id": id})))
+    let raw = read_items(&[Value::Object(fields)], None, false)?
+        .pop()
+        .ok_or_else(|| ApiError::internal("reading one queue item gave no item"))?;
+    // Committed together with concurrent requests' items (group commit, see
+    // baton-storage's `group_commit`), and answered only once its own commit is done.
+    let item = service(&state).add_item(raw).await.map_err(service_error)?;
+    Ok(HttpResponse::Created()
+        .json(serde_json::json!({"success": true, "id": item.id.to_string()})))
 }
 
 /// `POST /queues/{queue_name}/items`: up to 1,000 items stored all together or not at all.

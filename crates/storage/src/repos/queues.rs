@@ -23,6 +23,8 @@ use crate::error::{DbError, DbResult, corrupt, map_diesel, map_pool};
 use crate::schema::{queue_items, queue_references, queues};
 use crate::sql_types::{DbTime, DbUuid};
 
+mod each;
+
 /// Rows per INSERT statement: 15 columns × 500 stays far below SQLite's 32,766 and PostgreSQL's
 /// 65,535 bind parameters, while a 2,000-item batch still takes only four round trips.
 const INSERT_CHUNK: usize = 500;
@@ -480,6 +482,13 @@ impl QueueRepository for Db {
             Ok(())
         })?;
         Ok(())
+    }
+
+    async fn insert_each(&self, items: &[QueueItem]) -> Vec<RepoResult<()>> {
+        match &self.group_commit {
+            Some(group) => group.insert_each(items).await,
+            None => self.write_each(items).await,
+        }
     }
 
     async fn get_item(&self, id: QueueItemId) -> RepoResult<QueueItem> {

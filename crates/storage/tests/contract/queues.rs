@@ -20,7 +20,7 @@ use time::Duration;
 
 use crate::fixtures::{T0, at, uuid};
 
-fn queue(name: &str) -> QueueName {
+pub(crate) fn queue(name: &str) -> QueueName {
     QueueName::parse(name).unwrap()
 }
 
@@ -29,7 +29,7 @@ fn robot(name: &str) -> RobotId {
 }
 
 /// A NEW item of `queue_name` with id `n`, created `created` seconds after T0, no optional fields.
-fn item(queue_name: &str, n: u128, created: i64) -> QueueItem {
+pub(crate) fn item(queue_name: &str, n: u128, created: i64) -> QueueItem {
     QueueItem {
         id: QueueItemId::from_uuid(uuid(n)),
         queue_name: queue(queue_name),
@@ -49,7 +49,7 @@ fn item(queue_name: &str, n: u128, created: i64) -> QueueItem {
     }
 }
 
-fn with_reference(mut item: QueueItem, reference: &str) -> QueueItem {
+pub(crate) fn with_reference(mut item: QueueItem, reference: &str) -> QueueItem {
     item.reference = Some(reference.to_owned());
     item
 }
@@ -59,7 +59,7 @@ fn micros(t: Timestamp, us: i64) -> Timestamp {
     t + Duration::microseconds(us)
 }
 
-fn unique_settings() -> QueueSettings {
+pub(crate) fn unique_settings() -> QueueSettings {
     QueueSettings::new(3, 60, true).unwrap()
 }
 
@@ -74,7 +74,7 @@ fn ids(items: &[QueueItem]) -> Vec<QueueItemId> {
     items.iter().map(|i| i.id).collect()
 }
 
-async fn total_items(db: &Db, name: &str) -> u64 {
+pub(crate) async fn total_items(db: &Db, name: &str) -> u64 {
     let mut total = 0;
     for status in QueueItemStatus::ALL {
         total += db.count_items(&queue(name), status).await.unwrap();
