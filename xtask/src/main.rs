@@ -22,7 +22,12 @@ commands:
                                  (cargo nextest if installed, else cargo test; ARGS passed on)
   ci                             cargo fmt --check, clippy -D warnings, then `test`
   openapi                        (not implemented yet)
-  bench                          (not implemented yet)";
+  bench [SCENARIO...] [OPTIONS]  build the release server and load generator, measure the
+                                 scenarios of issue 9 (queue, robots, schedules, websockets,
+                                 memory; all by default), print each figure beside its target
+                                 and write docs/benchmarks.md. Options: --duration 10s,
+                                 --warmup 2s, --databases postgres,sqlite, --report PATH;
+                                 `cargo xtask bench -- --help` lists them all";
 
 fn main() -> ExitCode {
     match run() {
@@ -46,7 +51,7 @@ fn run() -> anyhow::Result<()> {
         "test" => test(rest),
         "ci" => ci(rest),
         "openapi" => not_yet("openapi", "the OpenAPI document"),
-        "bench" => not_yet("bench", "the throughput benchmarks"),
+        "bench" => bench(rest),
         "-h" | "--help" | "help" => {
             eprintln!("{USAGE}");
             Ok(())
@@ -199,6 +204,64 @@ fn ci(args: &[String]) -> anyhow::Result<()> {
     test(args)
 }
 
+/// Builds the release `baton` and the load generator (`bins/bench`), then runs the load
+/// generator with `args`, writing docs/benchmarks.md unless `--report` says otherwise.
+fn bench(args: &[String]) -> anyhow::Result<()> {
+    let args: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| *a != "--")
+        .collect();
+    if wants_postgres(&args) {
+        ensure_postgres()?;
+    }
+    cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "baton-server",
+        "-p",
+        "baton-bench",
+        "--bins",
+    ])?;
+    let root = workspace_root();
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let program = target_dir.join("release").join("baton-bench");
+    let mut command = Command::new(&program);
+    command.args(&args).current_dir(&root);
+    if !args
+        .iter()
+        .any(|a| *a == "--report" || a.starts_with("--report="))
+    {
+        command.args(["--report", "docs/benchmarks.md"]);
+    }
+    let shown = format!("cargo xtask bench {}", args.join(" "));
+    command.args(["--command-line", shown.trim_end()]);
+    eprintln!("xtask: {}", shown.trim_end());
+    let status = command
+        .status()
+        .with_context(|| format!("running {}", program.display()))?;
+    if !status.success() {
+        bail!("the benchmark failed ({status})");
+    }
+    Ok(())
+}
+
+/// Whether a bench command line measures on PostgreSQL (the default) rather than SQLite only.
+fn wants_postgres(args: &[&str]) -> bool {
+    let mut databases = None;
+    for (i, arg) in args.iter().enumerate() {
+        if let Some(value) = arg.strip_prefix("--databases=") {
+            databases = Some(value);
+        } else if *arg == "--databases" {
+            databases = args.get(i + 1).copied();
+        }
+    }
+    databases.is_none_or(|list| list.split(',').any(|db| db.trim() == "postgres"))
+}
+
 /// Makes sure the tests' PostgreSQL answers: it is started with `pg_ctlcluster` if it is down,
 /// and its absence is an error, since PostgreSQL tests must never pass by being skipped.
 fn ensure_postgres() -> anyhow::Result<()> {
@@ -287,6 +350,15 @@ mod tests {
         assert_eq!(timestamp(UNIX_EPOCH).unwrap(), "1970-01-01-000000");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29 00:00:00 UTC
         assert_eq!(timestamp(leap).unwrap(), "2000-02-29-000000");
+    }
+
+    #[test]
+    fn bench_needs_postgres_unless_only_sqlite_is_asked_for() {
+        assert!(wants_postgres(&["queue"]));
+        assert!(wants_postgres(&["--databases", "postgres"]));
+        assert!(wants_postgres(&["--databases=sqlite,postgres"]));
+        assert!(!wants_postgres(&["queue", "--databases", "sqlite"]));
+        assert!(!wants_postgres(&["--databases=sqlite"]));
     }
 
     #[test]
