@@ -27,6 +27,9 @@ pub const DEFAULT_BAN_WINDOW_SECONDS: u32 = 60;
 pub const DEFAULT_BAN_SECONDS: u32 = 3600;
 /// Due triggers fire and expired leases are recovered within about this many milliseconds.
 pub const DEFAULT_ENGINE_TICK_MS: u32 = 1000;
+/// How often due triggers and schedules are looked for: a schedule fires within a second of its
+/// due time (DESIGN §3), so the worst case, one period plus one round, must stay well below that.
+pub const DEFAULT_TRIGGER_TICK_MS: u32 = 250;
 
 /// `baton [FLAGS] [COMMAND]`.
 #[derive(Debug, Parser)]
@@ -96,6 +99,11 @@ pub struct Config {
     #[arg(long, env = "BATON_RATE_LIMIT_RULES", value_name = "ROUTE=N/unit,...")]
     pub rate_limit_rules: Option<String>,
 
+    /// Serve `GET /metrics` without credentials, like the health probes. Off by default: a
+    /// scrape then needs the read permission (e.g. a viewer's API key as a bearer token).
+    #[arg(long, env = "BATON_METRICS_PUBLIC", default_value = "false", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub metrics_public: bool,
+
     /// Proxies whose `X-Forwarded-For` is believed: IPs and CIDR blocks, comma-separated.
     /// Without any, the client address is always the socket's peer.
     #[arg(long, env = "BATON_TRUSTED_PROXIES", value_name = "IP|CIDR,...")]
@@ -116,6 +124,11 @@ pub struct Config {
     /// How often, in milliseconds, this server looks for due triggers and expired leases.
     #[arg(long, env = "BATON_ENGINE_TICK_MS", default_value_t = DEFAULT_ENGINE_TICK_MS, value_parser = clap::value_parser!(u32).range(10..=60_000))]
     pub engine_tick_ms: u32,
+
+    /// How often, in milliseconds, this server fires due triggers and schedules: a schedule
+    /// fires at most about this long after its due time.
+    #[arg(long, env = "BATON_TRIGGER_TICK_MS", default_value_t = DEFAULT_TRIGGER_TICK_MS, value_parser = clap::value_parser!(u32).range(10..=60_000))]
+    pub trigger_tick_ms: u32,
 
     /// Seconds without a heartbeat after which a robot is marked offline (DESIGN §3: 90).
     #[arg(long, env = "BATON_ROBOT_OFFLINE_SECONDS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=86_400))]
@@ -348,11 +361,13 @@ impl Default for Config {
             log_format: LogFormat::Text,
             rate_limits: true,
             rate_limit_rules: None,
+            metrics_public: false,
             trusted_proxies: None,
             ban_threshold: DEFAULT_BAN_THRESHOLD,
             ban_window_seconds: DEFAULT_BAN_WINDOW_SECONDS,
             ban_seconds: DEFAULT_BAN_SECONDS,
             engine_tick_ms: DEFAULT_ENGINE_TICK_MS,
+            trigger_tick_ms: DEFAULT_TRIGGER_TICK_MS,
             robot_offline_seconds: 90,
             no_migrate: false,
             jwt_secret_key: None,
@@ -383,11 +398,13 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("rate_limits", &self.rate_limits)
             .field("rate_limit_rules", &self.rate_limit_rules)
+            .field("metrics_public", &self.metrics_public)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("ban_threshold", &self.ban_threshold)
             .field("ban_window_seconds", &self.ban_window_seconds)
             .field("ban_seconds", &self.ban_seconds)
             .field("engine_tick_ms", &self.engine_tick_ms)
+            .field("trigger_tick_ms", &self.trigger_tick_ms)
             .field("robot_offline_seconds", &self.robot_offline_seconds)
             .field("no_migrate", &self.no_migrate)
             .field("jwt_secret_key", &set(&self.jwt_secret_key))

@@ -14,10 +14,53 @@ pub fn start(config: &Config, state: &AppState) -> BackgroundTasks {
     let mut tasks = BackgroundTasks::new();
     register_queue_tasks(&mut tasks, tick, state);
     register_job_tasks(&mut tasks, tick, config, state);
-    register_trigger_tasks(&mut tasks, tick, state);
+    // Triggers have a tick of their own: a schedule must fire within a second of its due time.
+    let trigger_tick = Duration::from_millis(u64::from(config.trigger_tick_ms));
+    register_trigger_tasks(&mut tasks, trigger_tick, state);
+    register_flow_tasks(&mut tasks, tick, state);
     register_access_tasks(&mut tasks, state);
     register_message_tasks(&mut tasks, tick, state);
+    register_live_tasks(&mut tasks, state);
     tasks
+}
+
+/// The websockets' feeds: one tail of the event log (job updates), one look at the robots and
+/// one count of the queue metrics per server, whatever the number of clients; each fans out to
+/// this server's clients. Their periods are the feeds' own, not the engine tick.
+fn register_live_tasks(tasks: &mut BackgroundTasks, state: &AppState) {
+    use baton_http::routes::ws::LiveFeeds;
+    let feeds = std::sync::Arc::new(LiveFeeds::new(state));
+    let events = feeds.clone();
+    tasks.every("live-jobs", LiveFeeds::EVENT_POLL, move || {
+        let feeds = events.clone();
+        async move {
+            let round = feeds.poll_events().await?;
+            if round.late > 0 || round.abandoned_gaps > 0 {
+                tracing::debug!(
+                    late = round.late,
+                    abandoned_gaps = round.abandoned_gaps,
+                    "event log: late commits delivered, empty seqs given up"
+                );
+            }
+            Ok(())
+        }
+    });
+    let robots = feeds.clone();
+    tasks.every("live-robots", LiveFeeds::ROBOT_POLL, move || {
+        let feeds = robots.clone();
+        async move {
+            feeds.poll_robots().await?;
+            Ok(())
+        }
+    });
+    let period = LiveFeeds::QUEUE_METRICS_PERIOD;
+    tasks.every("live-queue-metrics", period, move || {
+        let feeds = feeds.clone();
+        async move {
+            feeds.publish_queue_metrics().await?;
+            Ok(())
+        }
+    });
 }
 
 /// Purges the messages whose node's `keep_messages_for` has passed. Expiry is a retention
@@ -78,7 +121,7 @@ fn register_queue_tasks(tasks: &mut BackgroundTasks, tick: Duration, state: &App
     });
 }
 
-/// Firing due triggers.
+/// Firing due triggers and schedules, every `--trigger-tick-ms`.
 fn register_trigger_tasks(tasks: &mut BackgroundTasks, tick: Duration, state: &AppState) {
     // Triggers judged per round: the most overdue first, so a backlog drains over a few ticks
     // while one round stays a short burst of queries.
@@ -110,6 +153,40 @@ fn register_trigger_tasks(tasks: &mut BackgroundTasks, tick: Duration, state: &A
             }
             for (trigger, error) in &round.failed {
                 tracing::warn!(%trigger, %error, "due trigger not fired; retrying next round");
+            }
+            Ok(())
+        }
+    });
+}
+
+/// Keeping running flows going: settle the flows whose job ended (found by polling, see
+/// `services::flows`), then start the next job of every running flow that is due.
+fn register_flow_tasks(tasks: &mut BackgroundTasks, tick: Duration, state: &AppState) {
+    let service = std::sync::Arc::new(baton_http::routes::flows::flow_service(state));
+    tasks.every("flows", tick, move || {
+        let service = service.clone();
+        async move {
+            let round = service.run_round().await?;
+            for (flow, job) in &round.started {
+                tracing::info!(%flow, %job, "flow started a job");
+            }
+            for (flow, job, status) in &round.settled {
+                tracing::debug!(%flow, %job, %status, "flow noticed its job ended");
+            }
+            for flow in &round.stopped {
+                tracing::info!(%flow, "flow stopped after its job ended (soft stop)");
+            }
+            for flow in &round.orphaned {
+                tracing::warn!(%flow, "flow stopped: its workflow no longer exists");
+            }
+            if round.lost_races > 0 {
+                tracing::debug!(
+                    lost = round.lost_races,
+                    "flows changed by another server or a client first"
+                );
+            }
+            for (flow, error) in &round.failed {
+                tracing::warn!(%flow, %error, "flow round failed; retrying next round");
             }
             Ok(())
         }

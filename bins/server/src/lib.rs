@@ -24,8 +24,10 @@ use baton_domain::{Clock, IdGenerator, SystemClock, UuidV7Generator};
 use baton_http::AppState;
 use baton_http::auth::jwt::{HmacAlgorithm, JwtCodec};
 use baton_http::auth::{AccessControl, AuthSettings};
+use baton_http::prometheus::{Prometheus, ScrapeAccess};
 use baton_http::rate_limit::RateLimiter;
 use baton_http::routes::workflows::WorkflowBackup;
+use baton_http::routes::ws::LiveHub;
 use baton_storage::{ConnectOptions, Db};
 
 use crate::background::BackgroundTasks;
@@ -81,6 +83,7 @@ impl Application {
         let address = listener.local_addr().context("reading the bound address")?;
 
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let live = state.live.clone();
         let server = HttpServer::new(move || baton_http::app(state.clone()))
             .listen(listener)
             .with_context(|| format!("listening on {address}"))?
@@ -88,6 +91,8 @@ impl Application {
             // Either a sent stop or a dropped sender means the server should stop.
             .shutdown_signal(async move {
                 let _ = stopped.await;
+                // Open websockets would hold the graceful stop for its whole timeout: close them.
+                live.close_all();
             })
             .run();
         tracing::info!("baton is listening on http://{address}");
@@ -198,6 +203,12 @@ fn app_state(
         workflow_backup: config
             .workflow_backup_enabled
             .then(|| Arc::new(WorkflowBackup::new(config.workflows_dir.clone()))),
+        live: Arc::new(LiveHub::new()),
+        prometheus: Arc::new(Prometheus::new(if config.metrics_public {
+            ScrapeAccess::Public
+        } else {
+            ScrapeAccess::Read
+        })),
     })
 }
 

@@ -54,6 +54,15 @@ pub trait QueueRepository: Send + Sync {
     /// `unique_reference` (or twice in the batch); nothing is written then.
     async fn insert_items(&self, items: &[QueueItem]) -> RepoResult<()>;
 
+    /// Inserts each item on its own terms, creating missing queues with default settings, and
+    /// returns one outcome per item, in order: `Ok` once the item is committed, or why it was
+    /// not written. One item's refusal never refuses another. Outcomes: `Conflict` when the
+    /// item's reference is already used in its queue with `unique_reference` (by a stored item
+    /// or an earlier item of `items`), or when its id exists; `Unavailable` or `Internal` when
+    /// its transaction failed. The adapter may write the items of concurrent calls together in
+    /// one transaction (group commit): an item is still answered only after its commit.
+    async fn insert_each(&self, items: &[QueueItem]) -> Vec<RepoResult<()>>;
+
     /// Errors: `NotFound`.
     async fn get_item(&self, id: QueueItemId) -> RepoResult<QueueItem>;
 
@@ -211,6 +220,74 @@ pub trait JobRepository: Send + Sync {
     async fn count_jobs_by_status(&self) -> RepoResult<Vec<(JobStatus, u64)>>;
 }
 
+/// Which jobs an aggregate of [`JobStatsRepository`] covers: every condition given must hold.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobScope {
+    /// Jobs created at or after this instant.
+    pub created_since: Option<Timestamp>,
+    /// Jobs that ended (their `completed_at`) at or after this instant.
+    pub ended_since: Option<Timestamp>,
+    /// Jobs this robot holds or last held.
+    pub robot_id: Option<RobotId>,
+}
+
+/// The jobs of a scope in one status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusTotals {
+    pub status: JobStatus,
+    pub jobs: u64,
+    /// Of those, the jobs that went back to pending at least once (`retry_count > 0`).
+    pub retried: u64,
+    /// Of those, the jobs that ended and so have a duration ([`Job::duration_ms`]).
+    pub timed: u64,
+    /// The sum of the durations of the `timed` jobs, in milliseconds.
+    pub duration_ms_sum: i64,
+}
+
+/// A workflow's completed jobs of a scope, by how long they took on average.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowDuration {
+    pub workflow_id: WorkflowId,
+    /// The name its jobs carry (jobs keep the name their workflow had when they were created).
+    pub workflow_name: String,
+    pub average_duration_ms: f64,
+    pub completed_jobs: u64,
+}
+
+/// How many failed jobs of a scope ended with one error type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorCount {
+    /// `None` for failed jobs stored without an error type.
+    pub error_type: Option<String>,
+    pub count: u64,
+}
+
+/// Aggregates over jobs for the metrics, computed by the database so that a window of many
+/// jobs is never loaded whole.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait JobStatsRepository: Send + Sync {
+    /// The scope's jobs per status (statuses with none are left out), in the order of
+    /// [`JobStatus::ALL`].
+    async fn job_totals(&self, scope: &JobScope) -> RepoResult<Vec<StatusTotals>>;
+
+    /// The duration of the scope's completed job at 0-based `rank` when they are ordered from
+    /// the shortest (ties by id), or `None` when there are not that many.
+    async fn completed_duration_at(&self, scope: &JobScope, rank: u64) -> RepoResult<Option<i64>>;
+
+    /// Workflows by the average duration of the scope's completed jobs, slowest first (ties by
+    /// workflow id), at most `limit`.
+    async fn slowest_workflows(
+        &self,
+        scope: &JobScope,
+        limit: u32,
+    ) -> RepoResult<Vec<WorkflowDuration>>;
+
+    /// The scope's failed jobs per error type, the most frequent first (ties by error type), at
+    /// most `limit`.
+    async fn error_counts(&self, scope: &JobScope, limit: u32) -> RepoResult<Vec<ErrorCount>>;
+}
+
 /// Which triggers to list.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TriggerFilter {
@@ -334,7 +411,8 @@ pub trait EventRepository: Send + Sync {
     /// Appends events; storage assigns each a growing `seq`.
     async fn append_events(&self, events: &[Event]) -> RepoResult<()>;
 
-    /// Matching events newest first (at most `limit`), and how many match in all.
+    /// Matching events newest first by timestamp, then by `seq` (at most `limit`), and how many
+    /// match in all.
     async fn list_events(&self, filter: &EventFilter) -> RepoResult<(Vec<Event>, u64)>;
 
     /// Events with `seq` greater than `after_seq`, in `seq` order, at most `limit`.
@@ -419,6 +497,7 @@ pub trait Store:
     + MessageRepository
     + WebhookRepository
     + JobRepository
+    + JobStatsRepository
     + TriggerRepository
     + RobotRepository
     + FlowRepository
@@ -435,6 +514,7 @@ impl<T> Store for T where
         + MessageRepository
         + WebhookRepository
         + JobRepository
+        + JobStatsRepository
         + TriggerRepository
         + RobotRepository
         + FlowRepository

@@ -6,13 +6,14 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, Error, middleware, web};
 
 use crate::state::AppState;
-use crate::{access_log, auth, detach, extract, fallback, rate_limit, routes};
+use crate::{access_log, auth, detach, extract, fallback, prometheus, rate_limit, routes};
 
 /// The whole API over `state`. Call it in `HttpServer::new`'s factory: once per worker.
 ///
 /// Middleware runs from the last `wrap` inwards: each request first becomes a task of its own
 /// (so a client that disconnects cannot cut a storage call in half), the access log sees every
-/// request, errors
+/// request, the Prometheus request metrics count every request with the status its client gets
+/// (bans, rate limits and shaped errors included), errors
 /// are shaped into JSON, a banned address is refused before it spends its rate limit, and the
 /// rate limit applies before any handler.
 pub fn app(
@@ -35,6 +36,7 @@ pub fn app(
         .wrap(middleware::from_fn(rate_limit::enforce))
         .wrap(middleware::from_fn(auth::reject_banned))
         .wrap(fallback::json_error_responses())
+        .wrap(middleware::from_fn(prometheus::record_requests))
         .wrap(middleware::from_fn(access_log::log_request))
         .wrap(middleware::from_fn(detach::run_to_completion))
 }

@@ -12,6 +12,7 @@ pub mod errors;
 pub mod extract;
 mod fallback;
 pub mod probe;
+pub mod prometheus;
 pub mod rate_limit;
 pub mod routes;
 pub mod state;
@@ -19,7 +20,7 @@ pub mod time_format;
 
 pub use app::{app, base_app};
 pub use errors::{ApiError, ApiResult};
-pub use probe::{DatabaseHealth, HealthProbe};
+pub use probe::{DatabaseHealth, HealthProbe, PoolStats};
 pub use state::AppState;
 
 #[cfg(test)]

@@ -8,8 +8,10 @@ use baton_domain::{Clock, IdGenerator};
 
 use crate::auth::AccessControl;
 use crate::probe::HealthProbe;
+use crate::prometheus::Prometheus;
 use crate::rate_limit::RateLimiter;
 use crate::routes::workflows::WorkflowBackup;
+use crate::routes::ws::LiveHub;
 
 /// Shared by all workers; cloning it clones only the `Arc`s.
 #[derive(Clone)]
@@ -26,4 +28,8 @@ pub struct AppState {
     pub rate_limiter: Arc<RateLimiter>,
     /// Where workflow documents are mirrored as files, when backups are enabled.
     pub workflow_backup: Option<Arc<WorkflowBackup>>,
+    /// The websockets' feeds, fanned out to this server's clients.
+    pub live: Arc<LiveHub>,
+    /// `GET /metrics`: this server's request metrics and who may scrape them.
+    pub prometheus: Arc<Prometheus>,
 }

@@ -122,6 +122,7 @@ diesel::table! {
         node_executions -> Text,
         updated_at -> UtcTime,
         version -> BigInt,
+        duration_ms -> Nullable<BigInt>,
     }
 }
 
@@ -145,6 +146,7 @@ diesel::table! {
         min_batch_size -> Nullable<Integer>,
         process_args -> Text,
         metadata -> Text,
+        schedule_name -> Nullable<Text>,
         next_run -> Nullable<UtcTime>,
         last_run -> Nullable<UtcTime>,
         run_count -> BigInt,

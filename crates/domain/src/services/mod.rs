@@ -2,8 +2,11 @@
 //! than the repositories, so a rule is written once whichever API reaches it.
 
 pub mod credentials;
+pub mod flows;
 pub mod jobs;
+pub mod metrics;
 pub mod queue;
+pub mod schedules;
 pub mod sessions;
 pub mod triggers;
 pub mod workflows;

@@ -21,7 +21,7 @@ use crate::ports::{
     JobRepository, Store, TriggerRepository, WebhookRepository, WorkflowRepository,
 };
 use crate::schedule::CronSchedule;
-use crate::trigger::{Trigger, TriggerKind, TriggerName};
+use crate::trigger::{ScheduleName, Trigger, TriggerKind, TriggerName};
 use crate::webhook::Webhook;
 use crate::workflow::{ExecutionMode, Workflow, WorkflowGraph, WorkflowName};
 
@@ -373,7 +373,7 @@ impl WorkflowService {
     ) -> Result<Trigger, ServiceError> {
         let mut last_conflict = None;
         for name in schedule_names(&workflow.name, workflow.id) {
-            let trigger = Trigger::new(
+            let mut trigger = Trigger::new(
                 TriggerId::from_uuid(self.ids.new_uuid()),
                 name,
                 TriggerKind::Scheduled(cron.clone()),
@@ -383,6 +383,8 @@ impl WorkflowService {
                 plan.execution_mode,
                 plan.now,
             );
+            // `/schedules` shows the workflow's name even when the trigger's carries the id.
+            trigger.schedule_name = ScheduleName::parse(workflow.name.as_str()).ok();
             match self.triggers.insert_trigger(&trigger).await {
                 Ok(()) => return Ok(trigger),
                 Err(RepoError::Conflict(message)) => last_conflict = Some(message),

@@ -9,21 +9,28 @@ use actix_web::web;
 pub mod agents;
 pub mod api_keys;
 pub mod auth;
+pub mod flows;
 pub mod health;
 pub mod jobs;
+pub mod metrics;
+pub mod prometheus;
 pub mod queues;
 pub mod robot_protocol;
 pub mod robots;
+pub mod schedules;
 pub mod triggers;
 pub mod users;
 pub mod workflows;
+pub mod ws;
 
 /// Mounts every route: the root-level paths, then the `/api/v1` scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // PyOrchestrator's `/api/queue` and `/api/trigger` live at the root, beside their resources.
     cfg.configure(health::configure)
+        .configure(prometheus::configure)
         .configure(queues::configure_root)
-        .configure(triggers::configure_root);
+        .configure(triggers::configure_root)
+        .configure(ws::configure);
     cfg.service(web::scope("/api/v1").configure(api_v1));
 }
 
@@ -35,9 +42,12 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
         .configure(api_keys::configure)
         .configure(robots::configure)
         .configure(jobs::configure)
+        .configure(metrics::configure)
         .configure(robot_protocol::configure)
         .configure(queues::configure)
         .configure(triggers::configure)
+        .configure(schedules::configure)
         .configure(workflows::configure)
-        .configure(agents::configure);
+        .configure(agents::configure)
+        .configure(flows::configure);
 }

@@ -6,6 +6,7 @@ pub(crate) mod batch;
 pub(crate) mod event_rows;
 mod events;
 mod flows;
+mod job_stats;
 pub(crate) mod jobs;
 mod queues;
 mod robots;
