@@ -57,9 +57,9 @@ fn error_for_status(status: StatusCode, req: &HttpRequest) -> ApiError {
     let path = req.path();
     match status {
         StatusCode::NOT_FOUND => ApiError::not_found(format!("no route for {method} {path}")),
-        StatusCode::METHOD_NOT_ALLOWED => ApiError::method_not_allowed(format!(
-            "{method} is not allowed on {path}"
-        )),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::method_not_allowed(format!("{method} is not allowed on {path}"))
+        }
         StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::payload_too_large("the request body is larger than this endpoint accepts")
         }
