@@ -981,6 +981,10 @@ async fn the_permission_matrix_applies(db: TestDatabase) {
         .expect_error(401);
     let claimed = api.claim("r1", &operator, claim.clone()).await;
     assert_eq!(claimed.expect(200)["items"].as_array().unwrap().len(), 1);
+    // Acting for a robot nobody created is refused.
+    api.claim("no-such-robot", &operator, claim.clone())
+        .await
+        .expect_error(404);
     api.call(Method::PUT, &status_path, &operator, Some(&status))
         .await
         .expect(200);

@@ -136,6 +136,11 @@ impl AccessControl {
         self.robot_auth_enabled
     }
 
+    /// Whether `ip` is a proxy whose forwarding headers are believed.
+    pub fn trusts_proxy(&self, ip: IpAddr) -> bool {
+        self.proxies.contains(ip)
+    }
+
     /// The client's address: the socket peer, or `X-Forwarded-For` from a trusted proxy.
     pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
         self.proxies.client_ip(req)

@@ -364,6 +364,9 @@ async fn claim(
     let limit = fields.whole("limit").unwrap_or(1);
     fields.finish()?;
     let queue = QueueName::parse(queue_name.unwrap_or_default())?;
+    // As for jobs: an operator acting for a robot id nobody created is refused, so a typo never
+    // leases items to a robot that does not exist.
+    super::robot_protocol::ensure_known_robot(&state, &caller).await?;
     let items = service(&state)
         .claim(&queue, &caller.robot_id, limit)
         .await

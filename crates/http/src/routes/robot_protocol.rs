@@ -293,7 +293,7 @@ fn read_report(body: &Map<String, Value>) -> Result<NodeReport, ValidationError>
 /// An operator acting for a robot must name one that exists, so a typo cannot hand jobs to a
 /// robot nobody runs (as the heartbeat refuses to invent one). A robot's own token, or dev
 /// mode, is trusted: robots of `ROBOT_TOKENS` have no record before their first heartbeat.
-async fn ensure_known_robot(state: &AppState, caller: &RobotCaller) -> ApiResult<()> {
+pub(crate) async fn ensure_known_robot(state: &AppState, caller: &RobotCaller) -> ApiResult<()> {
     if matches!(
         caller.principal,
         Principal::Robot { .. } | Principal::DevMode
