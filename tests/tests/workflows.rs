@@ -19,7 +19,7 @@ use baton_domain::ports::{JobFilter, JobRepository, TriggerRepository};
 use baton_domain::trigger::TriggerKind;
 use baton_storage::Db;
 use baton_storage::testing::TestDatabase;
-use baton_tests::TestApp;
+use baton_tests::{TestApp, json};
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
@@ -913,4 +913,48 @@ async fn a_failing_backup_does_not_fail_the_request() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
+}
+
+/// A webhook URL is built on forwarding headers only when a trusted proxy sent them: from
+/// anyone else, `X-Forwarded-Host` could point the URL Baton hands out at another host.
+#[tokio::test(flavor = "multi_thread")]
+async fn webhook_urls_believe_forwarding_headers_only_from_trusted_proxies() {
+    async fn webhook_url(api: &Api) -> String {
+        let response = api
+            .app
+            .client
+            .post(api.app.url("/api/v1/workflows"))
+            .bearer_auth(&api.token)
+            .header("X-Forwarded-Host", "elsewhere.example")
+            .header("X-Forwarded-Proto", "https")
+            .json(&body_with(json!({"trigger_type": "webhook"})))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = json(response).await;
+        assert_eq!(status, 200, "{body}");
+        body["webhook_url"].as_str().unwrap().to_owned()
+    }
+
+    let untrusted = Api::spawn(TestDatabase::sqlite().await).await;
+    let url = webhook_url(&untrusted).await;
+    let own = untrusted.app.url("/api/v1/webhooks/");
+    assert!(url.starts_with(&own), "{url} should start with {own}");
+
+    let behind_proxy = TestApp::spawn_with(TestDatabase::sqlite().await, |c| {
+        c.trusted_proxies = Some("127.0.0.1".into());
+    })
+    .await;
+    let token = behind_proxy.admin_token().await;
+    let db = behind_proxy.database().connect().await;
+    let trusted = Api {
+        app: behind_proxy,
+        token,
+        db,
+    };
+    let url = webhook_url(&trusted).await;
+    assert!(
+        url.starts_with("https://elsewhere.example/api/v1/webhooks/"),
+        "{url} should be built on the trusted proxy's headers"
+    );
 }

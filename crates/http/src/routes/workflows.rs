@@ -90,7 +90,8 @@ struct SubmitResponse {
 }
 
 impl SubmitResponse {
-    fn new(submitted: &Submitted, req: &HttpRequest) -> Self {
+    /// `origin` is the scheme and host webhook URLs are built on (see [`public_origin`]).
+    fn new(submitted: &Submitted, origin: &str) -> Self {
         let workflow = &submitted.workflow;
         let mut response = Self {
             workflow_id: workflow.id.to_string(),
@@ -114,7 +115,7 @@ impl SubmitResponse {
                 response.message = schedule_message(&trigger.kind, trigger.next_run);
             }
             Started::Webhook { token } => {
-                response.webhook_url = Some(webhook_url(req, token));
+                response.webhook_url = Some(format!("{origin}/api/v1/webhooks/{token}"));
                 response.message = "Workflow submitted: POST to webhook_url to run it; keep the \
                                     URL secret, it is shown only in this response"
                     .to_owned();
@@ -138,14 +139,26 @@ fn schedule_message(kind: &TriggerKind, next_run: Option<baton_domain::Timestamp
     }
 }
 
-/// The absolute URL of a webhook, on the scheme and host the client reached this server by.
-fn webhook_url(req: &HttpRequest, token: &str) -> String {
-    let info = req.connection_info();
-    format!(
-        "{}://{}/api/v1/webhooks/{token}",
-        info.scheme(),
-        info.host()
-    )
+/// The scheme and host the client reached this server by, for absolute URLs in responses.
+///
+/// `Forwarded` and `X-Forwarded-Proto`/`-Host` are believed only from a trusted proxy
+/// (`--trusted-proxies`), as `X-Forwarded-For` is: from anyone else they could point a URL
+/// Baton hands out at another host. Without a trusted proxy the scheme is `http`, since `baton`
+/// serves plain HTTP, and the host is the request's `Host` header.
+fn public_origin(state: &AppState, req: &HttpRequest) -> String {
+    let from_trusted_proxy = req
+        .peer_addr()
+        .is_some_and(|peer| state.access.trusts_proxy(peer.ip()));
+    if from_trusted_proxy {
+        let info = req.connection_info();
+        return format!("{}://{}", info.scheme(), info.host());
+    }
+    let host = req
+        .headers()
+        .get(actix_web::http::header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_else(|| req.app_config().host());
+    format!("http://{host}")
 }
 
 /// A workflow in ActiveWorkflow's list (`id`, `name`, `description`), with the CasareRPA names
@@ -250,7 +263,7 @@ async fn submit_raw(
     if let Some(backup) = backup(state) {
         backup.save(workflow).await;
     }
-    Ok(HttpResponse::Ok().json(SubmitResponse::new(&submitted, req)))
+    Ok(HttpResponse::Ok().json(SubmitResponse::new(&submitted, &public_origin(state, req))))
 }
 
 fn started_kind(started: &Started) -> &'static str {
