@@ -21,7 +21,8 @@ commands:
   test [ARGS...]                 check PostgreSQL, build the binaries, run every test
                                  (cargo nextest if installed, else cargo test; ARGS passed on)
   ci                             cargo fmt --check, clippy -D warnings, then `test`
-  openapi                        (not implemented yet)
+  openapi [--check]              write docs/openapi.json from the code (baton-http's route
+                                 table); --check fails when the file is stale instead
   bench [SCENARIO...] [OPTIONS]  build the release server and load generator, measure the
                                  scenarios of issue 9 (queue, robots, schedules, websockets,
                                  memory; all by default), print each figure beside its target
@@ -50,7 +51,7 @@ fn run() -> anyhow::Result<()> {
         "new-migration" => new_migration(rest),
         "test" => test(rest),
         "ci" => ci(rest),
-        "openapi" => not_yet("openapi", "the OpenAPI document"),
+        "openapi" => openapi(rest),
         "bench" => bench(rest),
         "-h" | "--help" | "help" => {
             eprintln!("{USAGE}");
@@ -61,10 +62,6 @@ fn run() -> anyhow::Result<()> {
             bail!("unknown command `{other}`")
         }
     }
-}
-
-fn not_yet(command: &str, issue: &str) -> anyhow::Result<()> {
-    bail!("not implemented yet: `cargo xtask {command}` arrives with the issue for {issue}")
 }
 
 /// The workspace root: xtask lives one level below it.
@@ -201,7 +198,54 @@ fn ci(args: &[String]) -> anyhow::Result<()> {
         "-D",
         "warnings",
     ])?;
+    openapi(&["--check".to_owned()])?;
     test(args)
+}
+
+/// The committed OpenAPI document, relative to the workspace root.
+const OPENAPI_FILE: &str = "docs/openapi.json";
+
+/// Writes `docs/openapi.json`, or with `--check` fails when it differs from what the code
+/// generates. The document comes from baton-http's `openapi` example, which prints what
+/// `GET /api/v1/openapi.json` serves; xtask itself stays free of Baton's crates.
+fn openapi(args: &[String]) -> anyhow::Result<()> {
+    let check = match args {
+        [] => false,
+        [flag] if flag == "--check" => true,
+        _ => bail!("usage: cargo xtask openapi [--check]"),
+    };
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let args = [
+        "run",
+        "--quiet",
+        "--package",
+        "baton-http",
+        "--example",
+        "openapi",
+    ];
+    eprintln!("xtask: cargo {}", args.join(" "));
+    let output = Command::new(&cargo)
+        .args(args)
+        .current_dir(workspace_root())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {cargo}"))?;
+    if !output.status.success() {
+        bail!("`cargo {}` failed ({})", args.join(" "), output.status);
+    }
+    let path = workspace_root().join(OPENAPI_FILE);
+    if check {
+        let committed = std::fs::read(&path).unwrap_or_default();
+        if committed != output.stdout {
+            bail!("{OPENAPI_FILE} is stale: run `cargo xtask openapi` and commit the result");
+        }
+        eprintln!("xtask: {OPENAPI_FILE} is up to date");
+    } else {
+        std::fs::write(&path, &output.stdout)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("xtask: wrote {OPENAPI_FILE}");
+    }
+    Ok(())
 }
 
 /// Builds the release `baton` and the load generator (`bins/bench`), then runs the load

@@ -11,6 +11,7 @@ mod detach;
 pub mod errors;
 pub mod extract;
 mod fallback;
+pub mod openapi;
 pub mod probe;
 pub mod prometheus;
 pub mod rate_limit;

@@ -30,13 +30,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(prometheus::configure)
         .configure(queues::configure_root)
         .configure(triggers::configure_root)
-        .configure(ws::configure);
+        .configure(ws::configure)
+        .configure(crate::openapi::docs::configure);
     cfg.service(web::scope("/api/v1").configure(api_v1));
 }
 
 /// The routes under `/api/v1`.
 fn api_v1(cfg: &mut web::ServiceConfig) {
     cfg.configure(health::configure)
+        .configure(crate::openapi::configure)
         .configure(auth::configure)
         .configure(users::configure)
         .configure(api_keys::configure)
