@@ -72,6 +72,18 @@ struct Cli {
     #[arg(long = "server-env", value_name = "NAME=VALUE", value_parser = parse_env)]
     server_env: Vec<(String, String)>,
 
+    /// Per-second schedules created by the schedules scenario (issue 9: 10,000).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    schedules: u32,
+
+    /// Websocket clients of the websockets scenario (issue 9: 1,000).
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..=20_000))]
+    ws_clients: u32,
+
+    /// Jobs created per second while the websocket clients listen.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    ws_jobs_per_second: u32,
+
     /// Worker threads of the load generator's runtime.
     #[arg(long, default_value_t = 2)]
     client_threads: usize,
@@ -143,16 +155,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         postgres_url: cli.postgres_url.clone(),
         duration: cli.duration,
         warmup: cli.warmup,
+        schedules: cli.schedules as usize,
+        ws_clients: cli.ws_clients as usize,
+        ws_jobs_per_second: cli.ws_jobs_per_second,
     };
     let mut figures = Vec::new();
     for scenario in &selection {
-        let databases: Vec<Option<Backend>> = if scenario.per_database() {
-            cli.databases.iter().copied().map(Some).collect()
-        } else {
-            vec![None]
-        };
-        for database in databases {
-            let label = database.map_or(String::new(), |db| format!(" on {}", db.name()));
+        for &database in &cli.databases {
+            let label = format!(" on {}", database.name());
             eprintln!("baton-bench: {}{label} ...", scenario.name());
             let measured = scenarios::run(*scenario, &context, database)
                 .await

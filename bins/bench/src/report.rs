@@ -101,6 +101,21 @@ pub fn markdown(
         context.duration.as_secs_f64(),
         context.warmup.as_secs_f64()
     );
+    if selection.contains(&ScenarioName::Schedules) {
+        let _ = writeln!(
+            md,
+            "Schedules scenario: {} per-second schedules.\n",
+            crate::scenarios::thousands(context.schedules as f64)
+        );
+    }
+    if selection.contains(&ScenarioName::Websockets) {
+        let _ = writeln!(
+            md,
+            "Websockets scenario: {} clients of `/ws/live-jobs`, {} jobs created per second.\n",
+            crate::scenarios::thousands(context.ws_clients as f64),
+            context.ws_jobs_per_second
+        );
+    }
     let _ = writeln!(md, "## Results\n");
     let _ = writeln!(
         md,

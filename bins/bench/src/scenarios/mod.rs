@@ -1,15 +1,15 @@
 //! The scenarios of issue 9, one module each, and the figures they report.
 //!
 //! A scenario is an `async fn run(&Context, Backend) -> anyhow::Result<Vec<Figure>>` that starts
-//! its own server on a fresh database ([`Context::start`]), measures, and stops it. To add one
-//! (schedules and websockets are still placeholders in [`pending`]): write the module, add its
-//! name to [`ScenarioName`] and its call to [`run`]. Its figures appear in the printed table and
-//! the report without further changes.
+//! its own server on a fresh database ([`Context::start`]), measures, and stops it. To add one:
+//! write the module, add its name to [`ScenarioName`] and its call to [`run`]. Its figures
+//! appear in the printed table and the report without further changes.
 
 mod memory;
-mod pending;
 mod queue;
 mod robots;
+mod schedules;
+mod websockets;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,9 +25,9 @@ pub enum ScenarioName {
     Queue,
     /// 2: 32 robots claiming and completing jobs.
     Robots,
-    /// 3: 10,000 per-second schedules.
+    /// 3: 10,000 per-second schedules (`--schedules`).
     Schedules,
-    /// 4: 1,000 websocket clients.
+    /// 4: 1,000 websocket clients (`--ws-clients`).
     Websockets,
     /// 5: the idle server's resident memory.
     Memory,
@@ -51,26 +51,20 @@ impl ScenarioName {
             ScenarioName::Memory => "memory",
         }
     }
-
-    /// Whether the scenario runs once per selected database (or once, for the placeholders).
-    pub fn per_database(self) -> bool {
-        !matches!(self, ScenarioName::Schedules | ScenarioName::Websockets)
-    }
 }
 
-/// Runs one scenario on `database` (`None` for scenarios that are not per database).
+/// Runs one scenario on `backend`.
 pub async fn run(
     scenario: ScenarioName,
     context: &Context,
-    database: Option<Backend>,
+    backend: Backend,
 ) -> anyhow::Result<Vec<Figure>> {
-    let backend = database.unwrap_or(Backend::Postgres);
     match scenario {
         ScenarioName::Queue => queue::run(context, backend).await,
         ScenarioName::Robots => robots::run(context, backend).await,
+        ScenarioName::Schedules => schedules::run(context, backend).await,
+        ScenarioName::Websockets => websockets::run(context, backend).await,
         ScenarioName::Memory => memory::run(context, backend).await,
-        ScenarioName::Schedules => Ok(pending::schedules()),
-        ScenarioName::Websockets => Ok(pending::websockets()),
     }
 }
 
@@ -82,6 +76,12 @@ pub struct Context {
     pub postgres_url: String,
     pub duration: Duration,
     pub warmup: Duration,
+    /// Per-second schedules of the schedules scenario (`--schedules`).
+    pub schedules: usize,
+    /// Clients of the websockets scenario (`--ws-clients`).
+    pub ws_clients: usize,
+    /// Jobs created per second while the websocket clients listen (`--ws-jobs-per-second`).
+    pub ws_jobs_per_second: u32,
 }
 
 /// A server on a fresh database, with the admin's token.
