@@ -8,6 +8,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 
+mod fuzz;
+
 /// The PostgreSQL server the tests use when `BATON_TEST_DATABASE_URL` is not set (the same
 /// default as `baton_storage::testing`).
 const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -23,6 +25,10 @@ commands:
   ci                             cargo fmt --check, clippy -D warnings, then `test`
   openapi [--check]              write docs/openapi.json from the code (baton-http's route
                                  table); --check fails when the file is stale instead
+  fuzz [SCHEMATHESIS ARGS...]    start `baton` on a fresh SQLite database and fuzz every
+                                 operation of its OpenAPI document with schemathesis (from
+                                 $SCHEMATHESIS or PATH): fails on any 5xx, or if the server
+                                 is not healthy afterwards
   bench [SCENARIO...] [OPTIONS]  build the release server and load generator, measure the
                                  scenarios of issue 9 (queue, robots, schedules, websockets,
                                  memory; all by default), print each figure beside its target
@@ -53,6 +59,7 @@ fn run() -> anyhow::Result<()> {
         "ci" => ci(rest),
         "openapi" => openapi(rest),
         "bench" => bench(rest),
+        "fuzz" => fuzz::run(rest),
         "-h" | "--help" | "help" => {
             eprintln!("{USAGE}");
             Ok(())

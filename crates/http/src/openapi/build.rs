@@ -235,6 +235,9 @@ fn operation(route: &Route) -> Result<utoipa::openapi::path::Operation, serde_js
             errors.extend([400, 413]);
         }
     }
+    // Any operation may answer 400: a malformed, repeated or out-of-range query parameter or
+    // path segment is refused before the handler runs, whether or not the route has a body.
+    errors.push(400);
     if !matches!(route.auth, Auth::Public) {
         errors.extend([401, 403]);
     }

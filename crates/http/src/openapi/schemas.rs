@@ -31,10 +31,24 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ),
         (
             "Job",
-            json!({"type": "object", "required": ["id", "status"], "properties": {
-                "id": {"type": "string"}, "workflow_id": {"type": "string"}, "status": {"type": "string"},
-                "robot_id": {"type": ["string", "null"]}, "priority": {"type": "integer"},
-                "created_at": {"type": "string", "format": "date-time"}}, "additionalProperties": true}),
+            json!({"type": "object", "required": ["job_id", "workflow_id", "status", "priority", "execution_mode", "created_at"], "properties": {
+                "job_id": {"type": "string", "format": "uuid"}, "workflow_id": {"type": "string", "format": "uuid"},
+                "workflow_name": {"type": "string"},
+                "status": {"type": "string", "enum": ["pending", "claimed", "running", "completed", "failed", "cancelled"]},
+                "priority": {"type": "integer", "minimum": 0, "maximum": 20},
+                "execution_mode": {"type": "string", "enum": ["lan", "internet"]},
+                "input": {"type": "object"},
+                "robot_id": {"type": ["string", "null"]},
+                "created_at": {"type": "string", "format": "date-time"},
+                "claimed_at": {"type": ["string", "null"], "format": "date-time"},
+                "started_at": {"type": ["string", "null"], "format": "date-time"},
+                "completed_at": {"type": ["string", "null"], "format": "date-time"},
+                "lease_expires_at": {"type": ["string", "null"], "format": "date-time"},
+                "retry_count": {"type": "integer"}, "max_retries": {"type": "integer"},
+                "error_type": {"type": ["string", "null"]}, "error_message": {"type": ["string", "null"]},
+                "cancel_requested": {"type": ["string", "null"], "enum": [null, "soft", "hard"]},
+                "node_executions": {"type": "array", "items": {"type": "object"}},
+                "duration_ms": {"type": ["integer", "null"]}}, "additionalProperties": true}),
         ),
         (
             "ClaimedJob",

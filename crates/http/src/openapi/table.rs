@@ -254,11 +254,15 @@ fn v1() -> Vec<Route> {
         route(Post, "/api/v1/auth/login", CASARE, "Log in: JWT access and refresh tokens")
             .auth(Auth::Public)
             .json(obj(&["username", "password"], json!({"username": s(), "password": s(), "tenant_id": s()})))
-            .ok(200, reference("Tokens")),
+            .ok(200, reference("Tokens"))
+            // Wrong credentials; and once an address is banned, every call from it.
+            .errors(&[401, 403]),
         route(Post, "/api/v1/auth/refresh", CASARE, "Exchange a refresh token for new tokens")
             .auth(Auth::Public)
             .json(obj(&["refresh_token"], json!({"refresh_token": s()})))
-            .ok(200, reference("Tokens")),
+            .ok(200, reference("Tokens"))
+            // A tampered, expired, revoked or reused refresh token; a banned address.
+            .errors(&[401, 403]),
         route(Post, "/api/v1/auth/logout", CASARE, "Revoke the caller's session"),
         route(Get, "/api/v1/auth/me", CASARE, "The caller"),
         route(Post, "/api/v1/users", BATON, "Create a user")
@@ -291,8 +295,14 @@ fn v1() -> Vec<Route> {
             .ok(200, list(reference("Job"))),
         route(Post, "/api/v1/jobs", BATON, "Run a workflow as a job")
             .auth(Auth::Operate)
-            .json(obj(&["workflow_id"], json!({"workflow_id": s(), "variables": json_object(), "priority": {"type": "integer"}, "robot_id": s()})))
-            .ok(201, reference("Job")),
+            .json(obj(&["workflow_id"], json!({
+                "workflow_id": {"type": "string", "format": "uuid"},
+                "priority": {"type": "integer", "minimum": 0, "maximum": 20, "default": 10},
+                "execution_mode": {"type": "string", "enum": ["lan", "internet"], "default": "lan"},
+                "input": json_object()})))
+            .ok(201, reference("Job"))
+            // The workflow it names does not exist.
+            .errors(&[404]),
         route(Get, "/api/v1/jobs/{id}", BATON, "A job").ok(200, reference("Job")),
         route(Post, "/api/v1/jobs/{id}/cancel", BATON, "Cancel a job (soft, or hard with `hard: true`)")
             .auth(Auth::Operate)
@@ -392,6 +402,8 @@ fn v1() -> Vec<Route> {
             .ok(200, list(json_object())),
         route(Post, "/api/v1/schedules", CASARE, "Create a schedule")
             .auth(Auth::Develop)
+            // The workflow it names does not exist.
+            .errors(&[404])
             .json(obj(&["workflow_id", "schedule_name", "cron_expression"], json!({
                 "workflow_id": s(),
                 "schedule_name": {"type": "string", "minLength": 1, "maxLength": 255},
@@ -442,7 +454,9 @@ fn v1() -> Vec<Route> {
             .json(json!({"type": "array", "items": {"type": "object", "required": ["flow_id"], "properties": {"flow_id": s()}, "additionalProperties": true}}))
             .ok(201, json_object())
             .errors(&[409]),
-        route(Get, "/api/v1/flows/status", FLOWS, "Every flow's status").ok(200, list(json_object())),
+        route(Get, "/api/v1/flows/status", FLOWS, "Every flow's status")
+            .ok(200, json!({"type": "object", "description": "Each flow's status by flow_id",
+                "additionalProperties": {"type": "object", "required": ["status", "current_job_id"]}})),
         route(Get, "/api/v1/flows/status/{flow_id}", FLOWS, "One flow's status"),
         route(Patch, "/api/v1/flows/commands", FLOWS, "Start, stop, pause or resume flows")
             .auth(Auth::Operate)
