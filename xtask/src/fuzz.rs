@@ -28,6 +28,16 @@ const MAX_EXAMPLES: &str = "25";
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let schemathesis = std::env::var("SCHEMATHESIS").unwrap_or_else(|_| "schemathesis".to_owned());
+    // schemathesis runs in the server's temporary directory: a relative path given here (as
+    // .ci/run does) is resolved first, while the current directory is still the caller's.
+    let schemathesis = if schemathesis.contains(std::path::MAIN_SEPARATOR) {
+        std::path::absolute(&schemathesis)
+            .with_context(|| format!("resolving {schemathesis}"))?
+            .display()
+            .to_string()
+    } else {
+        schemathesis
+    };
     let found = Command::new(&schemathesis)
         .arg("--version")
         .output()
