@@ -170,6 +170,43 @@ impl TestApp {
             .await
             .expect("send the request")
     }
+
+    /// Calls `path` with `token` as a Bearer credential and `body`, if any, as JSON; the status
+    /// and the JSON body of the answer.
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        json(request.send().await.expect("send the request")).await
+    }
+
+    /// Like [`TestApp::call_as`], with `body` sent as it is, labelled `application/json`: for
+    /// the tests of malformed bodies.
+    pub async fn call_raw_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: &str,
+    ) -> (u16, Value) {
+        let request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .header("Content-Type", "application/json")
+            .body(body.to_owned());
+        json(request.send().await.expect("send the request")).await
+    }
 }
 
 impl Drop for TestApp {

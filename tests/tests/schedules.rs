@@ -17,7 +17,7 @@ use baton_domain::workflow::{Workflow, WorkflowGraph, WorkflowName};
 use baton_domain::{Clock, IdGenerator, SystemClock, UuidV7Generator};
 use baton_storage::Db;
 use baton_storage::testing::TestDatabase;
-use baton_tests::{TestApp, json};
+use baton_tests::TestApp;
 use reqwest::Method;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -90,30 +90,15 @@ impl Env {
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self
-            .app
-            .client
-            .request(method, self.app.url(path))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        json(request.send().await.unwrap()).await
+        self.app
+            .call_as(&self.token, method, path, body.as_ref())
+            .await
     }
 
     async fn raw(&self, body: &str) -> (u16, Value) {
-        json(
-            self.app
-                .client
-                .post(self.app.url("/api/v1/schedules"))
-                .bearer_auth(&self.token)
-                .header("Content-Type", "application/json")
-                .body(body.to_owned())
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        self.app
+            .call_raw_as(&self.token, Method::POST, "/api/v1/schedules", body)
+            .await
     }
 
     async fn create(&self, body: Value) -> Value {

@@ -80,30 +80,13 @@ impl Env {
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self
-            .app
-            .client
-            .request(method, self.app.url(path))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        json(request.send().await.unwrap()).await
+        self.app
+            .call_as(&self.token, method, path, body.as_ref())
+            .await
     }
 
     async fn raw(&self, method: Method, path: &str, body: &str) -> (u16, Value) {
-        json(
-            self.app
-                .client
-                .request(method, self.app.url(path))
-                .bearer_auth(&self.token)
-                .header("Content-Type", "application/json")
-                .body(body.to_owned())
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        self.app.call_raw_as(&self.token, method, path, body).await
     }
 
     async fn create(&self, body: Value) -> Value {
