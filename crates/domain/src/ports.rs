@@ -185,6 +185,14 @@ pub struct JobFilter {
     pub limit: u32,
 }
 
+/// One job change of [`JobRepository::update_jobs_each`]: the job as it should be stored (its
+/// `version` the one it was read at) and the events written with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobChange {
+    pub job: Job,
+    pub events: Vec<Event>,
+}
+
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait JobRepository: Send + Sync {
@@ -212,6 +220,16 @@ pub trait JobRepository: Send + Sync {
     /// Stores a changed job and its events if the stored version still equals `job.version`;
     /// returns it with the version bumped. Errors: `NotFound`; `Conflict` when it changed meanwhile.
     async fn update_job(&self, job: &Job, events: &[Event]) -> RepoResult<Job>;
+
+    /// The jobs of `ids` that exist, in no particular order: an unknown id is left out.
+    async fn get_jobs(&self, ids: &[JobId]) -> RepoResult<Vec<Job>>;
+
+    /// Stores several changed jobs with their events in one transaction, each checked against
+    /// its stored version as [`JobRepository::update_job`] does. Returns one outcome per change,
+    /// in order: the job with its version bumped, or `NotFound`, or `Conflict` when it changed
+    /// meanwhile; a refused change writes neither its job nor its events, and does not stop the
+    /// others. Errors of the call itself (`Unavailable`, `Internal`): nothing was written.
+    async fn update_jobs_each(&self, changes: &[JobChange]) -> RepoResult<Vec<RepoResult<Job>>>;
 
     /// Claimed or running jobs whose lease ended at or before `now`, at most `limit`.
     async fn expired_job_leases(&self, now: Timestamp, limit: u32) -> RepoResult<Vec<Job>>;

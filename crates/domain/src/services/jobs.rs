@@ -86,7 +86,8 @@ pub struct RunRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClaimedJob {
     pub job: Job,
-    pub workflow: Workflow,
+    /// Shared by the jobs of one workflow in a batched claim.
+    pub workflow: Arc<Workflow>,
 }
 
 /// A robot's report of one node it ran, as the progress call carries it.
@@ -197,7 +198,10 @@ impl JobService {
             match self.ports.workflows.get_workflow(job.workflow_id).await {
                 Ok(workflow) => {
                     self.robot_took(robot, job.id).await;
-                    return Ok(Some(ClaimedJob { job, workflow }));
+                    return Ok(Some(ClaimedJob {
+                        job,
+                        workflow: Arc::new(workflow),
+                    }));
                 }
                 // The lease recovery gives the job back if the failure below does not stick.
                 Err(RepoError::NotFound(_)) => self.fail_orphan(job.id, robot).await?,
@@ -440,6 +444,12 @@ impl JobService {
     /// FAILED, …). The job's end is already stored, so a failure here is a follow-up: the
     /// trigger stays RUNNING until an operator sets its status.
     async fn after_job_finished(&self, job: &Job) {
+        // Only a fire points a trigger at its job (as `current_job_id`), and every fire's job
+        // has the trigger as its origin: the jobs of clients, flows and webhooks have no
+        // trigger to tell, and skip the look-up.
+        if !matches!(job.origin, JobOrigin::Trigger(_)) {
+            return;
+        }
         let triggers = TriggerService::new(
             self.ports.triggers.clone(),
             self.ports.workflows.clone(),
@@ -642,5 +652,8 @@ fn truncate(mut text: String, max_chars: usize) -> String {
     text
 }
 
+mod batch;
 #[cfg(test)]
 mod tests;
+
+pub use batch::{FinishedJob, JobEnd};

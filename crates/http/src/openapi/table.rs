@@ -323,6 +323,34 @@ fn v1() -> Vec<Route> {
             .optional()
             .ok(200, reference("ClaimedJob"))
             .also(204, "No job became pending within `wait_seconds`"),
+        route(Post, "/api/v1/robots/{robot_id}/jobs/claim-batch", BATON, "Claim up to `limit` jobs at once (long poll)")
+            .auth(Auth::Robot)
+            .json(obj(&[], json!({
+                "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+                "wait_seconds": {"type": "integer", "minimum": 0, "maximum": 30, "default": 20}
+            })))
+            .optional()
+            .ok(200, obj(&["jobs"], json!({"jobs": list(reference("ClaimedJob"))})))
+            .also(204, "No job became pending within `wait_seconds`"),
+        route(Post, "/api/v1/robots/{robot_id}/jobs/finish-batch", BATON, "Complete or fail up to 100 jobs at once")
+            .auth(Auth::Robot)
+            .json(obj(&["jobs"], json!({"jobs": {
+                "type": "array", "minItems": 1, "maxItems": 100,
+                "items": obj(&["job_id", "outcome"], json!({
+                    "job_id": {"type": "string", "format": "uuid"},
+                    "outcome": {"type": "string", "enum": ["completed", "failed"]},
+                    "output": any(),
+                    "error_type": {"type": "string", "maxLength": 100, "description": "Longer text is truncated"},
+                    "error_message": {"type": "string", "maxLength": 4000, "description": "Longer text is truncated"}
+                }))
+            }})))
+            .ok(200, obj(&["results"], json!({"results": list(obj(&["job_id", "status"], json!({
+                "job_id": s(),
+                "status": {"type": "integer", "description": "What the one-job call would have answered: 200, 404 or 409"},
+                "job": reference("Job"),
+                "error": s(),
+                "detail": s()
+            })))}))),
         route(Post, "/api/v1/robots/{robot_id}/jobs/{job_id}/start", BATON, "Start a claimed job").auth(Auth::Robot).ok(200, reference("Lease")).errors(&[409]),
         route(Post, "/api/v1/robots/{robot_id}/jobs/{job_id}/progress", BATON, "Report one node's result")
             .auth(Auth::Robot)

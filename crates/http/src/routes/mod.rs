@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod prometheus;
 pub mod queues;
+pub mod robot_batch;
 pub mod robot_protocol;
 pub mod robots;
 pub mod schedules;
@@ -46,6 +47,7 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
         .configure(jobs::configure)
         .configure(metrics::configure)
         .configure(robot_protocol::configure)
+        .configure(robot_batch::configure)
         .configure(queues::configure)
         .configure(triggers::configure)
         .configure(schedules::configure)

@@ -50,7 +50,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// A claimed job: what the robot needs to run it.
 #[derive(Serialize)]
-struct ClaimView<'a> {
+pub(crate) struct ClaimView<'a> {
     job_id: String,
     workflow_id: String,
     workflow_name: String,
@@ -109,22 +109,36 @@ async fn claim(
     caller: RobotCaller,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let wait = read_wait(&body)?;
+    let wait = read_wait(&optional_json_object(&body)?)?;
     ensure_known_robot(&state, &caller).await?;
     let service = job_service(&state);
+    let claimed = poll_until(wait, async || {
+        service.claim(&caller.robot_id).await.map_err(service_error)
+    })
+    .await?;
+    match claimed {
+        Some(claimed) => {
+            tracing::info!(robot = %caller.robot_id, job = %claimed.job.id, workflow = %claimed.job.workflow_id, "job claimed");
+            Ok(HttpResponse::Ok().json(ClaimView::from(&claimed)))
+        }
+        None => Ok(HttpResponse::NoContent().finish()),
+    }
+}
+
+/// Runs `attempt` until it finds something or `wait` has passed, pausing [`POLL_INTERVAL`]
+/// between attempts: the long poll of the claim calls.
+pub(crate) async fn poll_until<T>(
+    wait: Duration,
+    mut attempt: impl AsyncFnMut() -> ApiResult<Option<T>>,
+) -> ApiResult<Option<T>> {
     let deadline = Instant::now() + wait;
     loop {
-        if let Some(claimed) = service
-            .claim(&caller.robot_id)
-            .await
-            .map_err(service_error)?
-        {
-            tracing::info!(robot = %caller.robot_id, job = %claimed.job.id, workflow = %claimed.job.workflow_id, "job claimed");
-            return Ok(HttpResponse::Ok().json(ClaimView::from(&claimed)));
+        if let Some(found) = attempt().await? {
+            return Ok(Some(found));
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Ok(HttpResponse::NoContent().finish());
+            return Ok(None);
         }
         actix_web::rt::time::sleep(left.min(POLL_INTERVAL)).await;
     }
@@ -253,10 +267,9 @@ async fn release(
 
 // ---- reading requests ----
 
-/// `wait_seconds` from an optional body: 0–30, 20 when left out.
-fn read_wait(body: &[u8]) -> ApiResult<Duration> {
-    let body = optional_json_object(body)?;
-    let mut fields = Fields::new(&body);
+/// `wait_seconds` of a claim's body: 0–30, 20 when left out.
+pub(crate) fn read_wait(body: &Map<String, Value>) -> Result<Duration, ValidationError> {
+    let mut fields = Fields::new(body);
     let wait = fields.whole("wait_seconds");
     fields.finish()?;
     let seconds = wait.unwrap_or(DEFAULT_WAIT_SECONDS);
@@ -264,8 +277,7 @@ fn read_wait(body: &[u8]) -> ApiResult<Duration> {
         return Err(ValidationError::field(
             "wait_seconds",
             format!("must be a whole number from 0 to {MAX_WAIT_SECONDS}"),
-        )
-        .into());
+        ));
     }
     Ok(Duration::from_secs(seconds))
 }
@@ -317,6 +329,8 @@ mod tests {
 
     #[test]
     fn the_wait_defaults_to_20_seconds_and_is_bounded() {
+        let read_wait =
+            |body: &[u8]| read_wait(&optional_json_object(body).unwrap()).map_err(ApiError::from);
         assert_eq!(read_wait(b"").unwrap(), Duration::from_secs(20));
         assert_eq!(read_wait(b"{}").unwrap(), Duration::from_secs(20));
         assert_eq!(

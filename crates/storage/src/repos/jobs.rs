@@ -6,7 +6,7 @@ use baton_domain::event::Event;
 use baton_domain::flow::FlowId;
 use baton_domain::ids::{EventId, JobId, TriggerId, WorkflowId};
 use baton_domain::job::{CancelMode, Job, JobOrigin, JobStatus, NodeExecution, Priority};
-use baton_domain::ports::{JobFilter, JobRepository};
+use baton_domain::ports::{JobChange, JobFilter, JobRepository};
 use baton_domain::robot::RobotId;
 use baton_domain::workflow::{ExecutionMode, WorkflowName};
 use baton_domain::{RepoError, RepoResult, Timestamp};
@@ -464,6 +464,77 @@ impl JobRepository for Db {
             Ok(updated)
         })?;
         Ok(row.into_domain()?)
+    }
+
+    async fn get_jobs(&self, ids: &[JobId]) -> RepoResult<Vec<Job>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<DbUuid> = ids.iter().map(|id| DbUuid(*id.as_uuid())).collect();
+        let rows: Vec<JobRow> = crate::with_conn!(self, |conn| {
+            Ok(jobs::table
+                .filter(jobs::id.eq_any(&ids))
+                .select(JobRow::as_select())
+                .load(conn)
+                .await?)
+        })?;
+        Ok(rows_to_jobs(rows)?)
+    }
+
+    async fn update_jobs_each(&self, changes: &[JobChange]) -> RepoResult<Vec<RepoResult<Job>>> {
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = changes
+            .iter()
+            .map(|change| {
+                let mut row = JobRow::from_domain(&change.job)?;
+                row.version = change.job.version + 1;
+                Ok(row)
+            })
+            .collect::<DbResult<Vec<JobRow>>>()?;
+        let outcomes = crate::transaction!(self, |conn| {
+            let mut outcomes = Vec::with_capacity(changes.len());
+            let mut events = Vec::new();
+            // One version-checked UPDATE per job, as `update_job` does: a job that changed
+            // meanwhile matches no row and is answered alone, while the others are stored.
+            for (change, row) in changes.iter().zip(&rows) {
+                let id = DbUuid(*change.job.id.as_uuid());
+                let version = change.job.version;
+                let updated: Option<JobRow> = diesel::update(
+                    jobs::table
+                        .filter(jobs::id.eq(id))
+                        .filter(jobs::version.eq(version)),
+                )
+                .set(row)
+                .returning(JobRow::as_returning())
+                .get_result(conn)
+                .await
+                .optional()?;
+                let outcome = match updated {
+                    Some(updated) => {
+                        events.extend(change.events.iter().cloned());
+                        Ok(updated.into_domain()?)
+                    }
+                    None => {
+                        let exists: i64 = jobs::table.find(id).count().get_result(conn).await?;
+                        Err(if exists == 0 {
+                            RepoError::NotFound("job")
+                        } else {
+                            RepoError::Conflict(format!(
+                                "job {} changed since version {version}",
+                                change.job.id
+                            ))
+                        })
+                    }
+                };
+                outcomes.push(outcome);
+            }
+            // The stored jobs' events in one statement, in the order of their jobs.
+            crate::append_event_rows!(conn, &events);
+            Ok(outcomes)
+        })?;
+        Ok(outcomes)
     }
 
     async fn expired_job_leases(&self, now: Timestamp, limit: u32) -> RepoResult<Vec<Job>> {

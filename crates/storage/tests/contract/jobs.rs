@@ -11,7 +11,7 @@ use baton_domain::event::{Event, EventType};
 use baton_domain::flow::FlowId;
 use baton_domain::ids::{EventId, JobId, TriggerId, WorkflowId};
 use baton_domain::job::{CancelMode, Job, JobOrigin, JobStatus, NewJob, NodeExecution, Priority};
-use baton_domain::ports::{EventFilter, EventRepository, JobFilter, JobRepository};
+use baton_domain::ports::{EventFilter, EventRepository, JobChange, JobFilter, JobRepository};
 use baton_domain::robot::RobotId;
 use baton_domain::workflow::{ExecutionMode, WorkflowName};
 use baton_domain::{RepoError, Timestamp};
@@ -354,6 +354,105 @@ async fn update_job_of_an_unknown_id_is_not_found(db: Db) {
     );
 }
 
+async fn get_jobs_reads_the_known_ids_and_leaves_out_the_others(db: Db) {
+    for n in 1..=3 {
+        db.insert_job(&job(n, 10, 0), &[]).await.unwrap();
+    }
+    let mut got = db
+        .get_jobs(&[job_id(3), job_id(99), job_id(1)])
+        .await
+        .unwrap();
+    got.sort_by_key(|j| j.id);
+    assert_eq!(got, [job(1, 10, 0), job(3, 10, 0)]);
+    assert!(db.get_jobs(&[]).await.unwrap().is_empty());
+}
+
+/// Three claimed jobs completed by robot-1, with their `job_completed` events.
+async fn three_completions(db: &Db) -> Vec<JobChange> {
+    for n in 1..=3 {
+        db.insert_job(&job(n, 10, i64::try_from(n).unwrap()), &[])
+            .await
+            .unwrap();
+    }
+    let claimed = db
+        .claim_jobs(&robot("robot-1"), at(5), 60, 3)
+        .await
+        .unwrap();
+    claimed
+        .into_iter()
+        .enumerate()
+        .map(|(n, mut job)| {
+            job.complete(&robot("robot-1"), Some(json!({"n": n})), at(6))
+                .unwrap();
+            let event = Event::job_changed(
+                EventId::from_uuid(uuid(9_000 + n as u128)),
+                &job,
+                false,
+                at(6),
+            );
+            JobChange {
+                job,
+                events: vec![event],
+            }
+        })
+        .collect()
+}
+
+async fn update_jobs_each_stores_every_change_with_its_events(db: Db) {
+    let changes = three_completions(&db).await;
+    let outcomes = db.update_jobs_each(&changes).await.unwrap();
+    assert_eq!(outcomes.len(), 3);
+    for (change, outcome) in changes.iter().zip(outcomes) {
+        let mut expected = change.job.clone();
+        expected.version += 1;
+        assert_eq!(outcome.unwrap(), expected);
+        assert_eq!(db.get_job(expected.id).await.unwrap(), expected);
+    }
+    let events = events_of(&db, EventType::JobCompleted).await;
+    assert_eq!(events.len(), 3, "one event per stored job");
+    assert!(db.update_jobs_each(&[]).await.unwrap().is_empty());
+}
+
+async fn update_jobs_each_refuses_stale_and_unknown_jobs_alone(db: Db) {
+    let mut changes = three_completions(&db).await;
+    // A cancel wins the race for the second job after the robot read it.
+    let mut cancelled = db.get_job(changes[1].job.id).await.unwrap();
+    cancelled.cancel(CancelMode::Hard, at(6)).unwrap();
+    db.update_job(&cancelled, &[]).await.unwrap();
+    // The third names a job that was never stored.
+    let mut unknown = job(42, 10, 0);
+    unknown.version = 1;
+    changes[2] = JobChange {
+        events: vec![created_event(42, &unknown)],
+        job: unknown,
+    };
+    let outcomes = db.update_jobs_each(&changes).await.unwrap();
+    assert_eq!(outcomes[0].as_ref().unwrap().status, JobStatus::Completed);
+    assert!(
+        matches!(outcomes[1], Err(RepoError::Conflict(_))),
+        "{:?}",
+        outcomes[1]
+    );
+    assert!(
+        matches!(outcomes[2], Err(RepoError::NotFound(_))),
+        "{:?}",
+        outcomes[2]
+    );
+    assert_eq!(
+        db.get_job(changes[1].job.id).await.unwrap().status,
+        JobStatus::Cancelled,
+        "the refused change was not written"
+    );
+    let completed = events_of(&db, EventType::JobCompleted).await;
+    assert_eq!(
+        completed.len(),
+        1,
+        "only the stored job's event: {completed:?}"
+    );
+    assert_eq!(completed[0].job_id, Some(changes[0].job.id));
+    assert!(events_of(&db, EventType::JobCreated).await.is_empty());
+}
+
 async fn list_jobs_filters_newest_first(db: Db) {
     let mut jobs: Vec<Job> = (1..=6)
         .map(|n| job(n, 10, i64::try_from(n).unwrap() * 10))
@@ -593,6 +692,9 @@ contract_tests!(
     update_job_stores_every_change_with_its_events,
     a_stale_update_job_conflicts_and_writes_no_events,
     update_job_of_an_unknown_id_is_not_found,
+    get_jobs_reads_the_known_ids_and_leaves_out_the_others,
+    update_jobs_each_stores_every_change_with_its_events,
+    update_jobs_each_refuses_stale_and_unknown_jobs_alone,
     list_jobs_filters_newest_first,
     expired_leases_are_claimed_or_running_jobs_past_their_lease,
     count_jobs_by_status_leaves_out_empty_statuses,

@@ -735,3 +735,232 @@ async fn silent_robots_are_marked_offline_with_an_event() {
         .unwrap();
     assert_eq!(marked, 1);
 }
+
+// ---- the trigger hook ----
+
+#[tokio::test]
+async fn only_a_job_a_trigger_started_looks_for_its_trigger() {
+    let mut mocks = Mocks::default().without_robot_records();
+    mocks.triggers = MockTriggerRepository::new();
+    let from_trigger = JobId::from_uuid(uuid::Uuid::from_u128(2));
+    mocks
+        .triggers
+        .expect_triggers_for_job()
+        .withf(move |id| *id == from_trigger)
+        .times(1)
+        .returning(|_| Ok(Vec::new()));
+    mocks.jobs.expect_get_job().returning(move |id| {
+        let mut job = running();
+        if id == from_trigger {
+            job.id = from_trigger;
+            job.origin =
+                JobOrigin::Trigger(crate::ids::TriggerId::from_uuid(uuid::Uuid::from_u128(9)));
+        }
+        Ok(job)
+    });
+    stores(&mut mocks.jobs);
+    let (service, _) = mocks.service();
+    // A manual job: no look-up (the mock refuses any call but the trigger's job's).
+    service.complete(job_id(), &robot(), None).await.unwrap();
+    service
+        .complete(from_trigger, &robot(), None)
+        .await
+        .unwrap();
+}
+
+// ---- batches ----
+
+fn nth_id(n: u128) -> JobId {
+    JobId::from_uuid(uuid::Uuid::from_u128(100 + n))
+}
+
+/// Running job `n` of robot-a at version 2.
+fn nth_running(n: u128) -> Job {
+    let mut job = running();
+    job.id = nth_id(n);
+    job
+}
+
+#[tokio::test]
+async fn a_batched_claim_reads_each_workflow_once_and_shows_the_last_job() {
+    let mut mocks = Mocks::default();
+    mocks
+        .jobs
+        .expect_claim_jobs()
+        .withf(|r, _, lease, limit| *r == robot() && *lease == LEASE && *limit == 3)
+        .returning(|_, _, _, _| {
+            Ok((1..=3)
+                .map(|n| {
+                    let mut job = claimed();
+                    job.id = nth_id(n);
+                    job
+                })
+                .collect())
+        });
+    mocks
+        .workflows
+        .expect_get_workflow()
+        .times(1)
+        .returning(|_| Ok(workflow()));
+    mocks
+        .robots
+        .expect_get_robot()
+        .returning(|_| Ok(Robot::register(robot(), None, None, NOW).unwrap()));
+    mocks
+        .robots
+        .expect_save_robot()
+        .withf(|record, _| record.current_job_id == Some(nth_id(3)))
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let (service, _) = mocks.service();
+    let batch = service.claim_many(&robot(), 3).await.unwrap();
+    let ids: Vec<JobId> = batch.iter().map(|c| c.job.id).collect();
+    assert_eq!(ids, [nth_id(1), nth_id(2), nth_id(3)]);
+    assert!(Arc::ptr_eq(&batch[0].workflow, &batch[2].workflow));
+}
+
+#[tokio::test]
+async fn a_batched_claim_of_nothing_touches_no_robot_record() {
+    let mut mocks = Mocks::default();
+    mocks
+        .jobs
+        .expect_claim_jobs()
+        .returning(|_, _, _, _| Ok(vec![]));
+    let (service, _) = mocks.service();
+    assert!(service.claim_many(&robot(), 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_batched_report_stores_the_held_jobs_in_one_write_and_refuses_the_rest_alone() {
+    let mut mocks = Mocks::default();
+    mocks.jobs.expect_get_jobs().times(1).returning(|_| {
+        let mut foreign = nth_running(2);
+        foreign.robot_id = Some(other_robot());
+        Ok(vec![nth_running(1), foreign, nth_running(4)])
+    });
+    mocks
+        .jobs
+        .expect_update_jobs_each()
+        .times(1)
+        .returning(|changes| {
+            let stored: Vec<Job> = changes.iter().map(|c| c.job.clone()).collect();
+            assert_eq!(
+                stored.iter().map(|j| j.id).collect::<Vec<_>>(),
+                [nth_id(1), nth_id(4)]
+            );
+            assert_eq!(event_types(&changes[0].events), [EventType::JobCompleted]);
+            assert_eq!(event_types(&changes[1].events), [EventType::JobFailed]);
+            Ok(stored
+                .into_iter()
+                .map(|mut job| {
+                    job.version += 1;
+                    Ok(job)
+                })
+                .collect())
+        });
+    mocks.robots.expect_get_robot().times(1).returning(|_| {
+        let mut record = Robot::register(robot(), None, None, NOW).unwrap();
+        record.take_job(nth_id(4));
+        Ok(record)
+    });
+    mocks
+        .robots
+        .expect_save_robot()
+        .withf(|record, _| record.current_job_id.is_none())
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let (service, _) = mocks.service();
+    let ends = [
+        FinishedJob {
+            job_id: nth_id(1),
+            end: JobEnd::Completed {
+                output: Some(json!({"ok": true})),
+            },
+        },
+        FinishedJob {
+            job_id: nth_id(2),
+            end: JobEnd::Completed { output: None },
+        },
+        FinishedJob {
+            job_id: nth_id(3),
+            end: JobEnd::Completed { output: None },
+        },
+        FinishedJob {
+            job_id: nth_id(4),
+            end: JobEnd::Failed {
+                error_type: "Boom".to_owned(),
+                error_message: "it broke".to_owned(),
+            },
+        },
+        FinishedJob {
+            job_id: nth_id(1),
+            end: JobEnd::Completed { output: None },
+        },
+    ];
+    let outcomes = service.finish_many(&robot(), &ends).await.unwrap();
+    let first = outcomes[0].as_ref().unwrap();
+    assert_eq!(
+        (first.status, first.output.clone()),
+        (JobStatus::Completed, Some(json!({"ok": true})))
+    );
+    assert!(matches!(outcomes[1], Err(ServiceError::Transition(_))));
+    assert!(matches!(
+        outcomes[2],
+        Err(ServiceError::Repo(RepoError::NotFound(_)))
+    ));
+    assert_eq!(outcomes[3].as_ref().unwrap().status, JobStatus::Failed);
+    assert!(
+        matches!(outcomes[4], Err(ServiceError::Transition(_))),
+        "a job listed twice is finished once"
+    );
+}
+
+#[tokio::test]
+async fn a_batched_report_that_lost_a_race_is_judged_again_against_the_newer_job() {
+    let mut mocks = Mocks::default().without_robot_records();
+    mocks
+        .jobs
+        .expect_get_jobs()
+        .returning(|_| Ok(vec![nth_running(1)]));
+    mocks
+        .jobs
+        .expect_update_jobs_each()
+        .returning(|_| Ok(vec![Err(RepoError::Conflict("changed".to_owned()))]));
+    // The one-job path re-reads: a hard cancel had won.
+    mocks.jobs.expect_get_job().times(1).returning(|_| {
+        let mut job = hard_cancelled();
+        job.id = nth_id(1);
+        Ok(job)
+    });
+    let (service, _) = mocks.service();
+    let ends = [FinishedJob {
+        job_id: nth_id(1),
+        end: JobEnd::Completed { output: None },
+    }];
+    let outcomes = service.finish_many(&robot(), &ends).await.unwrap();
+    assert!(
+        matches!(outcomes[0], Err(ServiceError::Transition(_))),
+        "{:?}",
+        outcomes[0]
+    );
+}
+
+#[tokio::test]
+async fn a_batched_report_whose_write_fails_fails_as_a_whole() {
+    let mut mocks = Mocks::default();
+    mocks
+        .jobs
+        .expect_get_jobs()
+        .returning(|_| Ok(vec![nth_running(1)]));
+    mocks
+        .jobs
+        .expect_update_jobs_each()
+        .returning(|_| Err(RepoError::Unavailable("down".to_owned())));
+    let (service, _) = mocks.service();
+    let ends = [FinishedJob {
+        job_id: nth_id(1),
+        end: JobEnd::Completed { output: None },
+    }];
+    let err = service.finish_many(&robot(), &ends).await.unwrap_err();
+    assert!(matches!(err, ServiceError::Repo(RepoError::Unavailable(_))));
+}

@@ -1,7 +1,8 @@
 //! The robot protocol over HTTP (docs/robot-protocol.md): claim with long-poll, start,
 //! progress with messages, renew, complete, fail, cancelled and release; cancellation; lease
 //! recovery and offline robots by the engine; who may act for whom; and concurrent claims that
-//! never hand one job to two robots. The key flows run on SQLite and on PostgreSQL.
+//! never hand one job to two robots; the batched calls (`batches.rs`). The key flows run on
+//! SQLite and on PostgreSQL.
 
 // A test crate: a panic is a failed assertion with its location, helpers included.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -23,6 +24,9 @@ use baton_storage::testing::TestDatabase;
 use baton_storage::{ConnectOptions, Db};
 use baton_tests::{TestApp, expect_error, json};
 use serde_json::{Value, json};
+
+/// The batched claim and report (`claim-batch`, `finish-batch`).
+mod batches;
 
 /// A server, a handle on its database, and the tokens the tests act with.
 struct Harness {
