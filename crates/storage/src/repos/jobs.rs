@@ -16,6 +16,10 @@ use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
+mod batch_update;
+
+use std::collections::HashSet;
+
 use super::rows::{object_to_text, text_to_object, text_to_value, to_i32, to_u32, to_u64};
 use crate::Db;
 use crate::db::{Pools, SqliteConn};
@@ -493,48 +497,75 @@ impl JobRepository for Db {
                 Ok(row)
             })
             .collect::<DbResult<Vec<JobRow>>>()?;
-        let outcomes = crate::transaction!(self, |conn| {
-            let mut outcomes = Vec::with_capacity(changes.len());
-            let mut events = Vec::new();
-            // One version-checked UPDATE per job, as `update_job` does: a job that changed
-            // meanwhile matches no row and is answered alone, while the others are stored.
-            for (change, row) in changes.iter().zip(&rows) {
-                let id = DbUuid(*change.job.id.as_uuid());
-                let version = change.job.version;
-                let updated: Option<JobRow> = diesel::update(
-                    jobs::table
-                        .filter(jobs::id.eq(id))
-                        .filter(jobs::version.eq(version)),
-                )
-                .set(row)
-                .returning(JobRow::as_returning())
-                .get_result(conn)
-                .await
-                .optional()?;
-                let outcome = match updated {
-                    Some(updated) => {
-                        events.extend(change.events.iter().cloned());
-                        Ok(updated.into_domain()?)
-                    }
-                    None => {
-                        let exists: i64 = jobs::table.find(id).count().get_result(conn).await?;
-                        Err(if exists == 0 {
-                            RepoError::NotFound("job")
+        match self.pools() {
+            Pools::Pg(pool) => {
+                // One statement for the batch: see `batch_update`.
+                let records = changes
+                    .iter()
+                    .zip(&rows)
+                    .map(|(change, row)| row.to_record(change.job.version))
+                    .collect::<DbResult<Vec<Value>>>()?;
+                let records = Value::Array(records).to_string();
+                let mut guard = pool.get().await.map_err(map_pool)?;
+                let conn: &mut AsyncPgConnection = &mut guard;
+                let outcomes = conn
+                    .transaction(async |conn: &mut AsyncPgConnection| -> DbResult<_> {
+                        let updated: Vec<batch_update::UpdatedId> =
+                            diesel::sql_query(batch_update::UPDATE_FROM_RECORDS)
+                                .bind::<diesel::sql_types::Text, _>(&records)
+                                .load(conn)
+                                .await?;
+                        let matched: HashSet<String> =
+                            updated.into_iter().map(|row| row.id).collect();
+                        let mut updated = matched.clone();
+                        let unmatched: Vec<DbUuid> = changes
+                            .iter()
+                            .map(|change| DbUuid(*change.job.id.as_uuid()))
+                            .filter(|id| !updated.contains(&id.0.to_string()))
+                            .collect();
+                        let existing: HashSet<uuid::Uuid> = if unmatched.is_empty() {
+                            HashSet::new()
                         } else {
-                            RepoError::Conflict(format!(
-                                "job {} changed since version {version}",
-                                change.job.id
-                            ))
-                        })
-                    }
-                };
-                outcomes.push(outcome);
+                            jobs::table
+                                .filter(jobs::id.eq_any(&unmatched))
+                                .select(jobs::id)
+                                .load::<DbUuid>(conn)
+                                .await?
+                                .into_iter()
+                                .map(|id| id.0)
+                                .collect()
+                        };
+                        let mut events = Vec::new();
+                        let outcomes = changes
+                            .iter()
+                            .map(|change| {
+                                let id = change.job.id;
+                                // Taken out of the set, so a job listed twice is stored once.
+                                if updated.remove(&id.to_string()) {
+                                    events.extend(change.events.iter().cloned());
+                                    let mut stored = change.job.clone();
+                                    stored.version += 1;
+                                    Ok(stored)
+                                } else if existing.contains(id.as_uuid())
+                                    || matched.contains(&id.to_string())
+                                {
+                                    Err(RepoError::Conflict(format!(
+                                        "job {id} changed since version {}",
+                                        change.job.version
+                                    )))
+                                } else {
+                                    Err(RepoError::NotFound("job"))
+                                }
+                            })
+                            .collect::<Vec<_>>();
+                        crate::append_event_rows!(conn, &events);
+                        Ok(outcomes)
+                    })
+                    .await?;
+                Ok(outcomes)
             }
-            // The stored jobs' events in one statement, in the order of their jobs.
-            crate::append_event_rows!(conn, &events);
-            Ok(outcomes)
-        })?;
-        Ok(outcomes)
+            Pools::Sqlite(_) => Ok(update_each_row_by_row(self, changes, &rows).await?),
+        }
     }
 
     async fn expired_job_leases(&self, now: Timestamp, limit: u32) -> RepoResult<Vec<Job>> {
@@ -569,4 +600,51 @@ impl JobRepository for Db {
         counts.sort_by_key(|(status, _)| JobStatus::ALL.iter().position(|s| s == status));
         Ok(counts)
     }
+}
+
+/// `update_jobs_each` one version-checked UPDATE per job, as `update_job` does, all in one
+/// transaction: SQLite's path (see `batch_update` for why PostgreSQL's differs).
+async fn update_each_row_by_row(
+    db: &Db,
+    changes: &[JobChange],
+    rows: &[JobRow],
+) -> DbResult<Vec<RepoResult<Job>>> {
+    crate::transaction!(db, |conn| {
+        let mut outcomes = Vec::with_capacity(changes.len());
+        let mut events = Vec::new();
+        for (change, row) in changes.iter().zip(rows) {
+            let id = DbUuid(*change.job.id.as_uuid());
+            let version = change.job.version;
+            let updated: Option<JobRow> = diesel::update(
+                jobs::table
+                    .filter(jobs::id.eq(id))
+                    .filter(jobs::version.eq(version)),
+            )
+            .set(row)
+            .returning(JobRow::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+            let outcome = match updated {
+                Some(updated) => {
+                    events.extend(change.events.iter().cloned());
+                    Ok(updated.into_domain()?)
+                }
+                None => {
+                    let exists: i64 = jobs::table.find(id).count().get_result(conn).await?;
+                    Err(if exists == 0 {
+                        RepoError::NotFound("job")
+                    } else {
+                        RepoError::Conflict(format!(
+                            "job {} changed since version {version}",
+                            change.job.id
+                        ))
+                    })
+                }
+            };
+            outcomes.push(outcome);
+        }
+        crate::append_event_rows!(conn, &events);
+        Ok(outcomes)
+    })
 }

@@ -413,6 +413,34 @@ async fn update_jobs_each_stores_every_change_with_its_events(db: Db) {
     assert!(db.update_jobs_each(&[]).await.unwrap().is_empty());
 }
 
+async fn update_jobs_each_keeps_every_field_and_stores_a_repeat_once(db: Db) {
+    let original = full_job(1, JobOrigin::Trigger(TriggerId::from_uuid(uuid(77))));
+    db.insert_job(&original, &[]).await.unwrap();
+    let mut changed = original.clone();
+    changed.output = Some(json!({"ünïcode": "✓", "nested": [1, {"a": null}]}));
+    changed.completed_at = Some(micros(at(12), 654_321));
+    changed.lease_expires_at = None;
+    changed.error_message = None;
+    changed.retry_count = 4;
+    let change = JobChange {
+        job: changed.clone(),
+        events: Vec::new(),
+    };
+    let outcomes = db
+        .update_jobs_each(&[change.clone(), change])
+        .await
+        .unwrap();
+    let mut expected = changed;
+    expected.version += 1;
+    assert_eq!(outcomes[0].as_ref().unwrap(), &expected);
+    assert!(
+        matches!(outcomes[1], Err(RepoError::Conflict(_))),
+        "a repeat finds the version moved: {:?}",
+        outcomes[1]
+    );
+    assert_eq!(db.get_job(expected.id).await.unwrap(), expected);
+}
+
 async fn update_jobs_each_refuses_stale_and_unknown_jobs_alone(db: Db) {
     let mut changes = three_completions(&db).await;
     // A cancel wins the race for the second job after the robot read it.
@@ -695,6 +723,7 @@ contract_tests!(
     get_jobs_reads_the_known_ids_and_leaves_out_the_others,
     update_jobs_each_stores_every_change_with_its_events,
     update_jobs_each_refuses_stale_and_unknown_jobs_alone,
+    update_jobs_each_keeps_every_field_and_stores_a_repeat_once,
     list_jobs_filters_newest_first,
     expired_leases_are_claimed_or_running_jobs_past_their_lease,
     count_jobs_by_status_leaves_out_empty_statuses,
