@@ -20,6 +20,9 @@ pub struct Plan {
 pub enum Step {
     /// It succeeded.
     Done,
+    /// It succeeded for this many units of work at once (a batched call): each counts towards
+    /// the throughput, the call's latency is one sample.
+    DoneMany(u64),
     /// It failed, for this reason (e.g. `HTTP 503`); counted under the reason.
     Failed(String),
     /// There was nothing left to do: this worker stops.
@@ -123,10 +126,14 @@ where
                 sequence += 1;
                 let in_window = ended >= window_start && ended <= window_end;
                 match step {
-                    Step::Done => {
-                        stats.succeeded += 1;
+                    Step::Done | Step::DoneMany(_) => {
+                        let units = match step {
+                            Step::DoneMany(units) => units,
+                            _ => 1,
+                        };
+                        stats.succeeded += units;
                         if in_window {
-                            stats.in_window += 1;
+                            stats.in_window += units;
                             let micros = ended.duration_since(began).as_micros();
                             stats
                                 .latencies_us
@@ -228,10 +235,30 @@ mod tests {
         .await;
         assert_eq!(outcome.succeeded, 10);
         assert_eq!(outcome.in_window, 10);
+        assert_eq!(outcome.latencies_us.len(), 10);
         assert!(
             outcome.window < Duration::from_secs(5),
             "{:?}",
             outcome.window
         );
+    }
+
+    #[tokio::test]
+    async fn a_batched_step_counts_its_units_and_one_latency() {
+        let plan = Plan {
+            workers: 1,
+            warmup: Duration::ZERO,
+            measure: Duration::from_secs(30),
+        };
+        let outcome = run(plan, |_, sequence, _| async move {
+            if sequence < 3 {
+                Step::DoneMany(50)
+            } else {
+                Step::Exhausted
+            }
+        })
+        .await;
+        assert_eq!((outcome.succeeded, outcome.in_window), (150, 150));
+        assert_eq!(outcome.latencies_us.len(), 3);
     }
 }

@@ -1,8 +1,8 @@
 //! Scenario 2: 32 simulated robots claim and complete jobs through the robot protocol, each
 //! with its own token. A backlog is queued first (`POST /api/v1/jobs` at 64 connections for the
-//! planned duration, which is measured too); the robots then drain it. The protocol claims one
-//! job per call, so a job costs two calls: `claim` (no wait) and `complete`. Every job must be
-//! completed once: a job id seen twice, or a refused completion, is a failure.
+//! planned duration, which is measured too); the robots then drain it with the batched calls:
+//! `claim-batch` (up to 50 jobs, no wait), then `finish-batch` completing them all. Every job
+//! must be completed once: a job id seen twice, or a refused completion, is a failure.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -19,6 +19,8 @@ const ROBOTS: usize = 32;
 const SUBMITTERS: usize = 64;
 /// Jobs per second the target asks for.
 const TARGET_JOBS_PER_SECOND: f64 = 5_000.0;
+/// Jobs per `claim-batch` call, each reported by one `finish-batch` call.
+const BATCH: usize = 50;
 
 pub async fn run(context: &Context, backend: Backend) -> anyhow::Result<Vec<Figure>> {
     let running = context.start(backend).await?;
@@ -67,7 +69,7 @@ pub async fn run(context: &Context, backend: Backend) -> anyhow::Result<Vec<Figu
     )
     .await;
 
-    // The robots drain it.
+    // The robots drain it, a batch per claim and per report.
     let base: Arc<str> = running.server.url("/api/v1/robots").into();
     let robots = Arc::new(robots);
     let completed: Arc<Mutex<HashSet<String>>> = Arc::default();
@@ -86,43 +88,23 @@ pub async fn run(context: &Context, backend: Backend) -> anyhow::Result<Vec<Figu
                 let (completed, twice) = (Arc::clone(&completed), Arc::clone(&twice));
                 async move {
                     let (robot, token) = &robots[worker];
-                    let claim = client
-                        .post(format!("{base}/{robot}/jobs/claim"))
-                        .header("X-Api-Token", token)
-                        .json(&json!({"wait_seconds": 0}))
-                        .send()
-                        .await;
-                    let job_id = match claim {
-                        Ok(response) if response.status().as_u16() == 204 => {
-                            return Step::Exhausted;
-                        }
-                        Ok(response) if response.status().as_u16() == 200 => {
-                            match response.json::<Value>().await {
-                                Ok(job) => job["job_id"].as_str().unwrap_or_default().to_owned(),
-                                Err(_) => return Step::Failed("claim: unreadable job".to_owned()),
-                            }
-                        }
-                        other => return Step::Failed(format!("claim: {}", load::failure(&other))),
+                    let ids = match claim_batch(&client, &base, robot, token).await {
+                        Ok(Some(ids)) => ids,
+                        Ok(None) => return Step::Exhausted,
+                        Err(reason) => return Step::Failed(reason),
                     };
-                    let complete = client
-                        .post(format!("{base}/{robot}/jobs/{job_id}/complete"))
-                        .header("X-Api-Token", token)
-                        .json(&json!({"output": {"ok": true}}))
-                        .send()
-                        .await;
-                    match &complete {
-                        Ok(response) if response.status().as_u16() == 200 => {
-                            let first = completed
-                                .lock()
-                                .map(|mut seen| seen.insert(job_id))
-                                .unwrap_or(true);
-                            if !first {
+                    if let Err(reason) = finish_batch(&client, &base, robot, token, &ids).await {
+                        return Step::Failed(reason);
+                    }
+                    let units = ids.len() as u64;
+                    if let Ok(mut seen) = completed.lock() {
+                        for id in ids {
+                            if !seen.insert(id) {
                                 twice.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             }
-                            Step::Done
                         }
-                        _ => Step::Failed(format!("complete: {}", load::failure(&complete))),
                     }
+                    Step::DoneMany(units)
                 }
             },
         )
@@ -150,7 +132,7 @@ pub async fn run(context: &Context, backend: Backend) -> anyhow::Result<Vec<Figu
         .measured(drained.per_second())
         .target(Target::AtLeast(TARGET_JOBS_PER_SECOND))
         .note(format!(
-            "one job per claim; {} of {} queued jobs completed in {:.1} s{}",
+            "batches of up to {BATCH}; {} of {} queued jobs completed in {:.1} s{}",
             super::thousands(drained.succeeded as f64),
             super::thousands(backlog as f64),
             drained.window.as_secs_f64(),
@@ -160,16 +142,17 @@ pub async fn run(context: &Context, backend: Backend) -> anyhow::Result<Vec<Figu
                 ""
             }
         )),
-        figure("claim + complete latency p99", Unit::Millis).measured(drained.percentile_ms(99.0)),
+        figure(
+            "claim-batch + finish-batch latency p99 (one batch)",
+            Unit::Millis,
+        )
+        .measured(drained.percentile_ms(99.0)),
         figure(
             "capacity at this CPU cost, if nothing else ran",
             Unit::PerSecond("jobs"),
         )
         .measured(cost.capacity(super::cpus()))
-        .note(
-            cost.describe()
-                .replace("per request", "per job (two calls)"),
-        ),
+        .note(cost.describe().replace("per request", "per job")),
         figure("jobs completed twice", Unit::Count("jobs"))
             .measured(twice.load(std::sync::atomic::Ordering::Relaxed) as f64)
             .target(Target::AtMost(0.0)),
@@ -178,4 +161,76 @@ pub async fn run(context: &Context, backend: Backend) -> anyhow::Result<Vec<Figu
             .target(Target::AtMost(0.0))
             .note(drained.failure_summary()),
     ])
+}
+
+/// One `claim-batch` without waiting: the claimed jobs' ids, or `None` when nothing is pending.
+async fn claim_batch(
+    client: &reqwest::Client,
+    base: &str,
+    robot: &str,
+    token: &str,
+) -> Result<Option<Vec<String>>, String> {
+    let response = client
+        .post(format!("{base}/{robot}/jobs/claim-batch"))
+        .header("X-Api-Token", token)
+        .json(&json!({"limit": BATCH, "wait_seconds": 0}))
+        .send()
+        .await;
+    match response {
+        Ok(response) if response.status().as_u16() == 204 => Ok(None),
+        Ok(response) if response.status().as_u16() == 200 => {
+            let body: Value = response
+                .json()
+                .await
+                .map_err(|_| "claim-batch: unreadable answer".to_owned())?;
+            let ids = body["jobs"]
+                .as_array()
+                .map(|jobs| {
+                    jobs.iter()
+                        .filter_map(|job| job["job_id"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Ok(Some(ids))
+        }
+        other => Err(format!("claim-batch: {}", load::failure(&other))),
+    }
+}
+
+/// One `finish-batch` completing `ids`; every job must be answered 200.
+async fn finish_batch(
+    client: &reqwest::Client,
+    base: &str,
+    robot: &str,
+    token: &str,
+    ids: &[String],
+) -> Result<(), String> {
+    let report: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"job_id": id, "outcome": "completed", "output": {"ok": true}}))
+        .collect();
+    let response = client
+        .post(format!("{base}/{robot}/jobs/finish-batch"))
+        .header("X-Api-Token", token)
+        .json(&json!({"jobs": report}))
+        .send()
+        .await;
+    let body: Value = match response {
+        Ok(response) if response.status().as_u16() == 200 => response
+            .json()
+            .await
+            .map_err(|_| "finish-batch: unreadable answer".to_owned())?,
+        other => return Err(format!("finish-batch: {}", load::failure(&other))),
+    };
+    let results = body["results"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    if results.len() != ids.len() {
+        return Err("finish-batch: not one result per job".to_owned());
+    }
+    match results.iter().find(|result| result["status"] != 200) {
+        Some(refused) => Err(format!(
+            "finish-batch: a job answered {}",
+            refused["status"]
+        )),
+        None => Ok(()),
+    }
 }
