@@ -6,7 +6,9 @@
 //! with fifty UPDATEs. Here the batch travels as one JSON parameter, unpacked by
 //! `jsonb_to_recordset` and joined on id and version, so fifty jobs cost one statement. Each
 //! job is still checked against its own version: a row whose version moved matches nothing and
-//! is answered alone. SQLite runs in the process, where a statement costs no round trip and
+//! is answered alone. The ids are also given as an array (`id = ANY(…)`), so the rows are found
+//! through the primary key even when the planner has no statistics (it otherwise hashes the
+//! records and scans the whole table: 9.7 ms instead of 1.7 ms for 50 of 20,000 jobs). SQLite runs in the process, where a statement costs no round trip and
 //! little parsing, so it keeps the one-UPDATE-per-job path of [`super::JobRow`].
 
 use diesel::QueryableByName;
@@ -39,7 +41,8 @@ FROM jsonb_to_recordset($1::jsonb) AS v(
     retry_count integer, max_retries integer, error_message text, error_type text,
     cancel_requested text, node_executions text, updated_at timestamptz, duration_ms bigint
 )
-WHERE j.id = v.id AND j.version = v.version
+WHERE j.id = ANY(ARRAY(SELECT (r->>'id')::uuid FROM jsonb_array_elements($1::jsonb) AS r))
+    AND j.id = v.id AND j.version = v.version
 RETURNING j.id::text AS id
 "#;
 
