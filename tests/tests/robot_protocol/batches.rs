@@ -68,9 +68,9 @@ async fn a_batch_is_claimed_and_finished_in_one_call_each(h: Harness) {
     let (_, first) = h.claim_batch(robot_a, 3).await;
     assert_eq!(first, urgent);
     let (_, second) = h.claim_batch(robot_a, 1).await;
-    assert_eq!(second, [low.clone()]);
+    assert_eq!(second, std::slice::from_ref(&low));
     let (_, for_b) = h.claim_batch(robot_b, 10).await;
-    assert_eq!(for_b, [theirs.clone()]);
+    assert_eq!(for_b, std::slice::from_ref(&theirs));
     assert_eq!(h.claim_batch(robot_a, 10).await.0, 204, "nothing is left");
     let record =
         h.db.get_robot(&RobotId::parse("robot-a").unwrap())
@@ -175,7 +175,7 @@ async fn broken_batches_are_refused_whole_with_every_field_named() {
         assert_eq!(error["errors"][0]["field"], field, "{body}");
     }
     let (_, claimed) = h.claim_batch(robot, 5).await;
-    assert_eq!(claimed, [job.clone()]);
+    assert_eq!(claimed, std::slice::from_ref(&job));
 
     let too_many: Vec<Value> = (0..101).map(|_| completed(&job)).collect();
     for (body, fields) in [
