@@ -315,6 +315,15 @@ pub struct TriggerFilter {
     pub limit: u32,
 }
 
+/// One fire of [`TriggerRepository::record_fires`]: the trigger as the fire changed it (its
+/// `version` still the one it was read at), the job the fire starts, and the events recording it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FireRecord {
+    pub trigger: Trigger,
+    pub job: Job,
+    pub events: Vec<Event>,
+}
+
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait TriggerRepository: Send + Sync {
@@ -347,6 +356,19 @@ pub trait TriggerRepository: Send + Sync {
     /// or change came first; then nothing is written. This is what makes a due trigger fire
     /// exactly once across servers.
     async fn record_fire(&self, trigger: &Trigger, job: &Job, events: &[Event]) -> RepoResult<()>;
+
+    /// Many fires in one transaction, each on its own terms, as the engine stores a round's
+    /// fires. Each trigger is stored only if its stored version still equals `trigger.version`;
+    /// the jobs and events of the fires whose trigger was stored are inserted with it. Returns
+    /// one outcome per fire, in order: `Ok(())` once the fire is committed with its job and
+    /// events, or `Conflict` when another fire or change came first (or the trigger was deleted):
+    /// nothing of that fire is written, and the others are. Of concurrent calls carrying one
+    /// trigger read at one version, exactly one stores it; a trigger named twice in one call is
+    /// judged by its first fire, the later ones are `Conflict`.
+    /// Errors of the call itself, when nothing at all was written: `Unavailable` or `Internal`
+    /// when the transaction failed, `Conflict` when a job or event id of the batch is taken
+    /// (ids are fresh, so that is a bug rather than a race).
+    async fn record_fires(&self, fires: &[FireRecord]) -> RepoResult<Vec<RepoResult<()>>>;
 
     /// Triggers whose current job is `job`.
     async fn triggers_for_job(&self, job: JobId) -> RepoResult<Vec<Trigger>>;

@@ -3,9 +3,12 @@
 //! start (DESIGN §3).
 //!
 //! Every write is load → domain method → store-if-version-unchanged. A fire is stored together
-//! with its job in one version-checked transaction ([`TriggerRepository::record_fire`]), so when
-//! several servers share a database a due trigger starts exactly one job: the servers that lose
-//! the race see `Conflict` and move on.
+//! with its job, each trigger version-checked on its own, so when several servers share a
+//! database a due trigger starts exactly one job: the servers that lose the race see `Conflict`
+//! and move on. The engine's fires of one round are stored together, up to
+//! [`FIRES_PER_WRITE`] per transaction ([`TriggerRepository::record_fires`]): a transaction per
+//! fire would bound a server to what the database flushes per second, far below the thousands of
+//! per-second schedules one server must fire.
 
 mod definition;
 #[cfg(test)]
@@ -13,6 +16,8 @@ pub(crate) mod memory;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -20,10 +25,10 @@ use serde_json::Value;
 use crate::clock::{Clock, IdGenerator, Timestamp};
 use crate::error::{FieldError, RepoError, RepoResult, Validator};
 use crate::event::{Event, EventType};
-use crate::ids::{EventId, JobId, TriggerId};
+use crate::ids::{EventId, JobId, TriggerId, WorkflowId};
 use crate::job::{Job, JobOrigin, JobStatus, NewJob};
-use crate::ports::{QueueRepository, TriggerRepository, WorkflowRepository};
-use crate::queue::QueueItemStatus;
+use crate::ports::{FireRecord, QueueRepository, TriggerRepository, WorkflowRepository};
+use crate::queue::{QueueItemStatus, QueueName};
 use crate::trigger::{JobOutcome, ProcessStatus, Trigger, TriggerKind, TriggerName};
 use crate::workflow::{ExecutionMode, Workflow};
 
@@ -34,6 +39,11 @@ use super::ServiceError;
 /// How many times a change is retried when a concurrent writer (a fire, another client) moved
 /// the trigger's version on first.
 const UPDATE_ATTEMPTS: usize = 3;
+
+/// The most fires stored in one transaction. Larger batches save little more per fire, and a
+/// transaction holds SQLite's write lock (and on PostgreSQL its fired triggers' row locks) while
+/// it runs: a few tens of milliseconds at this size.
+pub const FIRES_PER_WRITE: usize = 500;
 
 /// The body of PyOrchestrator's `POST /api/trigger`, as the client sent it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -48,6 +58,9 @@ pub struct StatusChange {
 /// What one round of [`TriggerService::fire_due`] did.
 #[derive(Debug, Default)]
 pub struct FireRound {
+    /// How many candidates the round looked at: when it is the `limit` given, more triggers may
+    /// be due, and the caller may call again at once.
+    pub candidates: usize,
     /// Each trigger that fired, with the job it started.
     pub fired: Vec<(TriggerId, JobId)>,
     /// Due triggers another server fired (or a client changed) first: not fired here.
@@ -194,22 +207,121 @@ impl TriggerService {
     }
 
     /// Fires the triggers due at `now` (at most `limit` are looked at): each gets one job of its
-    /// workflow, stored with the fire in one transaction. A trigger another server fired first
-    /// is skipped; one trigger's failure does not hold up the others. Errors: only when the
-    /// candidates cannot be read at all.
+    /// workflow. The round's workflows are read once each, and its fires are stored together,
+    /// [`FIRES_PER_WRITE`] at most per transaction (the transactions concurrently), each trigger
+    /// version-checked on its own. A trigger another server fired first is skipped; one
+    /// trigger's failure does not hold up the others. Every fire of the round takes `now` as its
+    /// time (its job's `created_at`). Errors: only when the candidates cannot be read at all.
     pub async fn fire_due(&self, now: Timestamp, limit: u32) -> Result<FireRound, ServiceError> {
-        let mut round = FireRound::default();
-        for trigger in self.triggers.due_trigger_candidates(now, limit).await? {
+        let candidates = self.triggers.due_trigger_candidates(now, limit).await?;
+        let mut round = FireRound {
+            candidates: candidates.len(),
+            ..FireRound::default()
+        };
+        let mut judge = Judge::default();
+        let mut fires = Vec::new();
+        for mut trigger in candidates {
             let id = trigger.id;
-            match self.try_fire(trigger, now).await {
-                Ok(Fire::Fired(job)) => round.fired.push((id, job)),
-                Ok(Fire::NotDue) => {}
-                Ok(Fire::LostRace) => round.lost_races += 1,
-                Ok(Fire::Orphaned) => round.orphaned.push(id),
-                Err(e) => round.failed.push((id, e)),
+            let new_items = match self.new_items(&mut judge, &trigger).await {
+                Ok(n) => n,
+                Err(e) => {
+                    round.failed.push((id, e));
+                    continue;
+                }
+            };
+            if !trigger.is_due(now, new_items) {
+                continue;
+            }
+            let workflow = match self.workflow(&mut judge, trigger.workflow_id).await {
+                Ok(workflow) => workflow,
+                Err(RepoError::NotFound(_)) => {
+                    round.orphaned.push(id);
+                    continue;
+                }
+                Err(e) => {
+                    round.failed.push((id, e));
+                    continue;
+                }
+            };
+            let job = self.job_of(&trigger, workflow, now);
+            trigger.fire(job.id, now);
+            fires.push(self.fire_record(trigger, job, now));
+        }
+        self.store_fires(&fires, &mut round).await;
+        Ok(round)
+    }
+
+    /// Stores a round's fires and reports each one's outcome in `round`.
+    async fn store_fires(&self, fires: &[FireRecord], round: &mut FireRound) {
+        // The batches hold different triggers, so the store may write them side by side (two
+        // PostgreSQL backends at work instead of one); their outcomes are read in order.
+        let batches: Vec<&[FireRecord]> = fires.chunks(FIRES_PER_WRITE).collect();
+        let written = futures_util::future::join_all(
+            batches
+                .iter()
+                .map(|batch| self.triggers.record_fires(batch)),
+        )
+        .await;
+        for (batch, written) in batches.into_iter().zip(written) {
+            match written {
+                Ok(outcomes) => {
+                    // A missing outcome would be the adapter's bug: the fire counts as failed,
+                    // and the next round judges its trigger again.
+                    let mut outcomes = outcomes.into_iter();
+                    for fire in batch {
+                        let id = fire.trigger.id;
+                        match outcomes.next() {
+                            Some(Ok(())) => round.fired.push((id, fire.job.id)),
+                            Some(Err(RepoError::Conflict(_))) => round.lost_races += 1,
+                            Some(Err(e)) => round.failed.push((id, e)),
+                            None => round.failed.push((
+                                id,
+                                RepoError::Internal("the store gave no outcome for a fire".into()),
+                            )),
+                        }
+                    }
+                }
+                Err(e) => {
+                    for fire in batch {
+                        round.failed.push((fire.trigger.id, same_error(&e)));
+                    }
+                }
             }
         }
-        Ok(round)
+    }
+
+    /// The NEW items an idle, enabled QUEUE trigger's queue holds, counted once per queue and
+    /// round; 0 for any other trigger, whose firing does not depend on it.
+    async fn new_items(&self, judge: &mut Judge, trigger: &Trigger) -> RepoResult<u64> {
+        let TriggerKind::Queue { queue_name, .. } = &trigger.kind else {
+            return Ok(0);
+        };
+        if !trigger.enabled || trigger.process_status != ProcessStatus::Idle {
+            return Ok(0);
+        }
+        if let Some(count) = judge.new_items.get(queue_name) {
+            return Ok(*count);
+        }
+        let count = self
+            .queues
+            .count_items(queue_name, QueueItemStatus::New)
+            .await?;
+        judge.new_items.insert(queue_name.clone(), count);
+        Ok(count)
+    }
+
+    /// A workflow of the round, read on first use; a failed read is remembered too, so one
+    /// unreachable workflow costs one read per round, not one per trigger.
+    async fn workflow<'a>(
+        &self,
+        judge: &'a mut Judge,
+        id: WorkflowId,
+    ) -> Result<&'a Workflow, RepoError> {
+        let read = match judge.workflows.entry(id) {
+            Entry::Occupied(found) => found.into_mut(),
+            Entry::Vacant(slot) => slot.insert(self.workflows.get_workflow(id).await),
+        };
+        read.as_ref().map_err(same_error)
     }
 
     /// The job a trigger started ended: the trigger's status follows DESIGN §3 (SINGLE → DONE,
@@ -264,36 +376,6 @@ impl TriggerService {
         Err(gave_up(last).into())
     }
 
-    /// Judges one candidate and, when due, fires it.
-    async fn try_fire(&self, mut trigger: Trigger, now: Timestamp) -> Result<Fire, RepoError> {
-        let new_items = match &trigger.kind {
-            // Counting is a query: only an idle, enabled QUEUE trigger can use the answer.
-            TriggerKind::Queue { queue_name, .. }
-                if trigger.enabled && trigger.process_status == ProcessStatus::Idle =>
-            {
-                self.queues
-                    .count_items(queue_name, QueueItemStatus::New)
-                    .await?
-            }
-            _ => 0,
-        };
-        if !trigger.is_due(now, new_items) {
-            return Ok(Fire::NotDue);
-        }
-        let workflow = match self.workflows.get_workflow(trigger.workflow_id).await {
-            Ok(workflow) => workflow,
-            Err(RepoError::NotFound(_)) => return Ok(Fire::Orphaned),
-            Err(other) => return Err(other),
-        };
-        let job = self.job_of(&trigger, workflow, now);
-        trigger.fire(job.id, now);
-        match self.store_fire(&trigger, &job, now).await {
-            Ok(()) => Ok(Fire::Fired(job.id)),
-            Err(RepoError::Conflict(_)) => Ok(Fire::LostRace),
-            Err(other) => Err(other),
-        }
-    }
-
     /// Starts one job of the trigger's workflow now, whatever its type, status, `enabled` flag or
     /// schedule (CasareRPA's "trigger schedule now"). The fire is recorded as the engine's are
     /// (status RUNNING, `current_job_id`, `last_run`, `run_count`, the same events), but a
@@ -308,9 +390,10 @@ impl TriggerService {
             let mut trigger = self.triggers.get_trigger(id).await?;
             let workflow = self.workflows.get_workflow(trigger.workflow_id).await?;
             let now = self.clock.now();
-            let job = self.job_of(&trigger, workflow, now);
+            let job = self.job_of(&trigger, &workflow, now);
             trigger.fire_manually(job.id, now);
-            match self.store_fire(&trigger, &job, now).await {
+            let events = self.fire_events(&trigger, &job, now);
+            match self.triggers.record_fire(&trigger, &job, &events).await {
                 Ok(()) => {
                     trigger.version += 1;
                     return Ok((trigger, job));
@@ -324,10 +407,10 @@ impl TriggerService {
 
     /// The pending job a fire of `trigger` starts: its priority, execution mode and process
     /// arguments, and the trigger as its origin.
-    fn job_of(&self, trigger: &Trigger, workflow: Workflow, now: Timestamp) -> Job {
+    fn job_of(&self, trigger: &Trigger, workflow: &Workflow, now: Timestamp) -> Job {
         NewJob {
             workflow_id: workflow.id,
-            workflow_name: workflow.name,
+            workflow_name: workflow.name.clone(),
             priority: trigger.priority,
             execution_mode: trigger.execution_mode,
             input: trigger.process_args.clone(),
@@ -337,13 +420,22 @@ impl TriggerService {
         .into_job(JobId::from_uuid(self.ids.new_uuid()), now)
     }
 
-    /// Stores a fire already applied to `trigger` with its job and events, version-checked.
-    async fn store_fire(&self, trigger: &Trigger, job: &Job, now: Timestamp) -> RepoResult<()> {
-        let events = [
+    /// A fire already applied to `trigger`, with its job and events, ready to store.
+    fn fire_record(&self, trigger: Trigger, job: Job, now: Timestamp) -> FireRecord {
+        let events = self.fire_events(&trigger, &job, now);
+        FireRecord {
+            trigger,
+            job,
+            events,
+        }
+    }
+
+    /// The events of a fire: its job's creation, then the fire itself.
+    fn fire_events(&self, trigger: &Trigger, job: &Job, now: Timestamp) -> Vec<Event> {
+        vec![
             Event::job_changed(EventId::from_uuid(self.ids.new_uuid()), job, false, now),
             self.fired_event(trigger, job, now),
-        ];
-        self.triggers.record_fire(trigger, job, &events).await
+        ]
     }
 
     /// The activity record of a fire: `schedule_triggered` for a SCHEDULED trigger (the
@@ -412,12 +504,23 @@ impl TriggerService {
     }
 }
 
-/// What judging one candidate came to.
-enum Fire {
-    Fired(JobId),
-    NotDue,
-    LostRace,
-    Orphaned,
+/// What a round of [`TriggerService::fire_due`] has read so far, so that it reads each
+/// workflow and counts each queue once.
+#[derive(Default)]
+struct Judge {
+    workflows: HashMap<WorkflowId, RepoResult<Workflow>>,
+    new_items: HashMap<QueueName, u64>,
+}
+
+/// The same error again, for each fire of a batch or trigger of a workflow it concerns
+/// (`RepoError` is not `Clone`: it may one day carry a source).
+fn same_error(e: &RepoError) -> RepoError {
+    match e {
+        RepoError::NotFound(what) => RepoError::NotFound(what),
+        RepoError::Conflict(why) => RepoError::Conflict(why.clone()),
+        RepoError::Unavailable(why) => RepoError::Unavailable(why.clone()),
+        RepoError::Internal(why) => RepoError::Internal(why.clone()),
+    }
 }
 
 /// Applies a checked change to `trigger` at `now`.

@@ -15,6 +15,9 @@ use crate::sql_types::{DbTime, DbUuid};
 #[derive(Insertable)]
 #[diesel(table_name = events)]
 #[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+// `None` is bound as NULL (no column of `events` has a default): a `DEFAULT` keyword would make
+// diesel prepare every multi-row INSERT anew on PostgreSQL (see `insert_rows_sized!`).
+#[diesel(treat_none_as_default_value = false)]
 pub(crate) struct NewEventRow {
     id: DbUuid,
     event_type: String,

@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
-use baton_domain::event::EventType;
-use baton_domain::ids::TriggerId;
+use baton_domain::event::{Event, EventType};
+use baton_domain::ids::{JobId, TriggerId};
 use baton_domain::job::{JobOrigin, Priority};
 use baton_domain::ports::{
-    EventFilter, EventRepository, JobRepository, TriggerFilter, TriggerRepository,
+    EventFilter, EventRepository, FireRecord, JobRepository, TriggerFilter, TriggerRepository,
 };
 use baton_domain::queue::QueueName;
 use baton_domain::schedule::CronSchedule;
@@ -556,6 +556,263 @@ async fn concurrent_fires_of_one_version_succeed_exactly_once(db: Db) {
     );
 }
 
+/// A fire of `read` (the trigger as read) at `now`, with job and events numbered `n`: a
+/// `job_created` and a `trigger_fired` event naming the job.
+fn fire_of(read: &Trigger, n: u128, now: Timestamp) -> FireRecord {
+    let job = job(n, JobOrigin::Trigger(read.id), now);
+    let mut trigger = read.clone();
+    trigger.fire(job.id, now);
+    let events = [EventType::JobCreated, EventType::TriggerFired]
+        .into_iter()
+        .enumerate()
+        .map(|(k, event_type)| Event {
+            job_id: Some(job.id),
+            ..event(n * 2 + k as u128, event_type, now)
+        })
+        .collect();
+    FireRecord {
+        trigger,
+        job,
+        events,
+    }
+}
+
+/// The jobs the stored events name, one entry per event.
+async fn jobs_of_events(db: &Db) -> Vec<JobId> {
+    let (events, _) = db
+        .list_events(&EventFilter {
+            limit: 10_000,
+            ..EventFilter::default()
+        })
+        .await
+        .unwrap();
+    let mut jobs: Vec<JobId> = events.into_iter().filter_map(|e| e.job_id).collect();
+    jobs.sort();
+    jobs
+}
+
+async fn a_batch_stores_every_fire_with_its_job_and_events(db: Db) {
+    stored_workflow(&db, 1).await;
+    // Every optional field set on one of them, so each column goes through the batch's write.
+    let mut read: Vec<Trigger> = (1..=3)
+        .map(|n| trigger(n, cron("* * * * * *", None)))
+        .collect();
+    read.push(full(4, queue("invoices", 25)));
+    read.push(full(5, cron("*/10 * * * * *", Some("Europe/Paris"))));
+    for t in &read {
+        db.insert_trigger(t).await.unwrap();
+    }
+    // Not in id order: the outcomes follow the fires' order, whatever order rows are locked in.
+    let fires = vec![
+        fire_of(&read[2], 3, at(5)),
+        fire_of(&read[0], 1, at(5)),
+        fire_of(&read[4], 5, micros(at(5), 7)),
+        fire_of(&read[1], 2, at(5)),
+        fire_of(&read[3], 4, micros(at(5), 7)),
+    ];
+    let outcomes = db.record_fires(&fires).await.unwrap();
+    assert_eq!(outcomes.len(), 5);
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    for fire in &fires {
+        assert_eq!(
+            db.get_trigger(fire.trigger.id).await.unwrap(),
+            Trigger {
+                version: fire.trigger.version + 1,
+                ..fire.trigger.clone()
+            }
+        );
+        assert_eq!(db.get_job(fire.job.id).await.unwrap(), fire.job);
+    }
+    let mut expected: Vec<JobId> = fires.iter().flat_map(|f| [f.job.id, f.job.id]).collect();
+    expected.sort();
+    assert_eq!(jobs_of_events(&db).await, expected, "two events per fire");
+    assert!(db.record_fires(&[]).await.unwrap().is_empty());
+}
+
+async fn a_stale_fire_in_a_batch_is_refused_alone(db: Db) {
+    stored_workflow(&db, 1).await;
+    let read: Vec<Trigger> = (1..=3).map(|n| trigger(n, TriggerKind::Single)).collect();
+    for t in &read {
+        db.insert_trigger(t).await.unwrap();
+    }
+    // Another server fired the second trigger after this one read it.
+    let elsewhere = fire_of(&read[1], 20, at(1));
+    db.record_fires(std::slice::from_ref(&elsewhere))
+        .await
+        .unwrap()
+        .pop()
+        .unwrap()
+        .unwrap();
+    let after_elsewhere = db.get_trigger(read[1].id).await.unwrap();
+    // And a trigger this server read was deleted meanwhile.
+    let deleted = trigger(4, TriggerKind::Single);
+
+    let fires = vec![
+        fire_of(&read[0], 1, at(2)),
+        fire_of(&read[1], 2, at(2)),
+        fire_of(&deleted, 4, at(2)),
+        fire_of(&read[2], 3, at(2)),
+    ];
+    let outcomes = db.record_fires(&fires).await.unwrap();
+    assert!(outcomes[0].is_ok(), "{outcomes:?}");
+    assert!(
+        matches!(outcomes[1], Err(RepoError::Conflict(_))),
+        "{outcomes:?}"
+    );
+    assert!(
+        matches!(outcomes[2], Err(RepoError::Conflict(_))),
+        "{outcomes:?}"
+    );
+    assert!(outcomes[3].is_ok(), "{outcomes:?}");
+
+    assert_eq!(
+        db.get_trigger(read[1].id).await.unwrap(),
+        after_elsewhere,
+        "the stale fire left the trigger as the other server stored it"
+    );
+    for refused in [&fires[1], &fires[2]] {
+        assert!(
+            matches!(
+                db.get_job(refused.job.id).await,
+                Err(RepoError::NotFound(_))
+            ),
+            "no job of a refused fire"
+        );
+    }
+    assert!(matches!(
+        db.get_trigger(deleted.id).await,
+        Err(RepoError::NotFound(_))
+    ));
+    for stored in [&fires[0], &fires[3]] {
+        assert_eq!(db.get_job(stored.job.id).await.unwrap(), stored.job);
+        assert_eq!(
+            db.get_trigger(stored.trigger.id)
+                .await
+                .unwrap()
+                .current_job_id,
+            Some(stored.job.id)
+        );
+    }
+    let mut expected: Vec<JobId> = [&elsewhere, &fires[0], &fires[3]]
+        .iter()
+        .flat_map(|f| [f.job.id, f.job.id])
+        .collect();
+    expected.sort();
+    assert_eq!(
+        jobs_of_events(&db).await,
+        expected,
+        "no event of a refused fire"
+    );
+    assert_eq!(job_count(&db).await, 3);
+}
+
+async fn a_trigger_twice_in_one_batch_fires_once(db: Db) {
+    stored_workflow(&db, 1).await;
+    let read = trigger(1, TriggerKind::Single);
+    db.insert_trigger(&read).await.unwrap();
+    let fires = vec![fire_of(&read, 1, at(2)), fire_of(&read, 2, at(2))];
+    let outcomes = db.record_fires(&fires).await.unwrap();
+    assert!(outcomes[0].is_ok(), "{outcomes:?}");
+    assert!(
+        matches!(outcomes[1], Err(RepoError::Conflict(_))),
+        "{outcomes:?}"
+    );
+    let stored = db.get_trigger(read.id).await.unwrap();
+    assert_eq!(stored.current_job_id, Some(fires[0].job.id));
+    assert_eq!(stored.run_count, 1);
+    assert_eq!(job_count(&db).await, 1);
+    assert_eq!(event_count(&db).await, 2);
+}
+
+async fn a_batch_with_a_taken_job_id_writes_nothing(db: Db) {
+    stored_workflow(&db, 1).await;
+    let read: Vec<Trigger> = (1..=2).map(|n| trigger(n, TriggerKind::Single)).collect();
+    for t in &read {
+        db.insert_trigger(t).await.unwrap();
+    }
+    let existing = job(2, JobOrigin::Manual, at(1));
+    db.insert_job(&existing, &[]).await.unwrap();
+
+    let fires = vec![fire_of(&read[0], 1, at(2)), fire_of(&read[1], 2, at(2))];
+    let err = db.record_fires(&fires).await.unwrap_err();
+    assert!(matches!(err, RepoError::Conflict(_)), "{err:?}");
+    for t in &read {
+        assert_eq!(&db.get_trigger(t.id).await.unwrap(), t, "rolled back");
+    }
+    assert_eq!(job_count(&db).await, 1);
+    assert_eq!(event_count(&db).await, 0);
+}
+
+/// Four servers fire the same twenty triggers round after round, each from the same read and
+/// each batch in an order of its own: every trigger fires exactly once per round, only winners
+/// leave a job and events, and no batch fails (overlapping batches must not deadlock).
+async fn concurrent_batches_fire_each_trigger_exactly_once(db: Db) {
+    const TASKS: u128 = 4;
+    const TRIGGERS: u128 = 20;
+    const ROUNDS: u128 = 15;
+    stored_workflow(&db, 1).await;
+    for n in 1..=TRIGGERS {
+        db.insert_trigger(&trigger(n, cron("* * * * * *", None)))
+            .await
+            .unwrap();
+    }
+
+    let barrier = Arc::new(tokio::sync::Barrier::new(TASKS as usize));
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let db = db.clone();
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut wins = Vec::new();
+            for round in 0..ROUNDS {
+                let mut read = Vec::new();
+                for n in 1..=TRIGGERS {
+                    read.push((n, db.get_trigger(trigger_id(n)).await.unwrap()));
+                }
+                // Each task its own order: rotated, and reversed for odd tasks.
+                read.rotate_left((task * 5) as usize);
+                if task % 2 == 1 {
+                    read.reverse();
+                }
+                barrier.wait().await;
+                let now = at(round as i64);
+                let fires: Vec<FireRecord> = read
+                    .iter()
+                    .map(|(n, t)| fire_of(t, 1_000 + (round * TASKS + task) * TRIGGERS + n, now))
+                    .collect();
+                let outcomes = db.record_fires(&fires).await.unwrap_or_else(|e| {
+                    panic!("task {task}, round {round}: the batch failed: {e:?}")
+                });
+                for (fire, outcome) in fires.iter().zip(outcomes) {
+                    match outcome {
+                        Ok(()) => wins.push((round, fire.trigger.id)),
+                        Err(RepoError::Conflict(_)) => {}
+                        Err(other) => panic!("task {task}, round {round}: {other:?}"),
+                    }
+                }
+                barrier.wait().await;
+            }
+            wins
+        }));
+    }
+    let mut wins: Vec<(u128, TriggerId)> = Vec::new();
+    for task in tasks {
+        wins.extend(task.await.unwrap());
+    }
+    wins.sort();
+    let expected: Vec<(u128, TriggerId)> = (0..ROUNDS)
+        .flat_map(|round| (1..=TRIGGERS).map(move |n| (round, trigger_id(n))))
+        .collect();
+    assert_eq!(wins, expected, "one winner per trigger and round");
+    for n in 1..=TRIGGERS {
+        let stored = db.get_trigger(trigger_id(n)).await.unwrap();
+        assert_eq!(stored.run_count, ROUNDS as u64);
+        assert_eq!(stored.version, ROUNDS as i64);
+    }
+    assert_eq!(job_count(&db).await, (ROUNDS * TRIGGERS) as u64);
+    assert_eq!(event_count(&db).await, (2 * ROUNDS * TRIGGERS) as u64);
+}
+
 contract_tests!(
     each_kind_reads_back_as_written,
     a_taken_name_or_id_conflicts,
@@ -569,4 +826,9 @@ contract_tests!(
     a_stale_fire_writes_nothing,
     a_fire_with_a_taken_job_id_writes_nothing,
     concurrent_fires_of_one_version_succeed_exactly_once,
+    a_batch_stores_every_fire_with_its_job_and_events,
+    a_stale_fire_in_a_batch_is_refused_alone,
+    a_trigger_twice_in_one_batch_fires_once,
+    a_batch_with_a_taken_job_id_writes_nothing,
+    concurrent_batches_fire_each_trigger_exactly_once,
 );

@@ -1,7 +1,7 @@
 //! In-memory fakes for the use-case tests: a trigger store that keeps versions as the real ones
 //! do (so lost races can be staged), a clock the test sets, and counting ids.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -12,7 +12,7 @@ use crate::error::{RepoError, RepoResult};
 use crate::event::Event;
 use crate::ids::{JobId, TriggerId};
 use crate::job::Job;
-use crate::ports::{TriggerFilter, TriggerRepository};
+use crate::ports::{FireRecord, TriggerFilter, TriggerRepository};
 use crate::trigger::{Trigger, TriggerKind, TriggerName};
 
 /// A clock the test sets.
@@ -40,6 +40,12 @@ pub(crate) struct MemoryTriggers {
     pub(crate) fires: Mutex<Vec<(Job, Vec<Event>)>>,
     /// When set, the next `record_fire` or `update_trigger` loses a race once.
     pub(crate) lose_next_write: Mutex<bool>,
+    /// Triggers whose next stored fire loses a race once (another server fired them first).
+    pub(crate) fired_elsewhere: Mutex<HashSet<TriggerId>>,
+    /// When set, the next `record_fires` call fails as a whole with this, writing nothing.
+    pub(crate) fail_next_batch: Mutex<Option<RepoError>>,
+    /// How many fires each `record_fires` call carried, in call order.
+    pub(crate) batches: Mutex<Vec<usize>>,
 }
 
 impl MemoryTriggers {
@@ -165,6 +171,29 @@ impl TriggerRepository for MemoryTriggers {
             .unwrap()
             .push((job.clone(), events.to_vec()));
         Ok(())
+    }
+    /// Each fire as `record_fire` stores it, with the staged failures and lost races.
+    async fn record_fires(&self, fires: &[FireRecord]) -> RepoResult<Vec<RepoResult<()>>> {
+        self.batches.lock().unwrap().push(fires.len());
+        if let Some(failure) = self.fail_next_batch.lock().unwrap().take() {
+            return Err(failure);
+        }
+        let mut outcomes = Vec::with_capacity(fires.len());
+        for fire in fires {
+            let elsewhere = self
+                .fired_elsewhere
+                .lock()
+                .unwrap()
+                .remove(&fire.trigger.id);
+            if elsewhere && let Some(row) = self.rows.lock().unwrap().get_mut(&fire.trigger.id) {
+                row.version += 1;
+            }
+            outcomes.push(
+                self.record_fire(&fire.trigger, &fire.job, &fire.events)
+                    .await,
+            );
+        }
+        Ok(outcomes)
     }
     async fn triggers_for_job(&self, job: JobId) -> RepoResult<Vec<Trigger>> {
         Ok(self

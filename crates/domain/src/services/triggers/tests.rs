@@ -840,43 +840,159 @@ async fn a_trigger_whose_workflow_is_gone_is_reported_and_the_others_still_fire(
     assert_eq!(round.fired[0].0, fine.id);
 }
 
+/// A SINGLE trigger stored directly (not through `create`, which reads the workflow).
+fn stored_single(f: &Fixture, n: u128, workflow: WorkflowId) -> TriggerId {
+    let id = TriggerId::from_uuid(uuid::Uuid::from_u128(n));
+    f.store.put(Trigger::new(
+        id,
+        TriggerName::parse_trigger(format!("t{n}")).unwrap(),
+        TriggerKind::Single,
+        workflow,
+        true,
+        Priority::default(),
+        ExecutionMode::Lan,
+        NOW,
+    ));
+    id
+}
+
 #[tokio::test]
-async fn a_storage_failure_on_one_trigger_does_not_stop_the_round() {
+async fn a_storage_failure_on_one_workflow_does_not_stop_the_round() {
+    let unreachable = WorkflowId::from_uuid(uuid::Uuid::from_u128(0xBBBB));
     let mut workflows = MockWorkflowRepository::new();
-    let mut calls = 0;
-    workflows.expect_get_workflow().returning(move |_| {
-        calls += 1;
-        if calls == 1 {
+    workflows.expect_get_workflow().returning(move |id| {
+        if id == workflow_id() {
             Ok(a_workflow())
         } else {
             Err(RepoError::Unavailable("pool timed out".into()))
         }
     });
     let f = Fixture::with(workflows, queues(0));
-    // Stored directly: `create` would use up the mock's one success.
-    f.store.put(Trigger::new(
-        TriggerId::from_uuid(uuid::Uuid::from_u128(1)),
-        TriggerName::parse_trigger("a").unwrap(),
-        TriggerKind::Single,
-        workflow_id(),
-        true,
-        Priority::default(),
-        ExecutionMode::Lan,
-        NOW,
-    ));
-    f.store.put(Trigger::new(
-        TriggerId::from_uuid(uuid::Uuid::from_u128(2)),
-        TriggerName::parse_trigger("b").unwrap(),
-        TriggerKind::Single,
-        workflow_id(),
-        true,
-        Priority::default(),
-        ExecutionMode::Lan,
-        NOW,
-    ));
+    let fine = stored_single(&f, 1, workflow_id());
+    let failing = stored_single(&f, 2, unreachable);
     let round = f.fire(NOW).await;
     assert_eq!(round.fired.len(), 1);
+    assert_eq!(round.fired[0].0, fine);
     assert_eq!(round.failed.len(), 1);
+    assert_eq!(round.failed[0].0, failing);
+    assert!(matches!(round.failed[0].1, RepoError::Unavailable(_)));
+}
+
+#[tokio::test]
+async fn a_rounds_workflows_are_read_once_each_and_its_fires_stored_together() {
+    let mut workflows = MockWorkflowRepository::new();
+    workflows
+        .expect_get_workflow()
+        .times(1)
+        .returning(|_| Ok(a_workflow()));
+    let f = Fixture::with(workflows, queues(0));
+    let ids: Vec<TriggerId> = (1..=3)
+        .map(|n| stored_single(&f, n, workflow_id()))
+        .collect();
+    let round = f.fire(NOW).await;
+    assert_eq!(round.candidates, 3);
+    let fired: Vec<TriggerId> = round.fired.iter().map(|(t, _)| *t).collect();
+    assert_eq!(fired, ids, "in candidate order");
+    assert_eq!(
+        *f.store.batches.lock().unwrap(),
+        [3],
+        "one write for the round"
+    );
+    for (trigger, job) in &round.fired {
+        assert_eq!(f.store.stored(*trigger).current_job_id, Some(*job));
+    }
+}
+
+#[tokio::test]
+async fn a_lost_race_among_winners_costs_only_its_own_fire() {
+    let f = Fixture::new();
+    let ids: Vec<TriggerId> = (1..=3)
+        .map(|n| stored_single(&f, n, workflow_id()))
+        .collect();
+    f.store.fired_elsewhere.lock().unwrap().insert(ids[1]);
+    let before = f.store.stored(ids[1]);
+
+    let round = f.fire(NOW).await;
+    let fired: Vec<TriggerId> = round.fired.iter().map(|(t, _)| *t).collect();
+    assert_eq!(fired, [ids[0], ids[2]]);
+    assert_eq!(round.lost_races, 1);
+    assert!(round.failed.is_empty() && round.orphaned.is_empty());
+    assert_eq!(*f.store.batches.lock().unwrap(), [3]);
+    let jobs = f.fired_jobs();
+    assert_eq!(jobs.len(), 2, "no job for the lost race");
+    assert!(jobs.iter().all(|j| j.origin != JobOrigin::Trigger(ids[1])));
+    let loser = f.store.stored(ids[1]);
+    assert_eq!(
+        loser.run_count, before.run_count,
+        "the winner's fire is not ours"
+    );
+    assert_eq!(loser.current_job_id, None);
+}
+
+#[tokio::test]
+async fn an_orphaned_trigger_among_winners_is_reported_and_the_others_fire_together() {
+    let f = Fixture::new();
+    let first = stored_single(&f, 1, workflow_id());
+    let orphan = stored_single(&f, 2, WorkflowId::from_uuid(uuid::Uuid::from_u128(1)));
+    let last = stored_single(&f, 3, workflow_id());
+    let round = f.fire(NOW).await;
+    assert_eq!(round.orphaned, [orphan]);
+    let fired: Vec<TriggerId> = round.fired.iter().map(|(t, _)| *t).collect();
+    assert_eq!(fired, [first, last]);
+    assert_eq!(
+        *f.store.batches.lock().unwrap(),
+        [2],
+        "the orphan is not written"
+    );
+    assert_eq!(f.store.stored(orphan).run_count, 0);
+}
+
+#[tokio::test]
+async fn a_batch_that_fails_whole_reports_each_fire_and_the_next_round_fires_them() {
+    let f = Fixture::new();
+    let ids: Vec<TriggerId> = (1..=2)
+        .map(|n| stored_single(&f, n, workflow_id()))
+        .collect();
+    *f.store.fail_next_batch.lock().unwrap() =
+        Some(RepoError::Unavailable("connection lost".into()));
+    let round = f.fire(NOW).await;
+    assert!(round.fired.is_empty());
+    let failed: Vec<TriggerId> = round.failed.iter().map(|(t, _)| *t).collect();
+    assert_eq!(failed, ids);
+    assert!(
+        round
+            .failed
+            .iter()
+            .all(|(_, e)| matches!(e, RepoError::Unavailable(_)))
+    );
+    assert!(f.fired_jobs().is_empty());
+
+    let again = f.fire(NOW + Duration::seconds(1)).await;
+    assert_eq!(again.fired.len(), 2);
+}
+
+#[tokio::test]
+async fn a_large_round_is_stored_in_batches_of_at_most_fires_per_write() {
+    let f = Fixture::new();
+    let n = FIRES_PER_WRITE as u128 + 1;
+    for i in 1..=n {
+        stored_single(&f, i, workflow_id());
+    }
+    let round = f.service.fire_due(NOW, 1_000).await.unwrap();
+    assert_eq!(round.candidates, FIRES_PER_WRITE + 1);
+    assert_eq!(round.fired.len(), FIRES_PER_WRITE + 1);
+    assert_eq!(*f.store.batches.lock().unwrap(), [FIRES_PER_WRITE, 1]);
+}
+
+#[tokio::test]
+async fn queue_triggers_of_one_queue_count_its_items_once_per_round() {
+    let mut queues = MockQueueRepository::new();
+    queues.expect_count_items().times(1).returning(|_, _| Ok(3));
+    let f = Fixture::with(workflows(), queues);
+    f.create(queue_input("three", Some(3))).await;
+    f.create(queue_input("four", Some(4))).await;
+    let round = f.fire(NOW).await;
+    assert_eq!(round.fired.len(), 1);
 }
 
 // ---- job_finished ----
