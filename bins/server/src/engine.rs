@@ -121,11 +121,19 @@ fn register_queue_tasks(tasks: &mut BackgroundTasks, tick: Duration, state: &App
     });
 }
 
-/// Firing due triggers and schedules, every `--trigger-tick-ms`.
+/// Firing due triggers and schedules, every `--trigger-tick-ms`. A round drains what is due:
+/// it takes the most overdue `FIRE_BATCH` candidates, fires them, and while a batch came back
+/// full and moved on, takes the next one at once, each with a fresh `clock.now()` (a fire's time
+/// is its job's `created_at`, so a batch fired late must say so). 10,000 per-second schedules
+/// fall due together each second: waiting a tick per batch would spread them over seconds.
 fn register_trigger_tasks(tasks: &mut BackgroundTasks, tick: Duration, state: &AppState) {
-    // Triggers judged per round: the most overdue first, so a backlog drains over a few ticks
-    // while one round stays a short burst of queries.
-    const FIRE_BATCH: u32 = 100;
+    // Candidates judged per batch, the most overdue first; the domain stores their fires a few
+    // hundred per transaction.
+    const FIRE_BATCH: u32 = 1_000;
+    // A round stops taking batches after this long and leaves the rest to the next tick, so a
+    // backlog beyond what the server fires per second cannot keep one round (and a shutdown
+    // waiting for it) going.
+    const ROUND_BUDGET: Duration = Duration::from_secs(1);
     let service = std::sync::Arc::new(baton_domain::services::triggers::TriggerService::new(
         state.store.clone(),
         state.store.clone(),
@@ -136,25 +144,54 @@ fn register_trigger_tasks(tasks: &mut BackgroundTasks, tick: Duration, state: &A
     let clock = state.clock.clone();
     tasks.every("triggers", tick, move || {
         let service = service.clone();
-        let now = clock.now();
+        let clock = clock.clone();
         async move {
-            let round = service.fire_due(now, FIRE_BATCH).await?;
-            for (trigger, job) in &round.fired {
-                tracing::info!(%trigger, %job, "trigger fired");
-            }
-            if round.lost_races > 0 {
+            let started = std::time::Instant::now();
+            let (mut fired, mut lost_races, mut batches) = (0usize, 0usize, 0usize);
+            // A failed read ends the round, after the summary of the batches already fired.
+            let outcome = loop {
+                let round = match service.fire_due(clock.now(), FIRE_BATCH).await {
+                    Ok(round) => round,
+                    Err(e) => break Err(e),
+                };
+                batches += 1;
+                // One line per fire is itself costly at thousands of fires a second: per fire
+                // at debug, one summary per round below.
+                for (trigger, job) in &round.fired {
+                    tracing::debug!(%trigger, %job, "trigger fired");
+                }
+                for trigger in &round.orphaned {
+                    tracing::warn!(%trigger, "due trigger not fired: its workflow no longer exists");
+                }
+                for (trigger, error) in &round.failed {
+                    tracing::warn!(%trigger, %error, "due trigger not fired; retrying next round");
+                }
+                fired += round.fired.len();
+                lost_races += round.lost_races;
+                // Fired or lost triggers have left the candidates; a full batch of ones that did
+                // neither (failed, orphaned, QUEUE triggers short of items) would come back the
+                // same, so the next tick retries them instead.
+                let moved_on = round.fired.len() + round.lost_races > 0;
+                let full = round.candidates >= FIRE_BATCH as usize;
+                if !(full && moved_on) || started.elapsed() >= ROUND_BUDGET {
+                    break Ok(());
+                }
+            };
+            if lost_races > 0 {
                 tracing::debug!(
-                    lost = round.lost_races,
+                    lost = lost_races,
                     "due triggers fired by another server first"
                 );
             }
-            for trigger in &round.orphaned {
-                tracing::warn!(%trigger, "due trigger not fired: its workflow no longer exists");
+            if fired > 0 {
+                tracing::info!(
+                    fired,
+                    batches,
+                    elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    "triggers fired"
+                );
             }
-            for (trigger, error) in &round.failed {
-                tracing::warn!(%trigger, %error, "due trigger not fired; retrying next round");
-            }
-            Ok(())
+            Ok(outcome?)
         }
     });
 }
