@@ -29,7 +29,9 @@ pub const DEFAULT_BAN_SECONDS: u32 = 3600;
 pub const DEFAULT_ENGINE_TICK_MS: u32 = 1000;
 /// How often due triggers and schedules are looked for: a schedule fires within a second of its
 /// due time (DESIGN §3), so the worst case, one period plus one round, must stay well below that.
-pub const DEFAULT_TRIGGER_TICK_MS: u32 = 250;
+/// 100 ms leaves a round of 10,000 fires (issue 9's load) most of the second: measured, p99 lag
+/// 0.78 s at 100 ms against 0.86–1.03 s at 250 ms, for one cheap indexed query per tick.
+pub const DEFAULT_TRIGGER_TICK_MS: u32 = 100;
 
 /// `baton [FLAGS] [COMMAND]`.
 #[derive(Debug, Parser)]
