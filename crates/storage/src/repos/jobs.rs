@@ -35,6 +35,10 @@ use crate::sql_types::{DbTime, DbUuid};
 #[derive(Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = jobs)]
 #[diesel(treat_none_as_null = true)]
+// No column of `jobs` has a default, so `None` is written as NULL rather than DEFAULT: the
+// INSERT's text is then the same for every job, and PostgreSQL prepares it once per connection
+// instead of parsing and planning it for each job.
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub(crate) struct JobRow {
     id: DbUuid,
