@@ -112,6 +112,11 @@ impl Context {
 }
 
 impl Running {
+    /// The URL of the server's database, for reading back what it stored.
+    pub fn database_url(&self) -> &str {
+        self.database.url()
+    }
+
     pub fn api(&self) -> Api<'_> {
         Api::new(&self.server)
     }
