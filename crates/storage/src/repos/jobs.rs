@@ -330,6 +330,39 @@ macro_rules! claim_jobs_in {
     }};
 }
 
+/// The version-checked UPDATE of one job (`$job: &Job`, as read) to `$row` (its next version),
+/// on `$conn` inside the caller's transaction. Evaluates to the stored row, or to the refusal:
+/// `NotFound`, or `Conflict` when the stored version moved; driver errors return with `?`.
+macro_rules! update_if_unchanged {
+    ($conn:ident, $job:expr, $row:expr) => {{
+        let job: &Job = $job;
+        let id = DbUuid(*job.id.as_uuid());
+        let version = job.version;
+        let updated: Option<JobRow> = diesel::update(
+            jobs::table
+                .filter(jobs::id.eq(id))
+                .filter(jobs::version.eq(version)),
+        )
+        .set($row)
+        .returning(JobRow::as_returning())
+        .get_result($conn)
+        .await
+        .optional()?;
+        match updated {
+            Some(updated) => Ok(updated),
+            // Nothing matched: tell a missing job from one that changed meanwhile.
+            None => {
+                let exists: i64 = jobs::table.find(id).count().get_result($conn).await?;
+                Err(if exists == 0 {
+                    RepoError::NotFound("job")
+                } else {
+                    RepoError::Conflict(format!("job {} changed since version {version}", job.id))
+                })
+            }
+        }
+    }};
+}
+
 /// Inserts a job (`$job: &Job`) on `$conn` inside the caller's transaction; a taken id is
 /// `RepoError::Conflict`. A macro rather than a function so it expands against each backend's
 /// connection type; the caller needs `diesel_async::RunQueryDsl` in scope.
@@ -449,33 +482,12 @@ impl JobRepository for Db {
     }
 
     async fn update_job(&self, job: &Job, events: &[Event]) -> RepoResult<Job> {
-        let id = DbUuid(*job.id.as_uuid());
-        let version = job.version;
-        // The row carries the next version; the filter below checks the one that was read.
+        // The row carries the next version; the UPDATE checks the one that was read.
         let mut changes = JobRow::from_domain(job)?;
-        changes.version = version + 1;
+        changes.version = job.version + 1;
         let row: JobRow = crate::transaction!(self, |conn| {
-            let updated: Option<JobRow> = diesel::update(
-                jobs::table
-                    .filter(jobs::id.eq(id))
-                    .filter(jobs::version.eq(version)),
-            )
-            .set(&changes)
-            .returning(JobRow::as_returning())
-            .get_result(conn)
-            .await
-            .optional()?;
-            let Some(updated) = updated else {
-                // Nothing matched: tell a missing job from one that changed meanwhile. Either way
-                // the events are not written.
-                let exists: i64 = jobs::table.find(id).count().get_result(conn).await?;
-                return Err(if exists == 0 {
-                    RepoError::NotFound("job")
-                } else {
-                    RepoError::Conflict(format!("job {} changed since version {version}", job.id))
-                }
-                .into());
-            };
+            // A refusal aborts the transaction, so the events are not written.
+            let updated = update_if_unchanged!(conn, job, &changes)?;
             crate::append_event_rows!(conn, events);
             Ok(updated)
         })?;
@@ -625,34 +637,12 @@ async fn update_each_row_by_row(
         let mut outcomes = Vec::with_capacity(changes.len());
         let mut events = Vec::new();
         for (change, row) in changes.iter().zip(rows) {
-            let id = DbUuid(*change.job.id.as_uuid());
-            let version = change.job.version;
-            let updated: Option<JobRow> = diesel::update(
-                jobs::table
-                    .filter(jobs::id.eq(id))
-                    .filter(jobs::version.eq(version)),
-            )
-            .set(row)
-            .returning(JobRow::as_returning())
-            .get_result(conn)
-            .await
-            .optional()?;
-            let outcome = match updated {
-                Some(updated) => {
+            let outcome = match update_if_unchanged!(conn, &change.job, row) {
+                Ok(updated) => {
                     events.extend(change.events.iter().cloned());
                     Ok(updated.into_domain()?)
                 }
-                None => {
-                    let exists: i64 = jobs::table.find(id).count().get_result(conn).await?;
-                    Err(if exists == 0 {
-                        RepoError::NotFound("job")
-                    } else {
-                        RepoError::Conflict(format!(
-                            "job {} changed since version {version}",
-                            change.job.id
-                        ))
-                    })
-                }
+                Err(refused) => Err(refused),
             };
             outcomes.push(outcome);
         }
