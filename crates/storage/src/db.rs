@@ -79,6 +79,10 @@ pub struct Db {
     /// Where single queue items are written together ([`crate::group_commit`]); `None` in the
     /// handle the group commit's own writers use.
     pub(crate) group_commit: Option<crate::group_commit::GroupCommit>,
+    /// SQLite has one writer at a time: the concurrent fire batches of this handle (and its
+    /// clones) queue here rather than in SQLite's busy handler, which sleeps in steps of up to
+    /// 100 ms (see `repos::triggers::fires`). Unused on PostgreSQL.
+    pub(crate) fire_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -183,6 +187,7 @@ impl Db {
             pools: std::sync::Arc::new(pools),
             url: url.into(),
             group_commit: None,
+            fire_writer: std::sync::Arc::default(),
         };
         db.ping()
             .await

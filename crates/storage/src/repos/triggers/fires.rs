@@ -35,12 +35,6 @@ use crate::schema::triggers;
 use crate::sql_types::{DbTime, DbUuid};
 use crate::{Backend, Db};
 
-/// SQLite has one writer at a time: this process's concurrent fire batches (a round writes its
-/// batches side by side, for PostgreSQL's sake) queue here rather than in SQLite's busy handler,
-/// which sleeps in steps of up to 100 ms. Process-wide, as the handle has no room for it:
-/// batches of unrelated databases in one process merely take turns.
-static SQLITE_FIRE_WRITER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// Why a fire whose trigger moved on was refused.
 const MOVED: &str = "the trigger fired or changed meanwhile";
 
@@ -67,7 +61,8 @@ impl Db {
             .map(|(fire, _)| (bumped_row(&fire.trigger), fire.trigger.version))
             .collect();
         let _writer = match self.backend() {
-            Backend::Sqlite => Some(SQLITE_FIRE_WRITER.lock().await),
+            // One writer at a time on SQLite: see `Db::fire_writer`.
+            Backend::Sqlite => Some(self.fire_writer.lock().await),
             Backend::Postgres => None,
         };
         let stored: Vec<bool> = crate::transaction!(self, |conn| {
