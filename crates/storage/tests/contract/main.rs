@@ -31,6 +31,7 @@ macro_rules! contract_tests {
 }
 
 mod access_guard;
+mod claim_reads;
 mod events;
 mod fixtures;
 mod flows;

@@ -1,0 +1,108 @@
+//! PostgreSQL only: what a job claim makes PostgreSQL read, counted by its own statistics.
+//!
+//! A claim must read about as many entries of the partial index `jobs_claim` as it takes jobs,
+//! whatever the backlog. A plan that reaches the chosen ids through `jobs_claim` instead of the
+//! primary key (its last column is the id, so that is a scan of every pending job) keeps every
+//! claim correct but makes each one cost the whole backlog: it happened when the claim's UPDATE
+//! repeated `status = 'pending'`, which the planner matched to the index's predicate. Counting
+//! index entries is exact, unlike timing, so this is a test and not a benchmark.
+
+use baton_domain::ids::JobId;
+use baton_domain::ids::WorkflowId;
+use baton_domain::job::{NewJob, Priority};
+use baton_domain::ports::JobRepository;
+use baton_domain::robot::RobotId;
+use baton_domain::workflow::{ExecutionMode, WorkflowName};
+use baton_storage::testing::TestDatabase;
+use diesel::QueryableByName;
+use diesel::sql_types::BigInt;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+
+use crate::fixtures::{at, uuid};
+
+const BACKLOG: u128 = 1_000;
+const CLAIMS: i64 = 10;
+const LIMIT: u32 = 20;
+
+#[derive(QueryableByName)]
+struct IndexReads {
+    #[diesel(sql_type = BigInt)]
+    scans: i64,
+    #[diesel(sql_type = BigInt)]
+    entries: i64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_reads_the_claim_index_for_the_jobs_it_takes_not_the_backlog() {
+    let database = TestDatabase::postgres().await;
+    let db = database.connect().await;
+    let writers: Vec<_> = (0..4u128)
+        .map(|w| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                for n in (w * BACKLOG / 4)..((w + 1) * BACKLOG / 4) {
+                    let job = NewJob {
+                        workflow_id: WorkflowId::from_uuid(uuid(1_000_000)),
+                        workflow_name: WorkflowName::parse("nightly").unwrap(),
+                        priority: Priority::new(10).unwrap(),
+                        execution_mode: ExecutionMode::Lan,
+                        input: serde_json::Map::new(),
+                        origin: baton_domain::job::JobOrigin::Manual,
+                        max_retries: NewJob::DEFAULT_MAX_RETRIES,
+                    }
+                    .into_job(JobId::from_uuid(uuid(n + 1)), at(i64::try_from(n).unwrap()));
+                    db.insert_job(&job, &[]).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let robot = RobotId::parse("robot-1").unwrap();
+    for _ in 0..CLAIMS {
+        let claimed = db.claim_jobs(&robot, at(5_000), 60, LIMIT).await.unwrap();
+        assert_eq!(claimed.len(), LIMIT as usize);
+    }
+
+    // A backend writes its statistics when it exits (an idle one only every ten seconds), so
+    // the pool's backends are ended before the counts are read.
+    let mut conn = AsyncPgConnection::establish(database.url()).await.unwrap();
+    conn.batch_execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .await
+    .unwrap();
+    let mut reads = IndexReads {
+        scans: 0,
+        entries: 0,
+    };
+    for _ in 0..100 {
+        conn.batch_execute("SELECT pg_stat_clear_snapshot()")
+            .await
+            .unwrap();
+        reads = diesel::sql_query(
+            "SELECT idx_scan AS scans, idx_tup_read AS entries FROM pg_stat_user_indexes \
+             WHERE indexrelname = 'jobs_claim'",
+        )
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+        if reads.scans >= CLAIMS {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(reads.scans, CLAIMS, "one walk of jobs_claim per claim");
+    // Each walk reads the jobs it takes, and may pass the entries of the claim before it once
+    // (a dead entry is marked, and skipped afterwards, by the first scan that meets it).
+    let bound = CLAIMS * 2 * i64::from(LIMIT);
+    assert!(
+        reads.entries <= bound,
+        "{CLAIMS} claims of {LIMIT} read {} entries of jobs_claim (at most {bound} expected, \
+         the backlog is {BACKLOG})",
+        reads.entries
+    );
+    drop(db);
+}
