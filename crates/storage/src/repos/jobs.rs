@@ -528,28 +528,20 @@ impl JobRepository for Db {
         match self.pools() {
             Pools::Pg(pool) => {
                 // One statement for the batch: see `batch_update`.
-                let records = changes
-                    .iter()
-                    .zip(&rows)
-                    .map(|(change, row)| row.to_record(change.job.version))
-                    .collect::<DbResult<Vec<Value>>>()?;
-                let records = Value::Array(records).to_string();
+                let checked = changes.iter().map(|change| change.job.version);
+                let update = batch_update::update_from_arrays(rows.into_iter().zip(checked));
                 let mut guard = pool.get().await.map_err(map_pool)?;
                 let conn: &mut AsyncPgConnection = &mut guard;
                 let outcomes = conn
                     .transaction(async |conn: &mut AsyncPgConnection| -> DbResult<_> {
-                        let updated: Vec<batch_update::UpdatedId> =
-                            diesel::sql_query(batch_update::UPDATE_FROM_RECORDS)
-                                .bind::<diesel::sql_types::Text, _>(&records)
-                                .load(conn)
-                                .await?;
-                        let matched: HashSet<String> =
-                            updated.into_iter().map(|row| row.id).collect();
+                        let updated: Vec<batch_update::UpdatedId> = update.load(conn).await?;
+                        let matched: HashSet<uuid::Uuid> =
+                            updated.into_iter().map(|row| row.id.0).collect();
                         let mut updated = matched.clone();
                         let unmatched: Vec<DbUuid> = changes
                             .iter()
                             .map(|change| DbUuid(*change.job.id.as_uuid()))
-                            .filter(|id| !updated.contains(&id.0.to_string()))
+                            .filter(|id| !updated.contains(&id.0))
                             .collect();
                         let existing: HashSet<uuid::Uuid> = if unmatched.is_empty() {
                             HashSet::new()
@@ -569,13 +561,13 @@ impl JobRepository for Db {
                             .map(|change| {
                                 let id = change.job.id;
                                 // Taken out of the set, so a job listed twice is stored once.
-                                if updated.remove(&id.to_string()) {
+                                if updated.remove(id.as_uuid()) {
                                     events.extend(change.events.iter().cloned());
                                     let mut stored = change.job.clone();
                                     stored.version += 1;
                                     Ok(stored)
                                 } else if existing.contains(id.as_uuid())
-                                    || matched.contains(&id.to_string())
+                                    || matched.contains(id.as_uuid())
                                 {
                                     Err(RepoError::Conflict(format!(
                                         "job {id} changed since version {}",
