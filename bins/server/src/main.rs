@@ -6,6 +6,12 @@ use baton_server::config::{Cli, Command};
 use baton_server::{Application, migrate_only, shutdown, telemetry};
 use clap::Parser;
 
+/// mimalloc rather than glibc's malloc: the server allocates and frees many small buffers per
+/// request (rows, JSON, events), and glibc's malloc took about a third of its CPU under the
+/// robots benchmark (`cargo xtask bench robots`; docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 // tokio's multi-threaded runtime, not `#[actix_web::main]`: migrations block, which only the
 // multi-threaded runtime allows; actix-web's HttpServer runs on it as well.
 #[tokio::main]
