@@ -84,6 +84,11 @@ struct Cli {
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000))]
     ws_jobs_per_second: u32,
 
+    /// Keeps each PostgreSQL database after its run, for a profile to read (`pg_stat_*`,
+    /// `pageinspect`); their names are printed. Drop them by hand afterwards.
+    #[arg(long)]
+    keep_databases: bool,
+
     /// Worker threads of the load generator's runtime.
     #[arg(long, default_value_t = 2)]
     client_threads: usize,
@@ -158,6 +163,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         schedules: cli.schedules as usize,
         ws_clients: cli.ws_clients as usize,
         ws_jobs_per_second: cli.ws_jobs_per_second,
+        keep_databases: cli.keep_databases,
     };
     let mut figures = Vec::new();
     for scenario in &selection {

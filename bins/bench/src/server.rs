@@ -39,10 +39,12 @@ pub struct Database {
     url: String,
     dir: tempfile::TempDir,
     postgres: Option<(String, String)>,
+    /// Leave the PostgreSQL database in place when dropped (`--keep-databases`).
+    keep: bool,
 }
 
 impl Database {
-    pub async fn create(backend: Backend, postgres_url: &str) -> anyhow::Result<Self> {
+    pub async fn create(backend: Backend, postgres_url: &str, keep: bool) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("creating a scratch directory")?;
         match backend {
             Backend::Sqlite => {
@@ -51,6 +53,7 @@ impl Database {
                     url,
                     dir,
                     postgres: None,
+                    keep,
                 })
             }
             Backend::Postgres => {
@@ -68,6 +71,7 @@ impl Database {
                     url: with_database(postgres_url, &name),
                     dir,
                     postgres: Some((postgres_url.to_owned(), name)),
+                    keep,
                 })
             }
         }
@@ -115,6 +119,10 @@ impl Drop for Database {
         let Some((server_url, name)) = self.postgres.take() else {
             return;
         };
+        if self.keep {
+            eprintln!("baton-bench: kept the database {name}");
+            return;
+        }
         // Drop cannot await, and the runtime may be busy or shutting down: a thread with a
         // runtime of its own drops the database. A failure leaves a stray database, named
         // `baton_bench_…`, which is reported.

@@ -82,6 +82,8 @@ pub struct Context {
     pub ws_clients: usize,
     /// Jobs created per second while the websocket clients listen (`--ws-jobs-per-second`).
     pub ws_jobs_per_second: u32,
+    /// Whether PostgreSQL databases outlive their run (`--keep-databases`).
+    pub keep_databases: bool,
 }
 
 /// A server on a fresh database, with the admin's token.
@@ -105,7 +107,7 @@ impl Context {
 
     /// The release server on a fresh database of `backend`, before any request.
     pub async fn start_idle(&self, backend: Backend) -> anyhow::Result<(Database, Server)> {
-        let database = Database::create(backend, &self.postgres_url).await?;
+        let database = Database::create(backend, &self.postgres_url, self.keep_databases).await?;
         let server = Server::start(&self.baton, &database, &self.server_env).await?;
         Ok((database, server))
     }

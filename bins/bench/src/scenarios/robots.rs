@@ -1,8 +1,9 @@
 //! Scenario 2: 32 simulated robots claim and complete jobs through the robot protocol, each
 //! with its own token. A backlog is queued first (`POST /api/v1/jobs` at 64 connections for the
 //! planned duration, which is measured too); the robots then drain it with the batched calls:
-//! `claim-batch` (up to 50 jobs, no wait), then `finish-batch` completing them all. Every job
-//! must be completed once: a job id seen twice, or a refused completion, is a failure.
+//! `claim-batch` (up to 100 jobs, the most the call takes, no wait), then `finish-batch`
+//! completing them all. Every job must be completed once: a job id seen twice, or a refused
+//! completion, is a failure.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -19,8 +20,9 @@ const ROBOTS: usize = 32;
 const SUBMITTERS: usize = 64;
 /// Jobs per second the target asks for.
 const TARGET_JOBS_PER_SECOND: f64 = 5_000.0;
-/// Jobs per `claim-batch` call, each reported by one `finish-batch` call.
-const BATCH: usize = 50;
+/// Jobs per `claim-batch` call, each reported by one `finish-batch` call: the most either call
+/// takes, as a robot working through a backlog would ask for.
+const BATCH: usize = 100;
 
 pub async fn run(context: &Context, backend: Backend) -> anyhow::Result<Vec<Figure>> {
     let running = context.start(backend).await?;
