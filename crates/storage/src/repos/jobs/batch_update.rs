@@ -54,12 +54,12 @@ pub(super) struct UpdatedId {
 /// [`UPDATE_FROM_ARRAYS`] with `rows` bound column by column, each row with the version to
 /// check (the one that was read).
 pub(super) fn update_from_arrays(
-    rows: impl ExactSizeIterator<Item = (JobRow, i64)>,
+    rows: impl IntoIterator<Item = (JobRow, i64)>,
 ) -> BoxedSqlQuery<'static, Pg, SqlQuery> {
     use crate::sql_types::{UtcTime, Uuid};
     use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
 
-    let mut c = Columns::with_capacity(rows.len());
+    let mut c = Columns::default();
     for (row, checked) in rows {
         c.id.push(row.id);
         c.version.push(checked);
@@ -144,14 +144,4 @@ struct Columns {
     node_executions: Vec<String>,
     updated_at: Vec<DbTime>,
     duration_ms: Vec<Option<i64>>,
-}
-
-impl Columns {
-    fn with_capacity(n: usize) -> Self {
-        Self {
-            id: Vec::with_capacity(n),
-            version: Vec::with_capacity(n),
-            ..Self::default()
-        }
-    }
 }

@@ -171,8 +171,7 @@ fn update_all(
     use crate::sql_types::{UtcTime, Uuid};
     use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text};
 
-    let n = rows.len();
-    let mut c = Columns::with_capacity(n);
+    let mut c = Columns::default();
     for (row, expected) in rows {
         c.id.push(row.id);
         c.expected.push(expected);
@@ -254,17 +253,6 @@ struct Columns {
     current_job_id: Vec<Option<DbUuid>>,
     updated_at: Vec<DbTime>,
     version: Vec<i64>,
-}
-
-impl Columns {
-    fn with_capacity(n: usize) -> Self {
-        Self {
-            id: Vec::with_capacity(n),
-            expected: Vec::with_capacity(n),
-            name: Vec::with_capacity(n),
-            ..Self::default()
-        }
-    }
 }
 
 impl StoreChecked for SqliteConn {
