@@ -42,6 +42,7 @@ mod migrations;
 mod queue_inserts;
 mod queues;
 mod robots;
+mod trigger_reads;
 mod triggers;
 mod users;
 mod webhooks;

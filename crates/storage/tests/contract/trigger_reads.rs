@@ -1,0 +1,108 @@
+//! PostgreSQL only: what a read of due trigger candidates makes PostgreSQL read, counted by its
+//! own statistics.
+//!
+//! The engine takes due triggers a batch at a time, the longest overdue first. Each read must
+//! walk the partial index `triggers_fireable` in that order and stop after its batch. A plan that
+//! reads every due trigger and sorts them keeps every read correct but makes each batch cost all
+//! that are due: with 10,000 schedules due each second, every batch of 1,000 read all that were
+//! left. Counting index entries is exact, unlike timing, so this is a test and not a benchmark.
+
+use baton_domain::ports::TriggerRepository;
+use baton_domain::schedule::CronSchedule;
+use baton_domain::trigger::{ProcessStatus, Trigger, TriggerKind};
+use baton_storage::testing::TestDatabase;
+use diesel::QueryableByName;
+use diesel::sql_types::BigInt;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+
+use crate::fixtures::at;
+use crate::workflows::{single_trigger, stored_workflow, workflow_id};
+
+const DUE: u128 = 2_000;
+const READS: i64 = 10;
+const LIMIT: u32 = 100;
+
+#[derive(QueryableByName)]
+struct IndexReads {
+    #[diesel(sql_type = BigInt)]
+    scans: i64,
+    #[diesel(sql_type = BigInt)]
+    entries: i64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_candidate_read_walks_the_fireable_index_for_its_batch_not_every_due_trigger() {
+    let database = TestDatabase::postgres().await;
+    let db = database.connect().await;
+    stored_workflow(&db, 1).await;
+    for n in 1..=DUE {
+        // Per-second schedules as the engine leaves them between fires: running, not blocking,
+        // each due at its own second; half are paused, which the read must pass over.
+        let seconds = i64::try_from(n).unwrap();
+        let trigger = Trigger {
+            kind: TriggerKind::Scheduled(Box::new(
+                CronSchedule::parse("* * * * * *", None).unwrap(),
+            )),
+            process_status: if n % 2 == 0 {
+                ProcessStatus::Running
+            } else {
+                ProcessStatus::Paused
+            },
+            is_blocking: false,
+            next_run: Some(at(seconds)),
+            ..single_trigger(n, workflow_id(1))
+        };
+        db.insert_trigger(&trigger).await.unwrap();
+    }
+    let now = at(10_000);
+    for _ in 0..READS {
+        let due = db.due_trigger_candidates(now, LIMIT).await.unwrap();
+        assert_eq!(due.len(), LIMIT as usize);
+        assert!(
+            due.windows(2).all(|w| w[0].next_run <= w[1].next_run),
+            "the longest overdue first"
+        );
+    }
+
+    // A backend writes its statistics when it exits (an idle one only every ten seconds), so
+    // the pool's backends are ended before the counts are read.
+    let mut conn = AsyncPgConnection::establish(database.url()).await.unwrap();
+    conn.batch_execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .await
+    .unwrap();
+    let mut reads = IndexReads {
+        scans: 0,
+        entries: 0,
+    };
+    for _ in 0..100 {
+        conn.batch_execute("SELECT pg_stat_clear_snapshot()")
+            .await
+            .unwrap();
+        reads = diesel::sql_query(
+            "SELECT idx_scan AS scans, idx_tup_read AS entries FROM pg_stat_user_indexes \
+             WHERE indexrelname = 'triggers_fireable'",
+        )
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+        if reads.scans >= READS {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(reads.scans, READS, "one walk of triggers_fireable per read");
+    // The index holds only the triggers that may fire, so a walk reads its batch and stops:
+    // a bitmap scan of every due trigger instead reads the 1,000 running ones per read.
+    let bound = i64::from(LIMIT + 1) * READS;
+    assert!(
+        reads.entries <= bound,
+        "{READS} reads of {LIMIT} read {} entries of triggers_fireable (at most {bound} \
+         expected, {} may fire)",
+        reads.entries,
+        DUE / 2
+    );
+    drop(db);
+}

@@ -1,0 +1,2 @@
+DROP INDEX triggers_fireable;
+CREATE INDEX triggers_due ON triggers (enabled, next_run);
