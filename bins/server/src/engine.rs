@@ -121,19 +121,17 @@ fn register_queue_tasks(tasks: &mut BackgroundTasks, tick: Duration, state: &App
     });
 }
 
-/// Firing due triggers and schedules, every `--trigger-tick-ms`. A round drains what is due:
-/// it takes the most overdue `FIRE_BATCH` candidates, fires them, and while a batch came back
-/// full and moved on, takes the next one at once, each with a fresh `clock.now()` (a fire's time
-/// is its job's `created_at`, so a batch fired late must say so). 10,000 per-second schedules
-/// fall due together each second: waiting a tick per batch would spread them over seconds.
+/// Firing due triggers and schedules, every `--trigger-tick-ms`. A round drains what is due, a
+/// batch at a time, the most overdue first, and reads each batch while the one before is stored
+/// (`TriggerService::fire_round`). 10,000 per-second schedules fall due together each second:
+/// waiting a tick per batch would spread them over seconds.
 fn register_trigger_tasks(tasks: &mut BackgroundTasks, tick: Duration, state: &AppState) {
-    // Candidates judged per batch, the most overdue first; the domain stores their fires a few
-    // hundred per transaction.
+    // Candidates judged per batch; the domain stores their fires a few hundred per transaction.
     const FIRE_BATCH: u32 = 1_000;
     // A round stops taking batches after this long and leaves the rest to the next tick, so a
     // backlog beyond what the server fires per second cannot keep one round (and a shutdown
     // waiting for it) going.
-    const ROUND_BUDGET: Duration = Duration::from_secs(1);
+    const ROUND_BUDGET: time::Duration = time::Duration::seconds(1);
     let service = std::sync::Arc::new(baton_domain::services::triggers::TriggerService::new(
         state.store.clone(),
         state.store.clone(),
@@ -141,57 +139,42 @@ fn register_trigger_tasks(tasks: &mut BackgroundTasks, tick: Duration, state: &A
         state.clock.clone(),
         state.ids.clone(),
     ));
-    let clock = state.clock.clone();
     tasks.every("triggers", tick, move || {
         let service = service.clone();
-        let clock = clock.clone();
         async move {
             let started = std::time::Instant::now();
-            let (mut fired, mut lost_races, mut batches) = (0usize, 0usize, 0usize);
-            // A failed read ends the round, after the summary of the batches already fired.
-            let outcome = loop {
-                let round = match service.fire_due(clock.now(), FIRE_BATCH).await {
-                    Ok(round) => round,
-                    Err(e) => break Err(e),
-                };
-                batches += 1;
-                // One line per fire is itself costly at thousands of fires a second: per fire
-                // at debug, one summary per round below.
-                for (trigger, job) in &round.fired {
-                    tracing::debug!(%trigger, %job, "trigger fired");
-                }
-                for trigger in &round.orphaned {
-                    tracing::warn!(%trigger, "due trigger not fired: its workflow no longer exists");
-                }
-                for (trigger, error) in &round.failed {
-                    tracing::warn!(%trigger, %error, "due trigger not fired; retrying next round");
-                }
-                fired += round.fired.len();
-                lost_races += round.lost_races;
-                // Fired or lost triggers have left the candidates; a full batch of ones that did
-                // neither (failed, orphaned, QUEUE triggers short of items) would come back the
-                // same, so the next tick retries them instead.
-                let moved_on = round.fired.len() + round.lost_races > 0;
-                let full = round.candidates >= FIRE_BATCH as usize;
-                if !(full && moved_on) || started.elapsed() >= ROUND_BUDGET {
-                    break Ok(());
-                }
-            };
-            if lost_races > 0 {
+            let report = service.fire_round(FIRE_BATCH, ROUND_BUDGET).await;
+            let round = &report.fires;
+            // One line per fire is itself costly at thousands of fires a second: per fire at
+            // debug, one summary per round below.
+            for (trigger, job) in &round.fired {
+                tracing::debug!(%trigger, %job, "trigger fired");
+            }
+            for trigger in &round.orphaned {
+                tracing::warn!(%trigger, "due trigger not fired: its workflow no longer exists");
+            }
+            for (trigger, error) in &round.failed {
+                tracing::warn!(%trigger, %error, "due trigger not fired; retrying next round");
+            }
+            if round.lost_races > 0 {
                 tracing::debug!(
-                    lost = lost_races,
+                    lost = round.lost_races,
                     "due triggers fired by another server first"
                 );
             }
-            if fired > 0 {
+            if !round.fired.is_empty() {
                 tracing::info!(
-                    fired,
-                    batches,
+                    fired = round.fired.len(),
+                    batches = report.batches,
                     elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                     "triggers fired"
                 );
             }
-            Ok(outcome?)
+            // A failed read ends the round, after the summary of the batches already fired.
+            match report.read_error {
+                Some(e) => Err(e.into()),
+                None => Ok(()),
+            }
         }
     });
 }

@@ -315,6 +315,14 @@ pub struct TriggerFilter {
     pub limit: u32,
 }
 
+/// Where a batch of due trigger candidates ended, in their order: the last one's `next_run` and
+/// id ([`TriggerRepository::due_trigger_candidates_after`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueCursor {
+    pub next_run: Timestamp,
+    pub id: TriggerId,
+}
+
 /// One fire of [`TriggerRepository::record_fires`]: the trigger as the fire changed it (its
 /// `version` still the one it was read at), the job the fire starts, and the events recording it.
 #[derive(Debug, Clone, PartialEq)]
@@ -347,9 +355,22 @@ pub trait TriggerRepository: Send + Sync {
     /// Errors: `NotFound`.
     async fn delete_trigger(&self, id: TriggerId) -> RepoResult<()>;
 
-    /// Enabled triggers that may be due at `now`: SINGLE and SCHEDULED ones whose `next_run` is
-    /// null or not after `now`, and every QUEUE trigger. [`Trigger::is_due`] decides.
+    /// Enabled triggers that may be due at `now`, at most `limit`, in a status that lets them
+    /// fire: first those whose `next_run` is not after `now`, the longest overdue first (by
+    /// `next_run`, then id), then SINGLE ones without a `next_run` and QUEUE ones whose
+    /// `next_run` is still ahead. [`Trigger::is_due`] decides.
     async fn due_trigger_candidates(&self, now: Timestamp, limit: u32) -> RepoResult<Vec<Trigger>>;
+
+    /// The first part of [`Self::due_trigger_candidates`] (due by time at `now`, in the order
+    /// `(next_run, id)`) from just after `after`, at most `limit`: the engine reads its next
+    /// batch while the previous one, which ends at `after`, is still being stored, so it must
+    /// not read that one again. The candidates without a due time wait for the next full read.
+    async fn due_trigger_candidates_after(
+        &self,
+        now: Timestamp,
+        after: DueCursor,
+        limit: u32,
+    ) -> RepoResult<Vec<Trigger>>;
 
     /// A fire, all in one transaction: stores `trigger` if the stored version still equals
     /// `trigger.version`, inserts `job`, appends `events`. Errors: `Conflict` when another fire

@@ -27,7 +27,7 @@ use crate::error::{FieldError, RepoError, RepoResult, Validator};
 use crate::event::{Event, EventType};
 use crate::ids::{EventId, JobId, TriggerId, WorkflowId};
 use crate::job::{Job, JobOrigin, JobStatus, NewJob};
-use crate::ports::{FireRecord, QueueRepository, TriggerRepository, WorkflowRepository};
+use crate::ports::{DueCursor, FireRecord, QueueRepository, TriggerRepository, WorkflowRepository};
 use crate::queue::{QueueItemStatus, QueueName};
 use crate::trigger::{JobOutcome, ProcessStatus, Trigger, TriggerKind, TriggerName};
 use crate::workflow::{ExecutionMode, Workflow};
@@ -69,6 +69,37 @@ pub struct FireRound {
     pub orphaned: Vec<TriggerId>,
     /// Triggers that could not be judged or fired this round; the next round tries again.
     pub failed: Vec<(TriggerId, RepoError)>,
+}
+
+/// What [`TriggerService::fire_round`] did: its batches' [`FireRound`]s added up.
+#[derive(Debug, Default)]
+pub struct RoundReport {
+    /// How many batches were read.
+    pub batches: usize,
+    pub fires: FireRound,
+    /// The read that ended the round, when one failed.
+    pub read_error: Option<ServiceError>,
+}
+
+impl RoundReport {
+    fn add(&mut self, round: FireRound) {
+        let fires = &mut self.fires;
+        fires.candidates += round.candidates;
+        fires.fired.extend(round.fired);
+        fires.lost_races += round.lost_races;
+        fires.orphaned.extend(round.orphaned);
+        fires.failed.extend(round.failed);
+    }
+}
+
+/// A batch of candidates judged and not stored yet.
+struct JudgedBatch {
+    /// The candidates read, with the ones that failed or were orphaned; the fires' outcomes are
+    /// added when they are stored.
+    round: FireRound,
+    fires: Vec<FireRecord>,
+    /// Where the next batch of the round may be read from while this one is stored.
+    next: Option<DueCursor>,
 }
 
 /// The trigger use cases.
@@ -213,19 +244,104 @@ impl TriggerService {
     /// trigger's failure does not hold up the others. Every fire of the round takes `now` as its
     /// time (its job's `created_at`). Errors: only when the candidates cannot be read at all.
     pub async fn fire_due(&self, now: Timestamp, limit: u32) -> Result<FireRound, ServiceError> {
-        let candidates = self.triggers.due_trigger_candidates(now, limit).await?;
-        let mut round = FireRound {
-            candidates: candidates.len(),
-            ..FireRound::default()
+        let batch = self.judge_due(now, limit, None).await?;
+        Ok(self.store_batch(batch).await)
+    }
+
+    /// Fires what is due, a batch of at most `limit` candidates at a time, for as long as batches
+    /// come back full and the round is within `budget`; each batch takes the clock's time when
+    /// it is read. While a batch full of triggers due by time is being stored, the next one is
+    /// read and judged from where it ended, so that the database's writes and the reads and
+    /// judging of the next batch overlap instead of taking turns. Any other full batch (one
+    /// ending in QUEUE triggers or triggers without a time) is stored first, and the next one is
+    /// read afresh, as long as that batch fired or lost something: a batch of triggers that
+    /// neither fired nor lost (failed, orphaned, QUEUE triggers short of items) would come back
+    /// the same. A failed read ends the round, after the batches already read are stored.
+    pub async fn fire_round(&self, limit: u32, budget: time::Duration) -> RoundReport {
+        let started = self.clock.now();
+        let mut report = RoundReport::default();
+        let mut after = None;
+        let mut storing = None;
+        loop {
+            let read = self.judge_due(self.clock.now(), limit, after.take());
+            let judged = match storing.take() {
+                Some(store) => {
+                    let (judged, stored) = futures_util::future::join(read, store).await;
+                    report.add(stored);
+                    judged
+                }
+                None => read.await,
+            };
+            let batch = match judged {
+                Ok(batch) => batch,
+                Err(e) => {
+                    report.read_error = Some(e);
+                    return report;
+                }
+            };
+            report.batches += 1;
+            let full = batch.round.candidates >= limit as usize;
+            let in_time = self.clock.now() - started < budget;
+            match batch.next {
+                Some(cursor) if in_time => {
+                    after = Some(cursor);
+                    storing = Some(self.store_batch(batch));
+                }
+                _ => {
+                    let stored = self.store_batch(batch).await;
+                    let moved_on = stored.fired.len() + stored.lost_races > 0;
+                    report.add(stored);
+                    if !(full && moved_on && in_time) {
+                        return report;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads up to `limit` candidates (after `after`, when given) and judges them at `now`: the
+    /// fires to store, and the triggers that failed or whose workflow is gone.
+    async fn judge_due(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        after: Option<DueCursor>,
+    ) -> Result<JudgedBatch, ServiceError> {
+        let candidates = match after {
+            Some(after) => {
+                self.triggers
+                    .due_trigger_candidates_after(now, after, limit)
+                    .await?
+            }
+            None => self.triggers.due_trigger_candidates(now, limit).await?,
+        };
+        // A full batch that ends in a trigger due by time is followed by more of those, read
+        // from where it ended.
+        let next = match candidates.last() {
+            Some(last) if candidates.len() >= limit as usize => last
+                .next_run
+                .filter(|&at| at <= now)
+                .map(|next_run| DueCursor {
+                    next_run,
+                    id: last.id,
+                }),
+            _ => None,
+        };
+        let mut batch = JudgedBatch {
+            round: FireRound {
+                candidates: candidates.len(),
+                ..FireRound::default()
+            },
+            fires: Vec::new(),
+            next,
         };
         let mut judge = Judge::default();
-        let mut fires = Vec::new();
         for mut trigger in candidates {
             let id = trigger.id;
             let new_items = match self.new_items(&mut judge, &trigger).await {
                 Ok(n) => n,
                 Err(e) => {
-                    round.failed.push((id, e));
+                    batch.round.failed.push((id, e));
                     continue;
                 }
             };
@@ -235,20 +351,26 @@ impl TriggerService {
             let workflow = match self.workflow(&mut judge, trigger.workflow_id).await {
                 Ok(workflow) => workflow,
                 Err(RepoError::NotFound(_)) => {
-                    round.orphaned.push(id);
+                    batch.round.orphaned.push(id);
                     continue;
                 }
                 Err(e) => {
-                    round.failed.push((id, e));
+                    batch.round.failed.push((id, e));
                     continue;
                 }
             };
             let job = self.job_of(&trigger, workflow, now);
             trigger.fire(job.id, now);
-            fires.push(self.fire_record(trigger, job, now));
+            batch.fires.push(self.fire_record(trigger, job, now));
         }
-        self.store_fires(&fires, &mut round).await;
-        Ok(round)
+        Ok(batch)
+    }
+
+    /// Stores a judged batch's fires; the batch's round, with each fire's outcome.
+    async fn store_batch(&self, batch: JudgedBatch) -> FireRound {
+        let mut round = batch.round;
+        self.store_fires(&batch.fires, &mut round).await;
+        round
     }
 
     /// Stores a round's fires and reports each one's outcome in `round`.

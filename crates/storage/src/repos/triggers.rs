@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use baton_domain::event::Event;
 use baton_domain::ids::{JobId, TriggerId, WorkflowId};
 use baton_domain::job::{Job, Priority};
-use baton_domain::ports::{FireRecord, TriggerFilter, TriggerRepository};
+use baton_domain::ports::{DueCursor, FireRecord, TriggerFilter, TriggerRepository};
 use baton_domain::queue::QueueName;
 use baton_domain::schedule::CronSchedule;
 use baton_domain::trigger::{
@@ -24,7 +24,7 @@ use super::rows::{object_to_text, text_to_object, to_i32, to_i64, to_u32, to_u64
 use crate::Db;
 use crate::error::{DbError, DbResult, corrupt, map_diesel};
 use crate::schema::triggers;
-use crate::sql_types::{DbTime, DbUuid};
+use crate::sql_types::{DbTime, DbUuid, UtcTime, Uuid};
 
 #[derive(Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = triggers)]
@@ -383,6 +383,34 @@ impl TriggerRepository for Db {
                 );
             }
             Ok(rows)
+        })?;
+        into_domain_all(rows)
+    }
+
+    /// The same walk of `triggers_fireable` as the first read above, from just after `after`:
+    /// the row comparison is one range of the index on both backends.
+    async fn due_trigger_candidates_after(
+        &self,
+        now: Timestamp,
+        after: DueCursor,
+        limit: u32,
+    ) -> RepoResult<Vec<Trigger>> {
+        let now = DbTime(now);
+        let rows: Vec<TriggerRow> = crate::with_conn!(self, |conn| {
+            let past_cursor = diesel::dsl::sql::<diesel::sql_types::Bool>("(next_run, id) > (")
+                .bind::<UtcTime, _>(DbTime(after.next_run))
+                .sql(", ")
+                .bind::<Uuid, _>(DbUuid(*after.id.as_uuid()))
+                .sql(")");
+            Ok(triggers::table
+                .filter(fireable())
+                .filter(triggers::next_run.le(now))
+                .filter(past_cursor)
+                .order((triggers::next_run.asc(), triggers::id.asc()))
+                .limit(i64::from(limit))
+                .select(TriggerRow::as_select())
+                .load(conn)
+                .await?)
         })?;
         into_domain_all(rows)
     }

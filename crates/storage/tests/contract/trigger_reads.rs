@@ -5,9 +5,10 @@
 //! walk the partial index `triggers_fireable` in that order and stop after its batch. A plan that
 //! reads every due trigger and sorts them keeps every read correct but makes each batch cost all
 //! that are due: with 10,000 schedules due each second, every batch of 1,000 read all that were
-//! left. Counting index entries is exact, unlike timing, so this is a test and not a benchmark.
+//! left. The next batch's read, from where the last one ended, must start its walk there.
+//! Counting index entries is exact, unlike timing, so this is a test and not a benchmark.
 
-use baton_domain::ports::TriggerRepository;
+use baton_domain::ports::{DueCursor, TriggerRepository};
 use baton_domain::schedule::CronSchedule;
 use baton_domain::trigger::{ProcessStatus, Trigger, TriggerKind};
 use baton_storage::testing::TestDatabase;
@@ -55,13 +56,28 @@ async fn a_candidate_read_walks_the_fireable_index_for_its_batch_not_every_due_t
         db.insert_trigger(&trigger).await.unwrap();
     }
     let now = at(10_000);
+    // The engine's round: a full read, then each next batch read on from where the last ended.
+    let mut after: Option<DueCursor> = None;
     for _ in 0..READS {
-        let due = db.due_trigger_candidates(now, LIMIT).await.unwrap();
+        let due = match after {
+            Some(cursor) => db.due_trigger_candidates_after(now, cursor, LIMIT).await,
+            None => db.due_trigger_candidates(now, LIMIT).await,
+        }
+        .unwrap();
         assert_eq!(due.len(), LIMIT as usize);
         assert!(
-            due.windows(2).all(|w| w[0].next_run <= w[1].next_run),
+            due.windows(2).all(|w| w[0].next_run < w[1].next_run),
             "the longest overdue first"
         );
+        assert!(
+            after.is_none_or(|cursor| due[0].next_run > Some(cursor.next_run)),
+            "on from the cursor"
+        );
+        let last = &due[due.len() - 1];
+        after = Some(DueCursor {
+            next_run: last.next_run.unwrap(),
+            id: last.id,
+        });
     }
 
     // A backend writes its statistics when it exits (an idle one only every ten seconds), so
@@ -94,8 +110,9 @@ async fn a_candidate_read_walks_the_fireable_index_for_its_batch_not_every_due_t
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(reads.scans, READS, "one walk of triggers_fireable per read");
-    // The index holds only the triggers that may fire, so a walk reads its batch and stops:
-    // a bitmap scan of every due trigger instead reads the 1,000 running ones per read.
+    // The index holds only the triggers that may fire, so a walk starts at its cursor, reads
+    // its batch and stops. A bitmap scan of every due trigger reads the 1,000 running ones per
+    // read; a walk from the start that filters out the earlier batches, all of those too.
     let bound = i64::from(LIMIT + 1) * READS;
     assert!(
         reads.entries <= bound,

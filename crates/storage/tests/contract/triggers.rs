@@ -10,7 +10,8 @@ use baton_domain::event::{Event, EventType};
 use baton_domain::ids::{JobId, TriggerId};
 use baton_domain::job::{JobOrigin, Priority};
 use baton_domain::ports::{
-    EventFilter, EventRepository, FireRecord, JobRepository, TriggerFilter, TriggerRepository,
+    DueCursor, EventFilter, EventRepository, FireRecord, JobRepository, TriggerFilter,
+    TriggerRepository,
 };
 use baton_domain::queue::QueueName;
 use baton_domain::schedule::CronSchedule;
@@ -380,6 +381,70 @@ async fn due_candidates_are_enabled_ones_that_may_fire_now(db: Db) {
         [id(4), id(10)]
     );
     assert_eq!(due[0], candidates[3], "candidates read back whole");
+}
+
+async fn due_candidates_after_a_cursor_continue_the_due_ones_in_order(db: Db) {
+    stored_workflow(&db, 1).await;
+    let now = at(1_000);
+    let timed = |n, kind, next_run: Option<Timestamp>| Trigger {
+        next_run,
+        ..trigger(n, kind)
+    };
+    let hourly = || cron("0 * * * *", None);
+    let stored = [
+        timed(1, TriggerKind::Single, Some(at(10))),
+        // Two due at the same instant: the id orders them.
+        timed(2, TriggerKind::Single, Some(at(20))),
+        timed(3, TriggerKind::Single, Some(at(20))),
+        timed(4, hourly(), Some(micros(at(20), 1))),
+        // Not due by time: only the full read takes them.
+        timed(5, TriggerKind::Single, None),
+        timed(6, queue("q", 1), None),
+        timed(7, TriggerKind::Single, Some(at(2_000))),
+        // Due by time, in a status that cannot fire.
+        Trigger {
+            process_status: ProcessStatus::Done,
+            ..timed(8, TriggerKind::Single, Some(at(15)))
+        },
+    ];
+    for t in &stored {
+        db.insert_trigger(t).await.unwrap();
+    }
+    let id = trigger_id;
+    assert_eq!(
+        ids(&db.due_trigger_candidates(now, 100).await.unwrap()),
+        [id(1), id(2), id(3), id(4), id(5), id(6)]
+    );
+    let after = |next_run, n| DueCursor {
+        next_run,
+        id: id(n),
+    };
+    assert_eq!(
+        ids(&db
+            .due_trigger_candidates_after(now, after(at(20), 2), 100)
+            .await
+            .unwrap()),
+        [id(3), id(4)],
+        "past the cursor: a later id at its instant, then later instants"
+    );
+    assert_eq!(
+        ids(&db
+            .due_trigger_candidates_after(now, after(at(10), 1), 2)
+            .await
+            .unwrap()),
+        [id(2), id(3)]
+    );
+    assert!(
+        db.due_trigger_candidates_after(now, after(micros(at(20), 1), 4), 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let read = db
+        .due_trigger_candidates_after(now, after(at(0), 0), 1)
+        .await
+        .unwrap();
+    assert_eq!(read, [stored[0].clone()], "candidates read back whole");
 }
 
 async fn a_fire_stores_the_trigger_the_job_and_the_events(db: Db) {
@@ -822,6 +887,7 @@ contract_tests!(
     triggers_list_oldest_first_by_filter,
     updates_are_optimistic,
     due_candidates_are_enabled_ones_that_may_fire_now,
+    due_candidates_after_a_cursor_continue_the_due_ones_in_order,
     a_fire_stores_the_trigger_the_job_and_the_events,
     a_stale_fire_writes_nothing,
     a_fire_with_a_taken_job_id_writes_nothing,

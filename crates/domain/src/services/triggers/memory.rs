@@ -12,8 +12,8 @@ use crate::error::{RepoError, RepoResult};
 use crate::event::Event;
 use crate::ids::{JobId, TriggerId};
 use crate::job::Job;
-use crate::ports::{FireRecord, TriggerFilter, TriggerRepository};
-use crate::trigger::{Trigger, TriggerKind, TriggerName};
+use crate::ports::{DueCursor, FireRecord, TriggerFilter, TriggerRepository};
+use crate::trigger::{Trigger, TriggerName};
 
 /// A clock the test sets.
 pub(crate) struct TestClock(pub(crate) Mutex<Timestamp>);
@@ -46,6 +46,25 @@ pub(crate) struct MemoryTriggers {
     pub(crate) fail_next_batch: Mutex<Option<RepoError>>,
     /// How many fires each `record_fires` call carried, in call order.
     pub(crate) batches: Mutex<Vec<usize>>,
+    /// When set, the next `due_trigger_candidates_after` fails with this.
+    pub(crate) fail_next_read_after: Mutex<Option<RepoError>>,
+    /// The reads of candidates and the stores of fires, in the order they happened.
+    pub(crate) calls: Mutex<Vec<Call>>,
+}
+
+/// The port's filter of candidates: enabled, due by time or without one, in a status that lets
+/// the trigger fire (the QUEUE trigger's items are the service's to count).
+fn may_fire(trigger: &Trigger, now: Timestamp) -> bool {
+    trigger.is_due(now, u64::MAX)
+}
+
+/// A read of candidates or a store of fires (`MemoryTriggers::calls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Call {
+    Read,
+    ReadAfter(DueCursor),
+    /// A `record_fires` call, with how many fires it carried.
+    Store(usize),
 }
 
 impl MemoryTriggers {
@@ -148,20 +167,49 @@ impl TriggerRepository for MemoryTriggers {
             .map(|_| ())
             .ok_or(RepoError::NotFound("trigger"))
     }
-    async fn due_trigger_candidates(&self, now: Timestamp, _: u32) -> RepoResult<Vec<Trigger>> {
+    /// The port's order and limit, without its status filter (the service judges the status).
+    async fn due_trigger_candidates(&self, now: Timestamp, limit: u32) -> RepoResult<Vec<Trigger>> {
+        self.calls.lock().unwrap().push(Call::Read);
+        let mut due: Vec<Trigger> = self
+            .rows
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|t| may_fire(t, now))
+            .cloned()
+            .collect();
+        // Due by time first, the longest overdue first; then the ones without a due time.
+        due.sort_by_key(|t| {
+            let due_at = t.next_run.filter(|&n| n <= now);
+            (due_at.is_none(), due_at, t.id)
+        });
+        due.truncate(limit as usize);
+        Ok(due)
+    }
+    async fn due_trigger_candidates_after(
+        &self,
+        now: Timestamp,
+        after: DueCursor,
+        limit: u32,
+    ) -> RepoResult<Vec<Trigger>> {
+        self.calls.lock().unwrap().push(Call::ReadAfter(after));
+        if let Some(failure) = self.fail_next_read_after.lock().unwrap().take() {
+            return Err(failure);
+        }
         let mut due: Vec<Trigger> = self
             .rows
             .lock()
             .unwrap()
             .values()
             .filter(|t| {
-                t.enabled
-                    && (matches!(t.kind, TriggerKind::Queue { .. })
-                        || t.next_run.is_none_or(|n| n <= now))
+                may_fire(t, now)
+                    && t.next_run
+                        .is_some_and(|n| n <= now && (n, t.id) > (after.next_run, after.id))
             })
             .cloned()
             .collect();
-        due.sort_by_key(|t| t.id);
+        due.sort_by_key(|t| (t.next_run, t.id));
+        due.truncate(limit as usize);
         Ok(due)
     }
     async fn record_fire(&self, trigger: &Trigger, job: &Job, events: &[Event]) -> RepoResult<()> {
@@ -175,6 +223,7 @@ impl TriggerRepository for MemoryTriggers {
     /// Each fire as `record_fire` stores it, with the staged failures and lost races.
     async fn record_fires(&self, fires: &[FireRecord]) -> RepoResult<Vec<RepoResult<()>>> {
         self.batches.lock().unwrap().push(fires.len());
+        self.calls.lock().unwrap().push(Call::Store(fires.len()));
         if let Some(failure) = self.fail_next_batch.lock().unwrap().take() {
             return Err(failure);
         }

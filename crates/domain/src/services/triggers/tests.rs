@@ -8,7 +8,7 @@ use serde_json::json;
 use time::Duration;
 use time::macros::datetime;
 
-use super::memory::{Counter, MemoryTriggers, TestClock};
+use super::memory::{Call, Counter, MemoryTriggers, TestClock};
 use super::*;
 use crate::ids::WorkflowId;
 use crate::job::Priority;
@@ -1103,4 +1103,102 @@ async fn a_job_no_trigger_started_changes_nothing() {
         .await
         .unwrap();
     assert!(changed.is_empty());
+}
+
+// ---- fire_round ----
+
+/// A SINGLE trigger due since `seconds_ago`, stored directly.
+fn overdue_single(f: &Fixture, n: u128, seconds_ago: i64) -> TriggerId {
+    let id = stored_single(f, n, workflow_id());
+    let mut trigger = f.store.stored(id);
+    trigger.next_run = Some(NOW - Duration::seconds(seconds_ago));
+    f.store.put(trigger);
+    id
+}
+
+fn cursor_at(f: &Fixture, id: TriggerId) -> DueCursor {
+    let trigger = f.store.stored(id);
+    DueCursor {
+        next_run: trigger.next_run.unwrap(),
+        id,
+    }
+}
+
+fn fired_ids(report: &RoundReport) -> Vec<TriggerId> {
+    report.fires.fired.iter().map(|(t, _)| *t).collect()
+}
+
+#[tokio::test]
+async fn a_round_reads_the_next_batch_while_the_last_one_is_stored() {
+    let f = Fixture::new();
+    let ids: Vec<TriggerId> = (1..=5).map(|n| overdue_single(&f, n, 10)).collect();
+    let after = |i: usize| Call::ReadAfter(cursor_at(&f, ids[i]));
+    let (second, fourth) = (after(1), after(3));
+
+    let report = f.service.fire_round(2, Duration::seconds(1)).await;
+    assert!(report.read_error.is_none());
+    assert_eq!(
+        fired_ids(&report),
+        ids,
+        "each once, the longest overdue first"
+    );
+    assert_eq!(report.batches, 3);
+    assert_eq!(
+        *f.store.calls.lock().unwrap(),
+        [
+            Call::Read,
+            second,
+            Call::Store(2),
+            fourth,
+            Call::Store(2),
+            Call::Store(1)
+        ],
+        "each batch's successor is read before the batch is stored; the short last one ends it"
+    );
+    assert_eq!(f.fired_jobs().len(), 5);
+}
+
+#[tokio::test]
+async fn a_full_batch_without_due_times_is_stored_before_the_next_fresh_read() {
+    let f = Fixture::new();
+    let ids: Vec<TriggerId> = (1..=3)
+        .map(|n| stored_single(&f, n, workflow_id()))
+        .collect();
+    let report = f.service.fire_round(2, Duration::seconds(1)).await;
+    assert_eq!(fired_ids(&report), ids);
+    assert_eq!(
+        *f.store.calls.lock().unwrap(),
+        [Call::Read, Call::Store(2), Call::Read, Call::Store(1)],
+        "a trigger without a due time has no place in the order to read on from"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_read_ends_the_round_after_the_batch_being_stored() {
+    let f = Fixture::new();
+    let ids: Vec<TriggerId> = (1..=3).map(|n| overdue_single(&f, n, 10)).collect();
+    *f.store.fail_next_read_after.lock().unwrap() =
+        Some(RepoError::Unavailable("connection lost".into()));
+    let report = f.service.fire_round(2, Duration::seconds(1)).await;
+    assert!(matches!(
+        report.read_error,
+        Some(ServiceError::Repo(RepoError::Unavailable(_)))
+    ));
+    assert_eq!(
+        fired_ids(&report),
+        ids[..2],
+        "the batch read before is stored"
+    );
+    assert_eq!(f.store.stored(ids[2]).run_count, 0);
+}
+
+#[tokio::test]
+async fn a_round_out_of_time_stops_after_storing_its_batch() {
+    let f = Fixture::new();
+    for n in 1..=3 {
+        overdue_single(&f, n, 10);
+    }
+    let report = f.service.fire_round(2, Duration::ZERO).await;
+    assert_eq!(report.fires.fired.len(), 2);
+    assert_eq!(*f.store.calls.lock().unwrap(), [Call::Read, Call::Store(2)]);
 }
