@@ -13,7 +13,10 @@
 //! first due time after the fire's time; missed seconds are fired once, not replayed). So a
 //! schedule the engine reaches only every 25 s shows a lag of about 25 s, not the fraction of a
 //! second `created_at` truncated to the second would say; the seconds it skipped show as the
-//! shortfall of fires per second against the expected `N`/s.
+//! shortfall of fires per second against the expected `N`/s. Fires per second count the fires
+//! of the window's whole due seconds (the last at least two seconds before its end), each by
+//! the second it consumed: counted by when they happened, fires that come in one burst a
+//! second are a burst too many or too few at a window's edges.
 //!
 //! The schedules' `run_count`s (listed per workflow, 1,000 schedules each) are summed when the
 //! window ends and compared with the fires in the log up to then, so a fire recorded in a
@@ -125,11 +128,28 @@ pub async fn run(context: &Context, backend: Backend) -> anyhow::Result<Vec<Figu
     let logged = fires.values().filter(|fire| fire.at <= listed).count() as u64;
     let first_due =
         std::mem::take(&mut *first_due.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
-    let lags = lags_in_window(fires, &first_due, window_start, window_end);
-    let window = (window_end - window_start).as_seconds_f64();
-    let fired_schedules = lags.iter().map(|(s, _)| s).collect::<HashSet<_>>().len();
-    let mut lags: Vec<f64> = lags.into_iter().map(|(_, lag)| lag).collect();
+    let consumed = due_fires(fires, &first_due);
+    let in_window = |at: OffsetDateTime| at >= window_start && at <= window_end;
+    let mut lags: Vec<f64> = consumed
+        .iter()
+        .filter(|fire| in_window(fire.at))
+        .map(DueFire::lag_ms)
+        .collect();
     lags.sort_by(f64::total_cmp);
+    // Fires per second counted by the seconds they were due at, not by when they happened:
+    // fires come in one burst a second, so a window's edges cut bursts and a count by time is
+    // a burst too many or too few (±1 % of 10 s).
+    let (due_from, due_to) = due_seconds_of(window_start, window_end);
+    let due_in_seconds: Vec<&DueFire> = consumed
+        .iter()
+        .filter(|fire| fire.due >= due_from && fire.due < due_to)
+        .collect();
+    let seconds = (due_to - due_from).whole_seconds();
+    let fired_schedules = due_in_seconds
+        .iter()
+        .map(|fire| &fire.schedule)
+        .collect::<HashSet<_>>()
+        .len();
 
     let figure =
         |what: String, unit| Figure::new(ScenarioName::Schedules, Some(backend), what, unit);
@@ -148,14 +168,13 @@ pub async fn run(context: &Context, backend: Backend) -> anyhow::Result<Vec<Figu
             format!("{count} per-second schedules: fires"),
             Unit::PerSecond("fires"),
         )
-        .measured(lags.len() as f64 / window.max(1e-9))
-        // The window is not a whole number of seconds, and its edges cut rounds in two, so
-        // even a server that fires every schedule every second counts a little under `n` per
-        // second; a second skipped by every schedule would cost 10 % of a 10 s window.
+        .measured(due_in_seconds.len() as f64 / (seconds.max(1) as f64))
+        // A schedule more than a second late skips the seconds it missed (they fire once), so
+        // each second skipped by every schedule costs 1/`seconds` of the figure; 1 % is a
+        // second skipped by one schedule in a hundred.
         .target(Target::AtLeast(n as f64 * 0.99))
         .note(format!(
-            "{} schedules fired in the {window:.1} s window; the target allows 1 % for the \
-             window's edges",
+            "fires of the {seconds} whole due seconds of the window, by {} schedules",
             super::thousands(fired_schedules as f64)
         )),
         figure(
@@ -248,20 +267,31 @@ async fn run_count_of(running: &super::Running, workflow: &str) -> anyhow::Resul
         .sum())
 }
 
-/// The lag (ms) of each fire inside the window, with its schedule: each schedule's fires in
-/// time order, the first against the `next_run` its creation answered, each later one against
-/// the first whole second after the previous fire.
-fn lags_in_window(
+/// A fire with the due second it consumed.
+struct DueFire {
+    schedule: String,
+    due: OffsetDateTime,
+    at: OffsetDateTime,
+}
+
+impl DueFire {
+    fn lag_ms(&self) -> f64 {
+        (self.at - self.due).as_seconds_f64() * 1000.0
+    }
+}
+
+/// Every fire with the due second it consumed: each schedule's fires in time order, the first
+/// against the `next_run` its creation answered, each later one against the first whole second
+/// after the previous fire.
+fn due_fires(
     fires: HashMap<String, Fire>,
     first_due: &HashMap<String, OffsetDateTime>,
-    start: OffsetDateTime,
-    end: OffsetDateTime,
-) -> Vec<(String, f64)> {
+) -> Vec<DueFire> {
     let mut by_schedule: HashMap<String, Vec<OffsetDateTime>> = HashMap::new();
     for fire in fires.into_values() {
         by_schedule.entry(fire.schedule).or_default().push(fire.at);
     }
-    let mut lags = Vec::new();
+    let mut consumed = Vec::new();
     for (schedule, mut times) in by_schedule {
         // A fire of a schedule this run did not create (none exist) has no known due time.
         let Some(&first) = first_due.get(&schedule) else {
@@ -270,13 +300,24 @@ fn lags_in_window(
         times.sort();
         let mut due = first;
         for at in times {
-            if at >= start && at <= end {
-                lags.push((schedule.clone(), (at - due).as_seconds_f64() * 1000.0));
-            }
+            consumed.push(DueFire {
+                schedule: schedule.clone(),
+                due,
+                at,
+            });
             due = next_second(at);
         }
     }
-    lags
+    consumed
+}
+
+/// The whole due seconds `[from, to)` of the window whose fires can all have happened by its
+/// end: from its first whole second to at least two seconds before its end, so that a fire up
+/// to two seconds late has happened by then.
+fn due_seconds_of(start: OffsetDateTime, end: OffsetDateTime) -> (OffsetDateTime, OffsetDateTime) {
+    let from = next_second(start - time::Duration::NANOSECOND);
+    let to = next_second(end) - time::Duration::seconds(3);
+    (from, to.max(from))
 }
 
 /// The first whole second strictly after `at`: when `* * * * * *` is due next.
@@ -312,17 +353,30 @@ mod tests {
             ("j1".to_owned(), fire(datetime!(2026-01-01 0:00:01.2 UTC))),
             // Late by 24 s: the seconds between were missed and fire once.
             ("j2".to_owned(), fire(datetime!(2026-01-01 0:00:26.1 UTC))),
+            ("j3".to_owned(), fire(datetime!(2026-01-01 0:00:27.3 UTC))),
         ]);
         let first = HashMap::from([("s".to_owned(), datetime!(2026-01-01 0:00:01 UTC))]);
-        let mut lags = lags_in_window(
-            fires,
-            &first,
-            datetime!(2026-01-01 0:00:00 UTC),
-            datetime!(2026-01-01 0:01:00 UTC),
+        let mut consumed = due_fires(fires, &first);
+        consumed.sort_by_key(|fire| fire.at);
+        let ms: Vec<i64> = consumed.iter().map(|f| f.lag_ms().round() as i64).collect();
+        assert_eq!(ms, vec![200, 24_100, 300]);
+        let due: Vec<u8> = consumed.iter().map(|f| f.due.second()).collect();
+        assert_eq!(due, vec![1, 2, 27]);
+    }
+
+    #[test]
+    fn the_counted_due_seconds_are_whole_and_leave_a_second_for_late_fires() {
+        let (from, to) = due_seconds_of(
+            datetime!(2026-01-01 0:00:05.4 UTC),
+            datetime!(2026-01-01 0:00:15.4 UTC),
         );
-        lags.sort_by(|a, b| a.1.total_cmp(&b.1));
-        let ms: Vec<i64> = lags.iter().map(|(_, l)| l.round() as i64).collect();
-        assert_eq!(ms, vec![200, 24_100]);
+        assert_eq!(from, datetime!(2026-01-01 0:00:06 UTC));
+        assert_eq!(to, datetime!(2026-01-01 0:00:13 UTC));
+        let (from, _) = due_seconds_of(
+            datetime!(2026-01-01 0:00:05 UTC),
+            datetime!(2026-01-01 0:00:15 UTC),
+        );
+        assert_eq!(from, datetime!(2026-01-01 0:00:05 UTC));
     }
 
     #[test]
