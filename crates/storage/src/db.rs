@@ -79,10 +79,11 @@ pub struct Db {
     /// Where single queue items are written together ([`crate::group_commit`]); `None` in the
     /// handle the group commit's own writers use.
     pub(crate) group_commit: Option<crate::group_commit::GroupCommit>,
-    /// SQLite has one writer at a time: the concurrent fire batches of this handle (and its
-    /// clones) queue here rather than in SQLite's busy handler, which sleeps in steps of up to
-    /// 100 ms (see `repos::triggers::fires`). Unused on PostgreSQL.
-    pub(crate) fire_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// SQLite has one writer at a time: the write transactions of this handle (and its clones)
+    /// take turns here, in order, rather than in SQLite's busy handler, which polls the lock
+    /// with sleeps of up to 100 ms: writers then sleep while the lock is free, and the CPU
+    /// idles. Unused on PostgreSQL.
+    pub(crate) sqlite_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -187,7 +188,7 @@ impl Db {
             pools: std::sync::Arc::new(pools),
             url: url.into(),
             group_commit: None,
-            fire_writer: std::sync::Arc::default(),
+            sqlite_writer: std::sync::Arc::default(),
         };
         db.ping()
             .await
@@ -338,6 +339,8 @@ macro_rules! transaction {
             },
             $crate::db::Pools::Sqlite(pool) => match pool.get().await {
                 Ok(mut guard) => {
+                    // One writer at a time: see `Db::sqlite_writer`.
+                    let _turn = $db.sqlite_writer.lock().await;
                     guard
                         .immediate_transaction(async |$conn: &mut $crate::db::SqliteConn| -> $crate::error::DbResult<_> {
                             $body

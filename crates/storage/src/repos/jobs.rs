@@ -475,6 +475,8 @@ impl JobRepository for Db {
             }
             Pools::Sqlite(pool) => {
                 let mut guard = pool.get().await.map_err(map_pool)?;
+                // One writer at a time: see `Db::sqlite_writer`.
+                let _turn = self.sqlite_writer.lock().await;
                 guard
                     .immediate_transaction(async |conn: &mut SqliteConn| -> DbResult<_> {
                         claim_jobs_in!(conn, robot, now, expires, limit, |candidates| candidates)
@@ -584,7 +586,7 @@ impl JobRepository for Db {
                     .await?;
                 Ok(outcomes)
             }
-            Pools::Sqlite(_) => Ok(update_each_row_by_row(self, changes, &rows).await?),
+            Pools::Sqlite(pool) => Ok(update_each_row_by_row(self, pool, changes, rows).await?),
         }
     }
 
@@ -623,26 +625,73 @@ impl JobRepository for Db {
 }
 
 /// `update_jobs_each` one version-checked UPDATE per job, as `update_job` does, all in one
-/// transaction: SQLite's path (see `batch_update` for why PostgreSQL's differs).
+/// transaction: SQLite's path (see `batch_update` for why PostgreSQL's differs). The UPDATEs run
+/// in one call on the connection's thread: one call each would hand every statement to that
+/// thread and back while the transaction holds SQLite's only write lock.
 async fn update_each_row_by_row(
     db: &Db,
+    pool: &crate::db::SqlitePool,
     changes: &[JobChange],
-    rows: &[JobRow],
+    rows: Vec<JobRow>,
 ) -> DbResult<Vec<RepoResult<Job>>> {
-    crate::transaction!(db, |conn| {
-        let mut outcomes = Vec::with_capacity(changes.len());
-        let mut events = Vec::new();
-        for (change, row) in changes.iter().zip(rows) {
-            let outcome = match update_if_unchanged!(conn, &change.job, row) {
-                Ok(updated) => {
-                    events.extend(change.events.iter().cloned());
-                    Ok(updated.into_domain()?)
-                }
-                Err(refused) => Err(refused),
-            };
-            outcomes.push(outcome);
-        }
-        crate::append_event_rows!(conn, &events);
-        Ok(outcomes)
-    })
+    let checked: Vec<(DbUuid, i64, JobRow)> = changes
+        .iter()
+        .zip(rows)
+        .map(|(change, row)| (DbUuid(*change.job.id.as_uuid()), change.job.version, row))
+        .collect();
+    let mut guard = pool.get().await.map_err(map_pool)?;
+    // One writer at a time: see `Db::sqlite_writer`.
+    let _turn = db.sqlite_writer.lock().await;
+    guard
+        .immediate_transaction(async |conn: &mut SqliteConn| -> DbResult<_> {
+            // For each job, its stored row, or whether a job of its id exists at all.
+            let updated: Vec<Result<JobRow, bool>> = conn
+                .spawn_blocking(move |conn| {
+                    checked
+                        .iter()
+                        .map(|(id, version, row)| {
+                            let updated = diesel::RunQueryDsl::get_result(
+                                diesel::update(
+                                    jobs::table
+                                        .filter(jobs::id.eq(*id))
+                                        .filter(jobs::version.eq(*version)),
+                                )
+                                .set(row)
+                                .returning(JobRow::as_returning()),
+                                conn,
+                            )
+                            .optional()?;
+                            match updated {
+                                Some(updated) => Ok(Ok(updated)),
+                                None => {
+                                    let found: i64 = diesel::RunQueryDsl::get_result(
+                                        jobs::table.find(*id).count(),
+                                        conn,
+                                    )?;
+                                    Ok(Err(found > 0))
+                                }
+                            }
+                        })
+                        .collect::<diesel::QueryResult<_>>()
+                })
+                .await?;
+            let mut outcomes = Vec::with_capacity(changes.len());
+            let mut events = Vec::new();
+            for (change, updated) in changes.iter().zip(updated) {
+                outcomes.push(match updated {
+                    Ok(row) => {
+                        events.extend(change.events.iter().cloned());
+                        Ok(row.into_domain()?)
+                    }
+                    Err(true) => Err(RepoError::Conflict(format!(
+                        "job {} changed since version {}",
+                        change.job.id, change.job.version
+                    ))),
+                    Err(false) => Err(RepoError::NotFound("job")),
+                });
+            }
+            crate::append_event_rows!(conn, &events);
+            Ok(outcomes)
+        })
+        .await
 }

@@ -570,6 +570,8 @@ impl QueueRepository for Db {
             }
             Pools::Sqlite(pool) => {
                 let mut guard = pool.get().await.map_err(map_pool)?;
+                // One writer at a time: see `Db::sqlite_writer`.
+                let _turn = self.sqlite_writer.lock().await;
                 guard
                     .immediate_transaction(async |conn: &mut SqliteConn| -> DbResult<_> {
                         claim_items_in!(conn, name, robot, now, limit, |candidates| candidates)

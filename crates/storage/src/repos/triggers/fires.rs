@@ -29,11 +29,11 @@ use diesel::prelude::*;
 use diesel_async::AsyncPgConnection;
 
 use super::{TriggerRow, bumped_row};
+use crate::Db;
 use crate::db::SqliteConn;
 use crate::repos::event_rows::NewEventRow;
 use crate::schema::triggers;
 use crate::sql_types::{DbTime, DbUuid};
-use crate::{Backend, Db};
 
 /// Why a fire whose trigger moved on was refused.
 const MOVED: &str = "the trigger fired or changed meanwhile";
@@ -60,11 +60,6 @@ impl Db {
             .filter(|(_, first)| **first)
             .map(|(fire, _)| (bumped_row(&fire.trigger), fire.trigger.version))
             .collect();
-        let _writer = match self.backend() {
-            // One writer at a time on SQLite: see `Db::fire_writer`.
-            Backend::Sqlite => Some(self.fire_writer.lock().await),
-            Backend::Postgres => None,
-        };
         let stored: Vec<bool> = crate::transaction!(self, |conn| {
             let mut matched = conn.store_checked(rows).await?.into_iter();
             let stored: Vec<bool> = first
