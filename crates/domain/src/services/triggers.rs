@@ -55,7 +55,8 @@ pub struct StatusChange {
     pub unreadable: Vec<FieldError>,
 }
 
-/// What one round of [`TriggerService::fire_due`] did.
+/// What one batch of due triggers came to: [`TriggerService::fire_due`]'s, or each batch of
+/// [`TriggerService::fire_round`]'s (its [`RoundReport`] adds them up).
 #[derive(Debug, Default)]
 pub struct FireRound {
     /// How many candidates the round looked at: when it is the `limit` given, more triggers may
@@ -626,7 +627,7 @@ impl TriggerService {
     }
 }
 
-/// What a round of [`TriggerService::fire_due`] has read so far, so that it reads each
+/// What the judging of a batch has read so far, so that it reads each
 /// workflow and counts each queue once.
 #[derive(Default)]
 struct Judge {
