@@ -14,23 +14,13 @@ use baton_domain::ports::JobRepository;
 use baton_domain::robot::RobotId;
 use baton_domain::workflow::{ExecutionMode, WorkflowName};
 use baton_storage::testing::TestDatabase;
-use diesel::QueryableByName;
-use diesel::sql_types::BigInt;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
 use crate::fixtures::{at, uuid};
+use crate::index_reads::index_reads;
 
 const BACKLOG: u128 = 1_000;
 const CLAIMS: i64 = 10;
 const LIMIT: u32 = 20;
-
-#[derive(QueryableByName)]
-struct IndexReads {
-    #[diesel(sql_type = BigInt)]
-    scans: i64,
-    #[diesel(sql_type = BigInt)]
-    entries: i64,
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_reads_the_claim_index_for_the_jobs_it_takes_not_the_backlog() {
@@ -65,35 +55,7 @@ async fn a_claim_reads_the_claim_index_for_the_jobs_it_takes_not_the_backlog() {
         assert_eq!(claimed.len(), LIMIT as usize);
     }
 
-    // A backend writes its statistics when it exits (an idle one only every ten seconds), so
-    // the pool's backends are ended before the counts are read.
-    let mut conn = AsyncPgConnection::establish(database.url()).await.unwrap();
-    conn.batch_execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND pid <> pg_backend_pid()",
-    )
-    .await
-    .unwrap();
-    let mut reads = IndexReads {
-        scans: 0,
-        entries: 0,
-    };
-    for _ in 0..100 {
-        conn.batch_execute("SELECT pg_stat_clear_snapshot()")
-            .await
-            .unwrap();
-        reads = diesel::sql_query(
-            "SELECT idx_scan AS scans, idx_tup_read AS entries FROM pg_stat_user_indexes \
-             WHERE indexrelname = 'jobs_claim'",
-        )
-        .get_result(&mut conn)
-        .await
-        .unwrap();
-        if reads.scans >= CLAIMS {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let reads = index_reads(database.url(), "jobs_claim", CLAIMS).await;
     assert_eq!(reads.scans, CLAIMS, "one walk of jobs_claim per claim");
     // The k-th walk reads the jobs it takes and at most the entries of the jobs claimed before
     // it: a dead entry is skipped once a scan has marked it, but whether it may be marked yet

@@ -35,6 +35,7 @@ mod claim_reads;
 mod events;
 mod fixtures;
 mod flows;
+mod index_reads;
 mod job_stats;
 mod jobs;
 mod messages;

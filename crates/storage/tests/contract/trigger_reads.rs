@@ -12,24 +12,14 @@ use baton_domain::ports::{DueCursor, TriggerRepository};
 use baton_domain::schedule::CronSchedule;
 use baton_domain::trigger::{ProcessStatus, Trigger, TriggerKind};
 use baton_storage::testing::TestDatabase;
-use diesel::QueryableByName;
-use diesel::sql_types::BigInt;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
 use crate::fixtures::at;
+use crate::index_reads::index_reads;
 use crate::workflows::{single_trigger, stored_workflow, workflow_id};
 
 const DUE: u128 = 2_000;
 const READS: i64 = 10;
 const LIMIT: u32 = 100;
-
-#[derive(QueryableByName)]
-struct IndexReads {
-    #[diesel(sql_type = BigInt)]
-    scans: i64,
-    #[diesel(sql_type = BigInt)]
-    entries: i64,
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_candidate_read_walks_the_fireable_index_for_its_batch_not_every_due_trigger() {
@@ -80,35 +70,7 @@ async fn a_candidate_read_walks_the_fireable_index_for_its_batch_not_every_due_t
         });
     }
 
-    // A backend writes its statistics when it exits (an idle one only every ten seconds), so
-    // the pool's backends are ended before the counts are read.
-    let mut conn = AsyncPgConnection::establish(database.url()).await.unwrap();
-    conn.batch_execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND pid <> pg_backend_pid()",
-    )
-    .await
-    .unwrap();
-    let mut reads = IndexReads {
-        scans: 0,
-        entries: 0,
-    };
-    for _ in 0..100 {
-        conn.batch_execute("SELECT pg_stat_clear_snapshot()")
-            .await
-            .unwrap();
-        reads = diesel::sql_query(
-            "SELECT idx_scan AS scans, idx_tup_read AS entries FROM pg_stat_user_indexes \
-             WHERE indexrelname = 'triggers_fireable'",
-        )
-        .get_result(&mut conn)
-        .await
-        .unwrap();
-        if reads.scans >= READS {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let reads = index_reads(database.url(), "triggers_fireable", READS).await;
     assert_eq!(reads.scans, READS, "one walk of triggers_fireable per read");
     // The index holds only the triggers that may fire, so a walk starts at its cursor, reads
     // its batch and stops. A bitmap scan of every due trigger reads the 1,000 running ones per
