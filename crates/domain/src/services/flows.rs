@@ -314,8 +314,10 @@ impl FlowService {
 
     /// Applies a command to one flow and stores it, re-reading it after a lost version race. A
     /// hard stop cancels the current job before the flow is stored, so a flow shown stopped
-    /// never has a job still running; if the store then loses a race, the retry judges the
-    /// newer flow (whose job, if the engine started another meanwhile, is cancelled too).
+    /// never has a job still running. Before the cancel, the flow is stored stopping, as a soft
+    /// stop leaves it: the engine starts a running flow's next job as soon as its current one
+    /// ends, so between the cancel and the store it would start one, which the stop would then
+    /// have to cancel too; a stopping flow starts nothing.
     async fn apply_command(
         &self,
         mut current: Flow,
@@ -327,6 +329,23 @@ impl FlowService {
                 current = self.ports.flows.get_flow(current.flow_id()).await?;
             }
             let now = self.clock.now();
+            if command == (FlowCommand::Stop { hard: true })
+                && current.current_job_id.is_some()
+                && current.status != FlowStatus::Stopping
+            {
+                let mut stopping = current.clone();
+                stopping
+                    .apply(FlowCommand::Stop { hard: false }, now)
+                    .map_err(|e| refused(current.flow_id(), e))?;
+                match self.ports.flows.update_flow(&stopping, &[]).await {
+                    Ok(stored) => current = stored,
+                    Err(RepoError::Conflict(reason)) => {
+                        last = Some(reason);
+                        continue;
+                    }
+                    Err(other) => return Err(other.into()),
+                }
+            }
             let mut changed = current.clone();
             let effect = changed
                 .apply(command, now)

@@ -160,15 +160,23 @@ impl FlowRepository for MemoryFlows {
     }
 }
 
-/// Cancels jobs in the shared map as the job service's hard cancel does, and keeps their ids.
+/// Cancels jobs in the shared map as the job service's hard cancel does, and keeps their ids
+/// and the status their flow was stored with at that moment.
 struct RecordingCanceller {
     jobs: Jobs,
+    flows: Arc<MemoryFlows>,
     cancelled: Mutex<Vec<JobId>>,
+    flow_status_at_cancel: Mutex<Vec<Option<FlowStatus>>>,
 }
 
 #[async_trait]
 impl JobCanceller for RecordingCanceller {
     async fn cancel_hard(&self, job: JobId) -> Result<(), ServiceError> {
+        let flow = self.flows.flow_for_job(job).await?;
+        self.flow_status_at_cancel
+            .lock()
+            .unwrap()
+            .push(flow.map(|f| f.status));
         let mut jobs = self.jobs.lock().unwrap();
         let Some(stored) = jobs.get_mut(&job) else {
             return Err(RepoError::NotFound("job").into());
@@ -221,7 +229,9 @@ impl Env {
         });
         let canceller = Arc::new(RecordingCanceller {
             jobs: flows.jobs.clone(),
+            flows: flows.clone(),
             cancelled: Mutex::new(Vec::new()),
+            flow_status_at_cancel: Mutex::new(Vec::new()),
         });
         let clock = Arc::new(TestClock(Mutex::new(NOW)));
         let service = FlowService::new(
@@ -592,6 +602,12 @@ async fn a_hard_stop_cancels_the_current_job_and_stops_the_flow() {
     assert_eq!(flows[0].status, FlowStatus::Stopped);
     assert_eq!(flows[0].current_job_id, None);
     assert_eq!(*env.canceller.cancelled.lock().unwrap(), [job]);
+    assert_eq!(
+        *env.canceller.flow_status_at_cancel.lock().unwrap(),
+        [Some(FlowStatus::Stopping)],
+        "stored stopping before its job is cancelled: a running flow whose job ended would get \
+         its next job from the engine before the stop is stored"
+    );
     assert_eq!(env.job(job).status, JobStatus::Cancelled);
     let stopped = env.flows.events.lock().unwrap().last().cloned().unwrap();
     assert_eq!(stopped.event_type, EventType::FlowStopped);
