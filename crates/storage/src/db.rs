@@ -82,7 +82,9 @@ pub struct Db {
     /// SQLite has one writer at a time: the write transactions of this handle (and its clones)
     /// take turns here, in order, rather than in SQLite's busy handler, which polls the lock
     /// with sleeps of up to 100 ms: writers then sleep while the lock is free, and the CPU
-    /// idles. Unused on PostgreSQL.
+    /// idles. A write transaction must therefore not wait for another of the same handle
+    /// inside it: it would wait here for ever, where SQLite's `busy_timeout` refused it after
+    /// five seconds. Unused on PostgreSQL.
     pub(crate) sqlite_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
