@@ -1,24 +1,33 @@
-//! Group commit for single queue items (issue 9: `POST /api/queue` at 10,000 requests/s, every
-//! 201 durable). A transaction per request is bounded by how many commits the database can
+//! Group commit for single queue items (`POST /api/queue` at 10,000 requests/s, every 201
+//! durable). A transaction per request is bounded by how many commits the database can
 //! flush per second; writing the items of concurrent requests in one transaction pays one
 //! commit for all of them.
 //!
 //! Callers of `QueueRepository::insert_each` put their items on a channel and wait. One
 //! dispatcher task takes them off in batches and hands each batch to a writer task, which
-//! writes it with [`Db::write_each`] (one transaction, an outcome per item) and answers every
+//! writes it with [`BatchWriter::write_each`] (one transaction, an outcome per item) and answers every
 //! caller after the commit. At most `writers` batches are in flight; while they are, new items
 //! wait on the channel, so batches grow with the load by themselves ("natural batching"): an
 //! item arriving at an idle server is written at once, without a timed wait, and under load a
 //! batch holds whatever arrived during the previous commit, up to [`MAX_BATCH`].
 
+use std::future::Future;
 use std::sync::Arc;
 
 use baton_domain::queue::QueueItem;
 use baton_domain::{RepoError, RepoResult};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use crate::Db;
-use crate::db::Backend;
+use crate::pool::Backend;
+
+/// What writes a batch: the queue repository, which implements it on the database handle. It is
+/// a parameter so that this module knows nothing of the handle that holds a [`GroupCommit`].
+pub(crate) trait BatchWriter: Clone + Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// Writes `items` in one transaction where it can and returns one outcome per item, in order.
+    fn write_each(&self, items: &[QueueItem]) -> impl Future<Output = Vec<RepoResult<()>>> + Send;
+}
 
 /// The most items one transaction writes: large enough that a commit serves every waiting
 /// request of a busy server, small enough that a batch commits in a few milliseconds; the rows
@@ -47,20 +56,20 @@ struct Pending {
     reply: oneshot::Sender<RepoResult<()>>,
 }
 
-/// The callers' side of the group commit: cheap to clone, one per [`Db`] handle.
+/// The callers' side of the group commit: cheap to clone, one per database handle.
 #[derive(Clone)]
 pub(crate) struct GroupCommit {
     sender: mpsc::Sender<Pending>,
 }
 
 impl GroupCommit {
-    /// Starts the dispatcher on the current runtime. `db` is the handle the writers use: one
-    /// without a group commit of its own, so that the dispatcher holds no sender and stops when
-    /// the last [`Db`] handle that has one is dropped.
-    pub(crate) fn start(db: Db) -> Self {
+    /// Starts the dispatcher on the current runtime. `writer` must not hold a group commit of
+    /// its own (a sender), so that the dispatcher stops when the last handle that has one is
+    /// dropped.
+    pub(crate) fn start<W: BatchWriter>(writer: W) -> Self {
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
-        let writers = writers(db.backend());
-        tokio::spawn(dispatch(db, receiver, writers));
+        let writers = writers(writer.backend());
+        tokio::spawn(dispatch(writer, receiver, writers));
         GroupCommit { sender }
     }
 
@@ -97,7 +106,11 @@ fn stopped() -> RepoError {
 
 /// Takes items off the channel in batches and starts a writer per batch, at most `writers` at
 /// a time. Ends when every sender is gone.
-async fn dispatch(db: Db, mut receiver: mpsc::Receiver<Pending>, writers: usize) {
+async fn dispatch<W: BatchWriter>(
+    writer: W,
+    mut receiver: mpsc::Receiver<Pending>,
+    writers: usize,
+) {
     let permits = Arc::new(Semaphore::new(writers));
     while let Some(first) = receiver.recv().await {
         // Waiting for a free writer is what lets the next batch fill up.
@@ -112,9 +125,9 @@ async fn dispatch(db: Db, mut receiver: mpsc::Receiver<Pending>, writers: usize)
                 Err(_) => break,
             }
         }
-        let db = db.clone();
+        let writer = writer.clone();
         tokio::spawn(async move {
-            write(&db, batch).await;
+            write(&writer, batch).await;
             drop(permit);
         });
     }
@@ -122,10 +135,10 @@ async fn dispatch(db: Db, mut receiver: mpsc::Receiver<Pending>, writers: usize)
 
 /// Writes one batch and answers each of its callers. A caller that went away meanwhile (its
 /// request was dropped) simply gets no answer; its item is written all the same.
-async fn write(db: &Db, batch: Vec<Pending>) {
+async fn write<W: BatchWriter>(writer: &W, batch: Vec<Pending>) {
     let (items, replies): (Vec<QueueItem>, Vec<_>) =
         batch.into_iter().map(|p| (p.item, p.reply)).unzip();
-    let outcomes = db.write_each(&items).await;
+    let outcomes = writer.write_each(&items).await;
     let mut outcomes = outcomes.into_iter();
     for reply in replies {
         let outcome = outcomes.next().unwrap_or_else(|| {

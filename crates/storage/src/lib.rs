@@ -3,16 +3,25 @@
 //! (`SyncConnectionWrapper<SqliteConnection>`, bundled libsqlite3, WAL). Query code is written
 //! once and expanded per backend by the `with_conn!`/`transaction!` macros; only the claims,
 //! whose SQL must differ, are written twice.
+//!
+//! Modules import downward only, from the bottom: `error`, `schema` and `sql_types` (no
+//! imports of this crate); `pool` (the connections and the macros); `migrations` and
+//! `group_commit` (each on a pool or a writer it is handed); `db` (the handle); `repos` (the
+//! ports on the handle); `connect` (opening a handle, which wires the queue repository into the
+//! group commit); `testing`.
 
+mod connect;
 pub mod db;
 #[doc(hidden)]
 pub mod error;
 mod group_commit;
 mod migrations;
+pub mod pool;
 pub(crate) mod repos;
 pub mod schema;
 pub mod sql_types;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use db::{Backend, ConnectOptions, Db, DbHealth, PoolStatus, StorageError};
+pub use db::{Db, DbHealth};
+pub use pool::{Backend, ConnectOptions, PoolStatus, StorageError};

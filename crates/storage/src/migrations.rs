@@ -2,7 +2,7 @@
 
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::db::{Db, StorageError, Target};
+use crate::pool::{Pools, StorageError, Target};
 
 const POSTGRES: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 const SQLITE: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
@@ -13,11 +13,10 @@ const MIGRATION_LOCK: i64 = 0x0BA7_0001;
 /// Runs pending migrations on a dedicated thread with its own runtime: diesel's harness is
 /// synchronous and blocks, which must not happen on the caller's (possibly single-threaded)
 /// runtime.
-pub(crate) async fn run(db: &Db) -> Result<(), StorageError> {
-    let target = Target::parse(db.url())?;
+pub(crate) async fn run(target: Target, pools: &Pools) -> Result<(), StorageError> {
     if target == Target::Sqlite(":memory:".to_owned()) {
         // An in-memory database lives in the pool's single connection: migrate through it.
-        return run_in_memory(db).await;
+        return run_in_memory(pools).await;
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
@@ -80,8 +79,8 @@ fn run_blocking(target: Target) -> Result<(), StorageError> {
     }
 }
 
-async fn run_in_memory(db: &Db) -> Result<(), StorageError> {
-    let crate::db::Pools::Sqlite(pool) = db.pools() else {
+async fn run_in_memory(pools: &Pools) -> Result<(), StorageError> {
+    let Pools::Sqlite(pool) = pools else {
         return Err(StorageError::Migration(
             "in-memory databases are SQLite".to_owned(),
         ));

@@ -10,7 +10,7 @@ use diesel::pg::Pg;
 use diesel::query_builder::{QueryFragment, QueryId};
 use diesel_async::AsyncPgConnection;
 
-use crate::db::SqliteConn;
+use crate::pool::SqliteConn;
 
 /// Executes an owned INSERT statement (typically `insert_into(t).values(vec_of_rows)`) on the
 /// connection's backend; resolves to the number of rows written.
@@ -97,25 +97,4 @@ macro_rules! insert_rows_sized {
             } else
         )* {}
     };
-}
-
-/// Inserts jobs (`$jobs`: an iterator of `&Job`) on `$conn` inside the caller's transaction with
-/// multi-row INSERTs (`insert_rows_sized!`), through the jobs repository's own row mapping (as
-/// `insert_job_row!`), so a job is stored one way only; a taken id is `RepoError::Conflict`.
-#[macro_export]
-#[doc(hidden)]
-macro_rules! insert_job_rows {
-    ($conn:expr, $jobs:expr) => {{
-        let rows = $jobs
-            .map($crate::repos::jobs::JobRow::from_domain)
-            .collect::<$crate::error::DbResult<Vec<_>>>()?;
-        $crate::insert_rows_sized!($conn, $crate::schema::jobs::table, rows).map_err(|e| {
-            match $crate::error::map_diesel(e) {
-                baton_domain::RepoError::Conflict(_) => baton_domain::RepoError::Conflict(
-                    "a job id of the batch is already taken".to_owned(),
-                ),
-                other => other,
-            }
-        })?;
-    }};
 }

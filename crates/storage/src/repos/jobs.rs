@@ -22,8 +22,8 @@ use std::collections::HashSet;
 
 use super::rows::{object_to_text, text_to_object, text_to_value, to_i32, to_u32, to_u64};
 use crate::Db;
-use crate::db::{Pools, SqliteConn};
 use crate::error::{DbError, DbResult, corrupt, map_pool};
+use crate::pool::{Pools, SqliteConn};
 use crate::schema::jobs;
 use crate::sql_types::{DbTime, DbUuid};
 
@@ -389,6 +389,27 @@ macro_rules! insert_job_row {
     }};
 }
 
+/// Inserts jobs (`$jobs`: an iterator of `&Job`) on `$conn` inside the caller's transaction with
+/// multi-row INSERTs (`insert_rows_sized!`), through the same row mapping as `insert_job_row!`,
+/// so a job is stored one way only; a taken id is `RepoError::Conflict`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! insert_job_rows {
+    ($conn:expr, $jobs:expr) => {{
+        let rows = $jobs
+            .map($crate::repos::jobs::JobRow::from_domain)
+            .collect::<$crate::error::DbResult<Vec<_>>>()?;
+        $crate::insert_rows_sized!($conn, $crate::schema::jobs::table, rows).map_err(|e| {
+            match $crate::error::map_diesel(e) {
+                baton_domain::RepoError::Conflict(_) => baton_domain::RepoError::Conflict(
+                    "a job id of the batch is already taken".to_owned(),
+                ),
+                other => other,
+            }
+        })?;
+    }};
+}
+
 #[async_trait]
 impl JobRepository for Db {
     async fn insert_job(&self, job: &Job, events: &[Event]) -> RepoResult<()> {
@@ -630,7 +651,7 @@ impl JobRepository for Db {
 /// thread and back while the transaction holds SQLite's only write lock.
 async fn update_each_row_by_row(
     db: &Db,
-    pool: &crate::db::SqlitePool,
+    pool: &crate::pool::SqlitePool,
     changes: &[JobChange],
     rows: Vec<JobRow>,
 ) -> DbResult<Vec<RepoResult<Job>>> {

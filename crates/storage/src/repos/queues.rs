@@ -18,8 +18,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use super::batch::InsertMany;
 use super::rows::{to_i32, to_u32, to_u64};
 use crate::Db;
-use crate::db::{Pools, SqliteConn};
 use crate::error::{DbError, DbResult, corrupt, map_diesel, map_pool};
+use crate::pool::{Pools, SqliteConn};
 use crate::schema::{queue_items, queue_references, queues};
 use crate::sql_types::{DbTime, DbUuid};
 

@@ -12,6 +12,7 @@
 //! never produced by a UUID v7 generator, is pinned on its item.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
 
 use baton_domain::queue::{QueueItem, QueueSettings};
 use baton_domain::{RepoError, RepoResult, Timestamp};
@@ -21,6 +22,8 @@ use diesel_async::RunQueryDsl;
 use super::{INSERT_CHUNK, QueueItemRow, QueueRow, ReferenceRow};
 use crate::Db;
 use crate::error::map_diesel;
+use crate::group_commit::BatchWriter;
+use crate::pool::Backend;
 use crate::repos::batch::InsertMany;
 use crate::schema::{queue_items, queue_references, queues};
 use crate::sql_types::DbUuid;
@@ -32,6 +35,17 @@ const REFERENCE_TAKEN: &str =
 const ID_TAKEN: &str = "a queue item with this id already exists";
 /// Tries of a whole batch before its items are written one by one.
 const BATCH_ATTEMPTS: usize = 2;
+
+/// The group commit writes its batches through this repository.
+impl BatchWriter for Db {
+    fn backend(&self) -> Backend {
+        Db::backend(self)
+    }
+
+    fn write_each(&self, items: &[QueueItem]) -> impl Future<Output = Vec<RepoResult<()>>> + Send {
+        Db::write_each(self, items)
+    }
+}
 
 impl Db {
     /// Writes `items` with one outcome each (see the port's `insert_each`), without group commit.

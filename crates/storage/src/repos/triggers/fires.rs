@@ -30,7 +30,7 @@ use diesel_async::AsyncPgConnection;
 
 use super::{TriggerRow, bumped_row};
 use crate::Db;
-use crate::db::SqliteConn;
+use crate::pool::SqliteConn;
 use crate::repos::event_rows::NewEventRow;
 use crate::schema::triggers;
 use crate::sql_types::{DbTime, DbUuid};
