@@ -2,16 +2,16 @@
 //! `BATON_ADMIN_PASSWORD` or a random password shown once on standard output.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use anyhow::Context;
-use baton_domain::auth::{
-    Argon2idHasher, Password, PasswordHasher, Role, User, Username, generate_secret,
-};
+use baton_domain::Clock;
+use baton_domain::auth::{Password, SecretError, generate_secret};
 use baton_domain::ports::UserRepository;
-use baton_domain::{Clock, RepoError};
+use baton_domain::services::users::{FIRST_ADMIN, FirstAdmin, HashJob, UserService};
 
 /// The first user's name.
-pub const ADMIN_USERNAME: &str = "admin";
+pub const ADMIN_USERNAME: &str = FIRST_ADMIN;
 
 /// Characters of a generated password: 24 hex characters are 96 random bits.
 const GENERATED_PASSWORD_CHARS: usize = 24;
@@ -44,41 +44,38 @@ impl Outcome {
     }
 }
 
-/// Creates the `admin` user if the database has no user at all. Of several servers starting at
-/// once on one database, one inserts it; the others get `Conflict` and take the database as
-/// bootstrapped.
+/// Creates the `admin` user if the database has no user at all, through the same rules as
+/// every other user. Of several servers starting at once on one database, one creates it; the
+/// others take the database as bootstrapped.
 pub async fn ensure_admin(
-    users: &dyn UserRepository,
-    clock: &dyn Clock,
+    users: Arc<dyn UserRepository>,
+    clock: Arc<dyn Clock>,
     configured: Option<Password>,
 ) -> anyhow::Result<Outcome> {
-    if users.count_users().await.context("counting users")? > 0 {
-        return Ok(Outcome::AlreadyBootstrapped);
-    }
     let (password, generated) = match configured {
         Some(password) => (password, false),
         None => (generate_password()?, true),
     };
-    // argon2id is slow on purpose (tens of milliseconds of CPU); it runs off the async threads.
-    let to_hash = password.clone();
-    let password_hash = tokio::task::spawn_blocking(move || Argon2idHasher.hash(&to_hash))
+    let outcome = UserService::new(users, clock)
+        .create_first_admin(password.clone(), hash_off_the_async_threads)
         .await
-        .context("hashing the admin password")?
-        .context("hashing the admin password")?;
-    let user = User {
-        username: Username::parse(ADMIN_USERNAME)
-            .context("the built-in admin username is invalid")?,
-        password_hash,
-        roles: Role::ALL.to_vec(),
-        created_at: clock.now(),
-    };
-    match users.insert_user(&user).await {
-        Ok(()) => Ok(Outcome::Created {
+        .context("creating the admin user")?;
+    Ok(match outcome {
+        FirstAdmin::AlreadyBootstrapped => Outcome::AlreadyBootstrapped,
+        FirstAdmin::Created(_) => Outcome::Created {
             generated: generated.then_some(password),
-        }),
-        Err(RepoError::Conflict(_)) => Ok(Outcome::AlreadyBootstrapped),
-        Err(e) => Err(e).context("creating the admin user"),
-    }
+        },
+    })
+}
+
+/// argon2id is slow on purpose (tens of milliseconds of CPU): it runs off the async threads.
+async fn hash_off_the_async_threads(job: HashJob) -> Result<String, SecretError> {
+    tokio::task::spawn_blocking(move || job.run())
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the blocking pool failed to hash the admin password");
+            Err(SecretError::Hashing)
+        })
 }
 
 fn generate_password() -> anyhow::Result<Password> {

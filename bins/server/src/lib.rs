@@ -71,9 +71,13 @@ impl Application {
         log_secret_source(&source);
 
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let outcome = bootstrap::ensure_admin(&db, clock.as_ref(), config.admin_password()?)
-            .await
-            .context("creating the first user")?;
+        let outcome = bootstrap::ensure_admin(
+            Arc::new(db.clone()),
+            clock.clone(),
+            config.admin_password()?,
+        )
+        .await
+        .context("creating the first user")?;
         report_bootstrap(&outcome)?;
 
         let state = app_state(&config, &db, &jwt_secret, clock)?;

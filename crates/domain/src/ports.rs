@@ -483,6 +483,14 @@ pub trait EventRepository: Send + Sync {
     async fn latest_event_seq(&self) -> RepoResult<i64>;
 }
 
+/// What [`UserRepository::delete_user_unless_last_admin`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserDeletion {
+    Deleted,
+    /// The user was the only admin, so it was kept.
+    LastAdmin,
+}
+
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait UserRepository: Send + Sync {
@@ -495,8 +503,12 @@ pub trait UserRepository: Send + Sync {
     /// Every user, by username.
     async fn list_users(&self) -> RepoResult<Vec<User>>;
 
-    /// Errors: `NotFound`.
-    async fn delete_user(&self, username: &Username) -> RepoResult<()>;
+    /// Deletes the user unless it is the only user with the admin role, and answers
+    /// [`UserDeletion::LastAdmin`] (deleting nothing) when it is. Atomic: concurrent calls that
+    /// delete different admins are decided one after the other, each seeing the others'
+    /// deletes, so together they never remove every admin (a count read before a separate
+    /// delete could not promise that). Errors: `NotFound` when no user has this name.
+    async fn delete_user_unless_last_admin(&self, username: &Username) -> RepoResult<UserDeletion>;
 
     async fn count_users(&self) -> RepoResult<u64>;
 }

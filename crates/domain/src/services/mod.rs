@@ -9,6 +9,7 @@ pub mod queue;
 pub mod schedules;
 pub mod sessions;
 pub mod triggers;
+pub mod users;
 pub mod workflows;
 
 use crate::error::{RepoError, TransitionError, ValidationError};

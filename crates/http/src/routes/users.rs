@@ -1,8 +1,10 @@
-//! Admin endpoints for users (DESIGN §8): `POST /users`, `GET /users`, `DELETE /users/{username}`.
+//! Admin endpoints for users: `POST /users`, `GET /users`, `DELETE /users/{username}`. The rules
+//! (what a valid user is, how its password is hashed, who may be deleted) are the domain's
+//! [`UserService`]; this module translates HTTP to it and back.
 
 use actix_web::{HttpResponse, web};
-use baton_domain::auth::{Argon2idHasher, Password, PasswordHasher, Role, User, Username};
-use baton_domain::error::ValidationError;
+use baton_domain::auth::{SecretError, User, Username};
+use baton_domain::services::users::{HashJob, NewUser, UserError, UserService};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Administer, Authorized, Principal};
@@ -44,6 +46,30 @@ impl From<&User> for UserView {
     }
 }
 
+fn service(state: &AppState) -> UserService {
+    UserService::new(state.store.clone(), state.clock.clone())
+}
+
+/// Runs a password hash on actix's blocking pool, off the event loop.
+async fn hash_off_the_event_loop(job: HashJob) -> Result<String, SecretError> {
+    web::block(move || job.run()).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "the blocking pool failed to hash a password");
+        Err(SecretError::Hashing)
+    })
+}
+
+/// Each refusal of the user rules as the API answers it.
+fn user_error(err: UserError) -> ApiError {
+    match err {
+        UserError::Invalid(e) => ApiError::validation(e),
+        e @ (UserError::Taken(_) | UserError::OwnUser | UserError::LastAdmin) => {
+            ApiError::conflict(e.to_string())
+        }
+        UserError::Secret(e) => ApiError::internal(e),
+        UserError::Repo(e) => e.into(),
+    }
+}
+
 async fn create(
     state: web::Data<AppState>,
     caller: Authorized<Administer>,
@@ -54,50 +80,21 @@ async fn create(
         password,
         roles,
     } = body.into_inner();
-    // Every broken rule is reported at once.
-    let username = Username::parse(username);
-    let password = Password::new(password);
-    let roles = Role::parse_list(&roles);
-    let (username, password, roles) = match (username, password, roles) {
-        (Ok(u), Ok(p), Ok(r)) => (u, p, r),
-        (u, p, r) => {
-            let errors = [u.err(), p.err(), r.err()].into_iter().flatten().fold(
-                None::<ValidationError>,
-                |acc, e| {
-                    Some(match acc {
-                        Some(acc) => acc.merge(e),
-                        None => e,
-                    })
-                },
-            );
-            return Err(errors.map_or_else(
-                || ApiError::bad_request("the user is not valid"),
-                ApiError::validation,
-            ));
-        }
-    };
-    let password_hash = web::block(move || Argon2idHasher.hash(&password))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
-    let user = User {
+    let new = NewUser {
         username,
-        password_hash,
+        password,
         roles,
-        created_at: state.clock.now(),
     };
-    state.store.insert_user(&user).await.map_err(|e| match e {
-        baton_domain::RepoError::Conflict(_) => {
-            ApiError::conflict(format!("a user named '{}' exists", user.username))
-        }
-        other => other.into(),
-    })?;
+    let user = service(&state)
+        .create(new, hash_off_the_event_loop)
+        .await
+        .map_err(user_error)?;
     tracing::info!(by = %caller.principal.display_id(), user = %user.username, "user created");
     Ok(HttpResponse::Created().json(UserView::from(&user)))
 }
 
 async fn list(state: web::Data<AppState>, _: Authorized<Administer>) -> ApiResult<HttpResponse> {
-    let users = state.store.list_users().await?;
+    let users = service(&state).list().await.map_err(user_error)?;
     Ok(HttpResponse::Ok().json(users.iter().map(UserView::from).collect::<Vec<_>>()))
 }
 
@@ -109,29 +106,14 @@ async fn delete(
     // A name that breaks the rules names no user: 404, like any other unknown name.
     let username = Username::parse(path.into_inner())
         .map_err(|_| ApiError::not_found("user not found: the name is not a valid username"))?;
-    if let Principal::User { username: me, .. } = &caller.principal
-        && *me == username
-    {
-        return Err(ApiError::conflict(
-            "you cannot delete your own user; ask another admin",
-        ));
-    }
-    let user = state.store.get_user(&username).await?;
-    if user.roles.contains(&Role::Admin) {
-        let admins = state
-            .store
-            .list_users()
-            .await?
-            .iter()
-            .filter(|u| u.roles.contains(&Role::Admin))
-            .count();
-        if admins <= 1 {
-            return Err(ApiError::conflict(
-                "this is the last admin; create another admin before deleting it",
-            ));
-        }
-    }
-    state.store.delete_user(&username).await?;
+    let me = match &caller.principal {
+        Principal::User { username, .. } => Some(username),
+        _ => None,
+    };
+    service(&state)
+        .delete(me, &username)
+        .await
+        .map_err(user_error)?;
     tracing::info!(by = %caller.principal.display_id(), user = %username, "user deleted");
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "status": "success",

@@ -1,9 +1,9 @@
 //! `UserRepository` and `ApiKeyRepository`.
 
 use async_trait::async_trait;
-use baton_domain::auth::{ApiKey, User, Username};
+use baton_domain::auth::{ApiKey, Role, User, Username};
 use baton_domain::ids::ApiKeyId;
-use baton_domain::ports::{ApiKeyRepository, UserRepository};
+use baton_domain::ports::{ApiKeyRepository, UserDeletion, UserRepository};
 use baton_domain::{RepoError, RepoResult, Timestamp};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -11,6 +11,7 @@ use diesel_async::RunQueryDsl;
 use super::rows::{roles_to_text, text_to_roles};
 use crate::Db;
 use crate::error::{DbResult, corrupt};
+use crate::pool::Backend;
 use crate::schema::{api_keys, users};
 use crate::sql_types::{DbTime, DbUuid};
 
@@ -90,17 +91,23 @@ impl UserRepository for Db {
             .collect::<DbResult<_>>()?)
     }
 
-    async fn delete_user(&self, username: &Username) -> RepoResult<()> {
+    async fn delete_user_unless_last_admin(&self, username: &Username) -> RepoResult<UserDeletion> {
         let name = username.as_str().to_owned();
-        let deleted: usize = crate::with_conn!(self, |conn| {
-            Ok(diesel::delete(users::table.find(&name))
+        let lock_admins = lock_admins_sql(self.backend());
+        let deletion = crate::transaction!(self, |conn| {
+            let admins: Vec<NameRow> = diesel::sql_query(&lock_admins).load(conn).await?;
+            if admins.iter().any(|a| a.username == name) && admins.len() <= 1 {
+                return Ok(UserDeletion::LastAdmin);
+            }
+            let deleted = diesel::delete(users::table.find(&name))
                 .execute(conn)
-                .await?)
+                .await?;
+            if deleted == 0 {
+                return Err(RepoError::NotFound("user").into());
+            }
+            Ok(UserDeletion::Deleted)
         })?;
-        if deleted == 0 {
-            return Err(RepoError::NotFound("user"));
-        }
-        Ok(())
+        Ok(deletion)
     }
 
     async fn count_users(&self) -> RepoResult<u64> {
@@ -110,6 +117,29 @@ impl UserRepository for Db {
             .await?))?;
         Ok(super::rows::to_u64(count, "user count")?)
     }
+}
+
+/// The admins' names, read at the start of a transaction that may delete one of them. On
+/// PostgreSQL each admin row is locked (`FOR UPDATE`, in name order so that two such
+/// transactions cannot deadlock): a second transaction deleting another admin waits until the
+/// first commits, then reads the admins again without the deleted one. On SQLite the immediate
+/// transaction already keeps every other writer out. Roles are stored as a comma-separated list
+/// (`roles_to_text`), so the admin role is the name `admin` between commas.
+fn lock_admins_sql(backend: Backend) -> String {
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    format!(
+        "SELECT username FROM users WHERE ',' || roles || ',' LIKE '%,{},%' ORDER BY username{lock}",
+        Role::Admin.as_str()
+    )
+}
+
+#[derive(QueryableByName)]
+struct NameRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    username: String,
 }
 
 #[derive(Queryable, Selectable, Insertable)]

@@ -3,7 +3,7 @@
 use baton_domain::RepoError;
 use baton_domain::auth::{ApiKey, Role, User, Username};
 use baton_domain::ids::ApiKeyId;
-use baton_domain::ports::{ApiKeyRepository, UserRepository};
+use baton_domain::ports::{ApiKeyRepository, UserDeletion, UserRepository};
 use baton_storage::Db;
 
 use crate::fixtures::{T0, at, uuid};
@@ -43,18 +43,127 @@ async fn users_list_by_name_and_delete(db: Db) {
         .map(|u| u.username.to_string())
         .collect();
     assert_eq!(names, ["alice", "bob", "carol"]);
-    db.delete_user(&Username::parse("bob").unwrap())
-        .await
-        .unwrap();
+    assert_eq!(
+        db.delete_user_unless_last_admin(&Username::parse("bob").unwrap())
+            .await
+            .unwrap(),
+        UserDeletion::Deleted
+    );
     assert!(matches!(
         db.get_user(&Username::parse("bob").unwrap()).await,
         Err(RepoError::NotFound(_))
     ));
     assert!(matches!(
-        db.delete_user(&Username::parse("bob").unwrap()).await,
+        db.delete_user_unless_last_admin(&Username::parse("bob").unwrap())
+            .await,
         Err(RepoError::NotFound(_))
     ));
     assert_eq!(db.count_users().await.unwrap(), 2);
+}
+
+fn with_roles(name: &str, roles: &[Role]) -> User {
+    User {
+        roles: roles.to_vec(),
+        ..user(name)
+    }
+}
+
+async fn admins(db: &Db) -> Vec<String> {
+    db.list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|u| u.roles.contains(&Role::Admin))
+        .map(|u| u.username.to_string())
+        .collect()
+}
+
+async fn the_last_admin_is_kept_and_others_go(db: Db) {
+    db.insert_user(&with_roles("root", &[Role::Admin]))
+        .await
+        .unwrap();
+    db.insert_user(&with_roles("dev", &[Role::Developer, Role::Viewer]))
+        .await
+        .unwrap();
+    let root = Username::parse("root").unwrap();
+    assert_eq!(
+        db.delete_user_unless_last_admin(&root).await.unwrap(),
+        UserDeletion::LastAdmin
+    );
+    assert!(db.get_user(&root).await.is_ok(), "the last admin is kept");
+    // A user that is not an admin goes while one admin remains.
+    let dev = Username::parse("dev").unwrap();
+    assert_eq!(
+        db.delete_user_unless_last_admin(&dev).await.unwrap(),
+        UserDeletion::Deleted
+    );
+    // With a second admin, either may go, but not both.
+    db.insert_user(&with_roles("second", &[Role::Admin, Role::Viewer]))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.delete_user_unless_last_admin(&root).await.unwrap(),
+        UserDeletion::Deleted
+    );
+    assert_eq!(
+        db.delete_user_unless_last_admin(&Username::parse("second").unwrap())
+            .await
+            .unwrap(),
+        UserDeletion::LastAdmin
+    );
+    assert!(matches!(
+        db.delete_user_unless_last_admin(&Username::parse("ghost").unwrap())
+            .await,
+        Err(RepoError::NotFound(_))
+    ));
+    assert_eq!(admins(&db).await, ["second"]);
+}
+
+/// Rounds of the race below: enough that deletes which read the admins and then delete
+/// separately would, in some round, both see two admins and both delete.
+const RACE_ROUNDS: usize = 25;
+
+async fn two_concurrent_deletes_of_different_admins_leave_one(db: Db) {
+    db.insert_user(&with_roles("admin-0", &[Role::Admin]))
+        .await
+        .unwrap();
+    let mut survivor = "admin-0".to_owned();
+    for round in 1..=RACE_ROUNDS {
+        let newcomer = format!("admin-{round}");
+        db.insert_user(&with_roles(&newcomer, &[Role::Admin, Role::Operator]))
+            .await
+            .unwrap();
+        // Both tasks wait at the barrier, so their deletes start together on two threads.
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let delete = |name: String| {
+            let db = db.clone();
+            let start = start.clone();
+            tokio::spawn(async move {
+                start.wait().await;
+                let outcome = db
+                    .delete_user_unless_last_admin(&Username::parse(&name).unwrap())
+                    .await
+                    .unwrap();
+                (name, outcome)
+            })
+        };
+        let (a, b) = tokio::join!(delete(survivor.clone()), delete(newcomer.clone()));
+        let outcomes = [a.unwrap(), b.unwrap()];
+        let deleted = outcomes
+            .iter()
+            .filter(|(_, o)| *o == UserDeletion::Deleted)
+            .count();
+        assert_eq!(
+            deleted, 1,
+            "round {round}: exactly one delete wins: {outcomes:?}"
+        );
+        let (kept, _) = outcomes
+            .iter()
+            .find(|(_, o)| *o == UserDeletion::LastAdmin)
+            .unwrap();
+        survivor = kept.clone();
+        assert_eq!(admins(&db).await, [survivor.clone()], "round {round}");
+    }
 }
 
 async fn api_keys_are_found_by_hash_until_revoked(db: Db) {
@@ -111,6 +220,8 @@ contract_tests!(
     a_user_reads_back_as_written,
     a_taken_username_conflicts,
     users_list_by_name_and_delete,
+    the_last_admin_is_kept_and_others_go,
+    two_concurrent_deletes_of_different_admins_leave_one,
     api_keys_are_found_by_hash_until_revoked,
     api_key_hashes_are_unique,
 );
