@@ -499,18 +499,28 @@ async fn invalid_users_are_refused_with_every_broken_field_at_once() {
     api.assert_no_leaks(&[]);
 }
 
+/// The answers of the two refusals, told apart by their detail.
+const OWN_USER: &str = "you cannot delete your own user; ask another admin";
+const LAST_ADMIN: &str = "this is the last admin; create another admin before deleting it";
+
+fn assert_refused_as(body: &Value, detail: &str) {
+    assert_eq!(body["detail"], detail, "{body}");
+}
+
 async fn the_last_admin_and_oneself_cannot_be_deleted(db: TestDatabase) {
     let api = Api::spawn(db, |_| {}).await;
     let admin = api.admin().await;
     let (_, admin_key) = api.create_key(&admin, "admin-key", &["admin"]).await;
 
     // The admin cannot delete itself, nor can another caller delete the only admin.
-    api.delete("/api/v1/users/admin", Auth::Bearer(&admin))
-        .await
-        .expect_error(409);
-    api.delete("/api/v1/users/admin", Auth::Key(&admin_key))
-        .await
-        .expect_error(409);
+    let reply = api
+        .delete("/api/v1/users/admin", Auth::Bearer(&admin))
+        .await;
+    assert_refused_as(reply.expect_error(409), OWN_USER);
+    let reply = api
+        .delete("/api/v1/users/admin", Auth::Key(&admin_key))
+        .await;
+    assert_refused_as(reply.expect_error(409), LAST_ADMIN);
     // Users who are not admins can be deleted while one admin remains.
     api.create_user(&admin, "viewer1", "viewer-password", &["viewer"])
         .await;
@@ -523,6 +533,11 @@ async fn the_last_admin_and_oneself_cannot_be_deleted(db: TestDatabase) {
     api.create_user(&admin, "admin2", "admin2-password", &["admin"])
         .await;
     let admin2 = api.token("admin2", "admin2-password").await;
+    // Another admin existing does not let one delete oneself.
+    let reply = api
+        .delete("/api/v1/users/admin2", Auth::Bearer(&admin2))
+        .await;
+    assert_refused_as(reply.expect_error(409), OWN_USER);
     let reply = api
         .delete("/api/v1/users/admin", Auth::Bearer(&admin2))
         .await;
@@ -531,12 +546,14 @@ async fn the_last_admin_and_oneself_cannot_be_deleted(db: TestDatabase) {
         .await
         .expect_error(401);
     // And now admin2 is the last one.
-    api.delete("/api/v1/users/admin2", Auth::Bearer(&admin2))
-        .await
-        .expect_error(409);
-    api.delete("/api/v1/users/admin2", Auth::Key(&admin_key))
-        .await
-        .expect_error(409);
+    let reply = api
+        .delete("/api/v1/users/admin2", Auth::Bearer(&admin2))
+        .await;
+    assert_refused_as(reply.expect_error(409), OWN_USER);
+    let reply = api
+        .delete("/api/v1/users/admin2", Auth::Key(&admin_key))
+        .await;
+    assert_refused_as(reply.expect_error(409), LAST_ADMIN);
     assert_eq!(
         api.usernames(&admin2).await,
         BTreeSet::from(["admin2".into()])
