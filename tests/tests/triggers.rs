@@ -639,7 +639,11 @@ async fn next_run_takes_every_instant_form_the_queues_take(db: TestDatabase) {
         .await;
     let path = format!("/api/v1/triggers/{}", trigger["id"].as_str().unwrap());
     let (status, moved) = env
-        .call(Method::PUT, &path, Some(json!({"next_run": "2099-05-01 08:30:00"})))
+        .call(
+            Method::PUT,
+            &path,
+            Some(json!({"next_run": "2099-05-01 08:30:00"})),
+        )
         .await;
     assert_eq!(status, 200, "{moved}");
     assert_eq!(moved["next_run"], "2099-05-01T08:30:00Z");

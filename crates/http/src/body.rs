@@ -296,7 +296,13 @@ mod tests {
 
     #[test]
     fn each_reader_refuses_every_other_kind_with_one_wording() {
-        let values = [json!(true), json!(5), json!("x"), json!([5]), json!({"a": 5})];
+        let values = [
+            json!(true),
+            json!(5),
+            json!("x"),
+            json!([5]),
+            json!({"a": 5}),
+        ];
         type Reader = fn(&mut Fields<'_>, &str) -> bool;
         // Each reader with what it must be and the one JSON kind it takes.
         let readers: [(&str, &str, Reader); 8] = [
@@ -397,10 +403,7 @@ mod tests {
             fields.instant("micros"),
             Some(datetime!(2025-04-26 12:00:00.123456 UTC))
         );
-        assert_eq!(
-            fields.instant("date"),
-            Some(datetime!(2025-04-26 0:00 UTC))
-        );
+        assert_eq!(fields.instant("date"), Some(datetime!(2025-04-26 0:00 UTC)));
         assert_eq!(fields.instant("bad"), None);
         assert_eq!(fields.instant("month"), None);
         let refusal = format!("must be {}", instant::EXPECTED);
@@ -417,10 +420,14 @@ mod tests {
         assert_eq!(fields.text("reference"), None);
         assert!(fields.failed("reference"));
         fields.merge(
-            ValidationError::field("reference", "must be at most 100 characters")
-                .merge(ValidationError::field("data", "must be at most 2000 characters")),
+            ValidationError::field("reference", "must be at most 100 characters").merge(
+                ValidationError::field("data", "must be at most 2000 characters"),
+            ),
         );
-        assert_eq!(fields.check(Err::<(), _>(ValidationError::field("status", "unknown"))), None);
+        assert_eq!(
+            fields.check(Err::<(), _>(ValidationError::field("status", "unknown"))),
+            None
+        );
         assert_eq!(
             refusals(fields),
             pairs(&[
@@ -435,7 +442,10 @@ mod tests {
     fn arrays_of_strings_name_each_wrong_element() {
         let body = map(json!({"ids": ["a", 2, null, "d"]}));
         let mut fields = Fields::new(&body);
-        assert_eq!(fields.texts("ids"), Some(vec!["a".to_owned(), "d".to_owned()]));
+        assert_eq!(
+            fields.texts("ids"),
+            Some(vec!["a".to_owned(), "d".to_owned()])
+        );
         assert_eq!(
             refusals(fields),
             pairs(&[
@@ -458,7 +468,10 @@ mod tests {
         );
         assert!(json_object(b"{}").unwrap().is_empty());
         let err = json_object(b"").unwrap_err();
-        assert_eq!(err.detail(), "the request needs a JSON body, and it was empty");
+        assert_eq!(
+            err.detail(),
+            "the request needs a JSON body, and it was empty"
+        );
     }
 
     #[test]

@@ -113,7 +113,10 @@ impl AccessControl {
     }
 
     /// When the ban of `ip` ends, if the address is banned now.
-    pub async fn banned_until(&self, ip: IpAddr) -> baton_domain::RepoResult<Option<baton_domain::Timestamp>> {
+    pub async fn banned_until(
+        &self,
+        ip: IpAddr,
+    ) -> baton_domain::RepoResult<Option<baton_domain::Timestamp>> {
         self.bans.active_ban(ip, self.clock.now()).await
     }
 

@@ -129,9 +129,7 @@ async fn create(
             .into());
         }
     };
-    let flows = flow_service(&state)
-        .create(configs)
-        .await?;
+    let flows = flow_service(&state).create(configs).await?;
     let ids: Vec<String> = flows.iter().map(|f| f.flow_id().to_string()).collect();
     tracing::info!(by = %caller.principal.display_id(), flows = ?ids, "flows added");
     Ok(HttpResponse::Created().json(serde_json::json!({
@@ -218,9 +216,7 @@ async fn command(
     let body = json_object(&body)?;
     let request = read_command(&body)?;
     let command = request.command;
-    let flows = flow_service(&state)
-        .command(request)
-        .await?;
+    let flows = flow_service(&state).command(request).await?;
     let details: Vec<Detail> = flows
         .iter()
         .map(|f| Detail {

@@ -185,9 +185,7 @@ async fn cancel(
     } else {
         CancelMode::Soft
     };
-    let job = job_service(&state)
-        .cancel(id, mode)
-        .await?;
+    let job = job_service(&state).cancel(id, mode).await?;
     tracing::info!(by = %caller.principal.display_id(), job = %job.id, mode = mode.as_str(), status = %job.status, "job cancel requested");
     Ok(HttpResponse::Ok().json(JobView::from(&job)))
 }

@@ -307,9 +307,7 @@ async fn robots(
 ) -> ApiResult<HttpResponse> {
     let RobotsQuery { status } = query(&req)?;
     let status = robot_status_filter(status.as_deref())?;
-    let robots = service(&state)
-        .robots(status)
-        .await?;
+    let robots = service(&state).robots(status).await?;
     let views: Vec<RobotView> = robots.iter().map(RobotView::from).collect();
     Ok(HttpResponse::Ok().json(views))
 }
@@ -379,9 +377,7 @@ async fn analytics(
 ) -> ApiResult<HttpResponse> {
     let AnalyticsQuery { days } = query(&req)?;
     let days = AnalyticsDays::parse(days.as_deref())?;
-    let analytics = service(&state)
-        .analytics(days)
-        .await?;
+    let analytics = service(&state).analytics(days).await?;
     Ok(HttpResponse::Ok().json(AnalyticsView::from(&analytics)))
 }
 
@@ -402,9 +398,7 @@ async fn activity(
         event_type,
     }
     .parse()?;
-    let (events, total) = service(&state)
-        .activity(&filter)
-        .await?;
+    let (events, total) = service(&state).activity(&filter).await?;
     Ok(HttpResponse::Ok().json(ActivityView {
         events: events.iter().map(EventView::from).collect(),
         total,

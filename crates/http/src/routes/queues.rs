@@ -205,9 +205,7 @@ async fn add_items(
         .into());
     }
     let raw = read_items(&values, Some(queue.as_str()), true)?;
-    let items = service(&state)
-        .add_items(raw, true)
-        .await?;
+    let items = service(&state).add_items(raw, true).await?;
     let ids: Vec<String> = items.iter().map(|item| item.id.to_string()).collect();
     Ok(HttpResponse::Created().json(serde_json::json!({
         "success": true,
@@ -265,9 +263,7 @@ async fn configure_queue(
         fields.merge(ranges);
     }
     fields.finish()?;
-    let queue = service(&state)
-        .configure(&name, change)
-        .await?;
+    let queue = service(&state).configure(&name, change).await?;
     tracing::info!(
         by = %caller.principal.display_id(),
         queue = %queue.name.as_str(),
@@ -339,9 +335,7 @@ async fn set_status(
 ) -> ApiResult<HttpResponse> {
     let id = item_id(&path)?;
     let (status, message) = read_status_body(&body)?;
-    let item = service(&state)
-        .set_status(id, status, message)
-        .await?;
+    let item = service(&state).set_status(id, status, message).await?;
     tracing::info!(by = %caller.principal.display_id(), item = %item.id, status = %item.status, "queue item status set");
     Ok(HttpResponse::Ok().json(ItemView::from(&item)))
 }

@@ -68,9 +68,7 @@ async fn claim_batch(
     ensure_known_robot(&state, &caller).await?;
     let service = job_service(&state);
     let claimed = poll_until(wait, async || {
-        let jobs = service
-            .claim_many(&caller.robot_id, limit)
-            .await?;
+        let jobs = service.claim_many(&caller.robot_id, limit).await?;
         Ok((!jobs.is_empty()).then_some(jobs))
     })
     .await?;

@@ -112,7 +112,10 @@ async fn claim(
     ensure_known_robot(&state, &caller).await?;
     let service = job_service(&state);
     let claimed = poll_until(wait, async || {
-        service.claim(&caller.robot_id).await.map_err(ApiError::from)
+        service
+            .claim(&caller.robot_id)
+            .await
+            .map_err(ApiError::from)
     })
     .await?;
     match claimed {
@@ -150,9 +153,7 @@ async fn start(
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let id = job_id(&path.1)?;
-    let job = job_service(&state)
-        .start(id, &caller.robot_id)
-        .await?;
+    let job = job_service(&state).start(id, &caller.robot_id).await?;
     Ok(HttpResponse::Ok().json(AckView::from(&job)))
 }
 
@@ -180,9 +181,7 @@ async fn renew(
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let id = job_id(&path.1)?;
-    let job = job_service(&state)
-        .renew(id, &caller.robot_id)
-        .await?;
+    let job = job_service(&state).renew(id, &caller.robot_id).await?;
     Ok(HttpResponse::Ok().json(AckView::from(&job)))
 }
 
@@ -236,9 +235,7 @@ async fn cancelled(
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let id = job_id(&path.1)?;
-    let job = job_service(&state)
-        .cancelled(id, &caller.robot_id)
-        .await?;
+    let job = job_service(&state).cancelled(id, &caller.robot_id).await?;
     tracing::info!(robot = %caller.robot_id, job = %job.id, "job cancelled by its robot");
     Ok(HttpResponse::Ok().json(JobView::from(&job)))
 }
@@ -250,9 +247,7 @@ async fn release(
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let id = job_id(&path.1)?;
-    let job = job_service(&state)
-        .release(id, &caller.robot_id)
-        .await?;
+    let job = job_service(&state).release(id, &caller.robot_id).await?;
     tracing::info!(robot = %caller.robot_id, job = %job.id, status = %job.status, "job released");
     Ok(HttpResponse::Ok().json(JobView::from(&job)))
 }

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::auth::{Authorized, Develop, Operate, Read};
-use crate::errors::{ApiError, ApiResult};
 use crate::body::{Fields, json_object};
+use crate::errors::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::time_format::rfc3339;
 
@@ -140,9 +140,7 @@ async fn list(
     _: Authorized<Read>,
     query: web::Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
-    let schedules = service(&state)
-        .list(read_query(query.into_inner()))
-        .await?;
+    let schedules = service(&state).list(read_query(query.into_inner())).await?;
     Ok(HttpResponse::Ok().json(schedules.iter().map(ScheduleView::from).collect::<Vec<_>>()))
 }
 

@@ -221,9 +221,7 @@ async fn update(
 ) -> ApiResult<HttpResponse> {
     let id = trigger_id(&path)?;
     let input = read_input(&body)?;
-    let trigger = service(&state)
-        .update(id, input)
-        .await?;
+    let trigger = service(&state).update(id, input).await?;
     tracing::info!(
         by = %caller.principal.display_id(),
         trigger = %trigger.name,
@@ -419,7 +417,10 @@ mod tests {
         for (text, expected) in [
             ("2025-04-26T12:00:00", datetime!(2025-04-26 12:00 UTC)),
             ("2025-04-26 12:00:00", datetime!(2025-04-26 12:00 UTC)),
-            ("2025-04-26 12:00:00.123456", datetime!(2025-04-26 12:00:00.123456 UTC)),
+            (
+                "2025-04-26 12:00:00.123456",
+                datetime!(2025-04-26 12:00:00.123456 UTC),
+            ),
             ("2025-04-26", datetime!(2025-04-26 0:00 UTC)),
         ] {
             let input = input_of(json!({"next_run": text}));

@@ -23,8 +23,8 @@ pub use session::{IDLE_TIMEOUT, PING_INTERVAL};
 pub use tail::EventTail;
 
 use crate::auth::Principal;
-use crate::live::Feed;
 use crate::errors::ApiError;
+use crate::live::Feed;
 use crate::state::AppState;
 use session::Client;
 
