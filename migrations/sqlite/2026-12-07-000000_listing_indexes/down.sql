@@ -1,3 +1,5 @@
+DROP INDEX api_keys_created;
+DROP INDEX flows_created;
 DROP INDEX events_type_time;
 CREATE INDEX events_type_time ON events (event_type, timestamp);
 DROP INDEX events_time;

@@ -30,3 +30,7 @@ DROP INDEX events_time;
 CREATE INDEX events_time ON events (timestamp, seq);
 DROP INDEX events_type_time;
 CREATE INDEX events_type_time ON events (event_type, timestamp, seq);
+
+-- Flows and API keys oldest first: whole listings, which these spare a sort of every row.
+CREATE INDEX flows_created ON flows (created_at, flow_id);
+CREATE INDEX api_keys_created ON api_keys (created_at, id);
