@@ -237,7 +237,8 @@ async fn sqlite_walks_an_index_in_order_for_each_page_of_queue_items() {
             // newest item and skips those before the cursor, so page k reads k pages.
             assert_eq!(
                 cursor.is_some(),
-                plan.iter().any(|line| line.contains("(created_date,id)<(?,?)")),
+                plan.iter()
+                    .any(|line| line.contains("(created_date,id)<(?,?)")),
                 "the cursor is where the walk starts: {plan:#?}"
             );
         }

@@ -21,26 +21,28 @@ static INSTALL: Once = Once::new();
 /// Records the statements of a connection once it turns out to be to a watched database.
 fn recorder() -> Option<Box<dyn Instrumentation>> {
     let mut watched: Option<String> = None;
-    Some(Box::new(move |event: InstrumentationEvent<'_>| match event {
-        InstrumentationEvent::StartEstablishConnection { url, .. } => {
-            let log = STATEMENTS.lock().unwrap();
-            watched = log
-                .as_ref()
-                .filter(|log| log.contains_key(url))
-                .map(|_| url.to_owned());
-        }
-        InstrumentationEvent::StartQuery { query, .. } => {
-            if let Some(path) = &watched {
-                // The display is the SQL, then ` -- binds: [...]`: the plan needs only the SQL.
-                let text = query.to_string();
-                let sql = text.split(" -- binds: ").next().unwrap_or(&text).to_owned();
-                if let Some(log) = STATEMENTS.lock().unwrap().as_mut() {
-                    log.entry(path.clone()).or_default().push(sql);
+    Some(Box::new(
+        move |event: InstrumentationEvent<'_>| match event {
+            InstrumentationEvent::StartEstablishConnection { url, .. } => {
+                let log = STATEMENTS.lock().unwrap();
+                watched = log
+                    .as_ref()
+                    .filter(|log| log.contains_key(url))
+                    .map(|_| url.to_owned());
+            }
+            InstrumentationEvent::StartQuery { query, .. } => {
+                if let Some(path) = &watched {
+                    // The display is the SQL, then ` -- binds: [...]`: the plan needs only the SQL.
+                    let text = query.to_string();
+                    let sql = text.split(" -- binds: ").next().unwrap_or(&text).to_owned();
+                    if let Some(log) = STATEMENTS.lock().unwrap().as_mut() {
+                        log.entry(path.clone()).or_default().push(sql);
+                    }
                 }
             }
-        }
-        _ => {}
-    }))
+            _ => {}
+        },
+    ))
 }
 
 /// The statements of one SQLite test database.
