@@ -30,8 +30,8 @@ commands:
                                  $SCHEMATHESIS or PATH): fails on any 5xx, or if the server
                                  is not healthy afterwards
   bench [SCENARIO...] [OPTIONS]  build the release server and load generator, measure the
-                                 scenarios of issue 9 (queue, robots, schedules, websockets,
-                                 memory; all by default), print each figure beside its target
+                                 scenarios of docs/performance.md (queue, robots, schedules,
+                                 websockets, memory; all by default), print each figure beside its target
                                  and write docs/benchmarks.md. Options: --duration 10s,
                                  --warmup 2s, --databases postgres,sqlite, --report PATH;
                                  `cargo xtask bench -- --help` lists them all";
