@@ -22,7 +22,8 @@ commands:
   new-migration NAME             create migrations/{postgres,sqlite}/<timestamp>_NAME/{up,down}.sql
   test [ARGS...]                 check PostgreSQL, build the binaries, run every test
                                  (cargo nextest if installed, else cargo test; ARGS passed on)
-  ci                             cargo fmt --check, clippy -D warnings, then `test`
+  ci                             cargo fmt --check, clippy -D warnings, openapi --check,
+                                 then `test`
   openapi [--check]              write docs/openapi.json from the code (baton-http's route
                                  table); --check fails when the file is stale instead
   fuzz [SCHEMATHESIS ARGS...]    start `baton` on a fresh SQLite database and fuzz every
