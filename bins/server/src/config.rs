@@ -621,7 +621,9 @@ mod tests {
     fn rate_limits_are_shown_as_on_off_and_take_every_boolean_word() {
         use clap::CommandFactory;
         let help = Cli::command().render_long_help().to_string();
-        let start = help.find("--rate-limits <on|off>").expect("--rate-limits in --help");
+        let start = help
+            .find("--rate-limits <on|off>")
+            .expect("--rate-limits in --help");
         let entry = &help[start..];
         let entry = &entry[..entry.find("\n      --").unwrap_or(entry.len())];
         assert!(entry.contains("on, off"), "{entry}");
@@ -637,7 +639,11 @@ mod tests {
             ("1", true),
             ("0", false),
         ] {
-            assert_eq!(parse(&["--rate-limits", word]).config.rate_limits, on, "{word}");
+            assert_eq!(
+                parse(&["--rate-limits", word]).config.rate_limits,
+                on,
+                "{word}"
+            );
         }
     }
 
