@@ -217,8 +217,10 @@ impl Drop for TestApp {
     }
 }
 
-/// The configuration of in-process test servers: nothing read from the environment, port 0,
-/// a fixed JWT secret and admin password.
+/// The configuration of in-process test servers: the server's defaults as clap gives them with
+/// no flag and no environment variable (`Config::default()`, so nothing comes from the
+/// developer's environment), changed only where tests need it: port 0, the test's database, a
+/// fixed JWT secret and admin password, and no workflow files.
 pub fn test_config(database_url: &str) -> Config {
     Config {
         bind: "127.0.0.1:0".into(),

@@ -1,4 +1,4 @@
-//! The admin endpoints (DESIGN §8): users, API keys and robots, created, listed, used and
+//! The admin endpoints (docs/security.md): users, API keys and robots, created, listed, used and
 //! deleted over HTTP; and no response of theirs ever holds a password hash or a secret's SHA-256.
 //!
 //! The flows that touch storage run on SQLite and PostgreSQL alike. Each server bans an address

@@ -1,5 +1,5 @@
-//! DESIGN §5's brute-force rule over HTTP: the 5th failed authentication from one address
-//! within 60 s is answered 401, then every route but the health probes answers 403 for the
+//! The brute-force rule over HTTP (docs/security.md): the 5th failed authentication from one
+//! address within 60 s is answered 401, then every route but the health probes answers 403 for the
 //! ban's length, on every server sharing the database and across restarts.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -12,8 +12,9 @@
 //! Where a scenario has to put the server in an example's state (a busy robot, a job with node
 //! executions, an agent with two messages), it does so through the API, as a client would.
 //! Deliberate departures from the examples are made explicit where they apply and listed in
-//! `docs/conformance.md`: ids are UUID strings (DESIGN §3), the admin's password has at least 8
-//! characters (so not the documents' `secret`), and Baton's health `service` is its own name.
+//! `docs/conformance.md`: ids are UUID strings (as all of Baton's are), the admin's password has at
+//! least 8 characters (so not the documents' `secret`), and Baton's health `service` is its own
+//! name.
 //!
 //! Run with `cargo nextest run -p baton-tests --test conformance`.
 

@@ -1,4 +1,4 @@
-//! Flows over HTTP (`shared/seeds/flows-api.txt` under `/api/v1`, DESIGN §3 and §8): the CRUD
+//! Flows over HTTP (`tests/fixtures/seeds/flows-api.txt` under `/api/v1`, docs/flows.md): the CRUD
 //! with the exact bodies docs/flows.md gives, `POST` all or nothing, `DELETE` of a missing flow
 //! answered 400 as the seed says, the status endpoints, each command's answer, every validation
 //! rule naming its field, the permission matrix, and the engine: a running flow keeps one job

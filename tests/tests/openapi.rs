@@ -1,8 +1,8 @@
-//! The OpenAPI document (issue 8): `GET /api/v1/openapi.json` on a real server is an OpenAPI
-//! 3.1 document that documents every path of every seed document, every route `routes/*.rs`
-//! mounts (read from the source, so a new route without an entry in the route table fails
-//! here), and nothing the app does not serve (each documented operation is called and must
-//! reach a handler: not the 404 of an unknown route, not a 405).
+//! The OpenAPI document (docs/openapi.md): `GET /api/v1/openapi.json` on a real server is an
+//! OpenAPI 3.1 document that documents every path of every seed document, every route `routes/*.rs`
+//! mounts (read from the source, so a new route without an entry in the route table fails here),
+//! and nothing the app does not serve (each documented operation is called and must reach a
+//! handler: not the 404 of an unknown route, not a 405).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

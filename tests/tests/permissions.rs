@@ -1,4 +1,4 @@
-//! The permission matrix over HTTP (DESIGN §5, CasareRPA's roles): every route that needs a
+//! The permission matrix over HTTP (CasareRPA's roles, docs/security.md): every route that needs a
 //! role, called by a user of each role (JWT), an API key of each role, a robot token and nobody.
 //! Allowed calls succeed; refused ones are 403 (401 without credentials) in the error shape,
 //! and write nothing: afterwards, the admin finds the users, queues, triggers, workflows and

@@ -1,5 +1,5 @@
-//! `GET /metrics` over HTTP (DESIGN §4): every scrape is parsed by a strict reader of the text
-//! exposition format 0.0.4 written here, and its numbers are checked against what the test did:
+//! `GET /metrics` over HTTP (docs/prometheus.md): every scrape is parsed by a strict reader of
+//! the text exposition format 0.0.4 written here, and its numbers are checked against what the test did:
 //! request counters move by exactly the calls made, under route patterns (never raw paths, so
 //! webhook tokens stay out), and the jobs, queue items and robots gauges match the database.
 //! Scraping needs the read permission unless `--metrics-public`.

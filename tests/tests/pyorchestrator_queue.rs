@@ -1,6 +1,6 @@
-//! PyOrchestrator's `POST /api/queue` (shared/seeds/pyorchestrator-api.txt) as a client that
-//! knows only the seed and DESIGN.md sees it: the seed example stored field for field, the
-//! defaults, every limit of DESIGN §3 at its edge and one past it, wrong JSON types, bodies
+//! PyOrchestrator's `POST /api/queue` (tests/fixtures/seeds/pyorchestrator-api.txt) as a client
+//! that knows only the seed sees it: the seed example stored field for field, the defaults,
+//! every limit of docs/queues.md at its edge and one past it, wrong JSON types, bodies
 //! that are not JSON objects, and the API key. A refused request must write nothing, which each
 //! flow checks by reading `GET /api/v1/queues` back at its end.
 //!
@@ -540,7 +540,7 @@ async fn the_api_key_is_required_and_checked(db: TestDatabase) {
         "refused requests wrote nothing"
     );
 
-    // The key also works as a bearer token, as DESIGN §5 allows.
+    // The key also works as a bearer token (`Authorization: Bearer <key>`, docs/security.md).
     let response = client
         .app
         .client

@@ -1,5 +1,5 @@
-//! PyOrchestrator's `POST /api/trigger` (shared/seeds/pyorchestrator-api.txt) as a client that
-//! knows only the seed and DESIGN.md sees it: the seed example answered field for field and
+//! PyOrchestrator's `POST /api/trigger` (tests/fixtures/seeds/pyorchestrator-api.txt) as a
+//! client that knows only the seed sees it: the seed example answered field for field and
 //! stored, the IDLE default, every accepted status in any case, 404 for unknown and non-SINGLE
 //! triggers, 400 naming the field for wrong types and bad values and for bodies that are not
 //! JSON objects (never a 500), the API key, and the 10/minute rate limit. A refused request
@@ -227,7 +227,7 @@ async fn the_seed_example_is_answered_and_stored_field_for_field(db: TestDatabas
         assert_eq!(stored[unchanged], trigger[unchanged], "{unchanged}");
     }
 
-    // The API key may also come as a bearer token (DESIGN §5).
+    // The API key may also come as a bearer token (docs/security.md).
     let response = client
         .app
         .client

@@ -1,7 +1,7 @@
-//! `POST /api/queue` under concurrency (issue 9's group commit): concurrent requests are
-//! committed together, yet each is answered on its own. A duplicate reference in a unique queue
-//! is a 409 for that request alone; every other request of the burst is a 201 whose item is
-//! stored, and nothing is half-written.
+//! `POST /api/queue` under concurrency (the group commit of docs/performance.md): concurrent
+//! requests are committed together, yet each is answered on its own. A duplicate reference in a
+//! unique queue is a 409 for that request alone; every other request of the burst is a 201 whose
+//! item is stored, and nothing is half-written.
 //!
 //! Every flow runs on SQLite and on PostgreSQL.
 

@@ -765,8 +765,8 @@ async fn a_scheduled_workflow_submission_is_a_schedule(db: TestDatabase) {
     );
 }
 
-/// DESIGN §3: a schedule fires within a second of its due time. The server runs at its default
-/// ticks; the deadlines are generous and the lag is printed, not asserted.
+/// A schedule fires within a second of its due time (docs/schedules.md). The server runs at its
+/// default ticks; the deadlines are generous and the lag is printed, not asserted.
 async fn a_per_second_schedule_fires_every_second(db: TestDatabase) {
     let env = Env::start(db).await;
     let workflow = env.workflow("Every Second").await;

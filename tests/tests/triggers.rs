@@ -1,4 +1,4 @@
-//! Triggers over HTTP (DESIGN §3 and §8): the CRUD under `/api/v1/triggers` with every field
+//! Triggers over HTTP (docs/triggers.md): the CRUD under `/api/v1/triggers` with every field
 //! read back as stored, every validation rule answered 400 with its field and nothing written,
 //! the permission matrix, and the engine: SINGLE fires once and re-arms when set IDLE, QUEUE
 //! fires at `min_batch_size` NEW items, SCHEDULED fires on its cron, and two `baton` processes
@@ -1159,7 +1159,8 @@ async fn two_servers_fire_a_due_trigger_exactly_once_fifty_times() {
     drop(pool);
     first.terminate().await;
     second.terminate().await;
-    // Both servers fired some rounds and lost others: the exactly-once above held under a real race.
+    // Both servers fired some rounds and lost others: the exactly-once above held under a real
+    // race.
     let mut lost = 0;
     for (name, server) in [("first", &first), ("second", &second)] {
         let output = format!("{}{}", server.stdout(), server.stderr());

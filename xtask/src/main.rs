@@ -22,7 +22,8 @@ commands:
   new-migration NAME             create migrations/{postgres,sqlite}/<timestamp>_NAME/{up,down}.sql
   test [ARGS...]                 check PostgreSQL, build the binaries, run every test
                                  (cargo nextest if installed, else cargo test; ARGS passed on)
-  ci                             cargo fmt --check, clippy -D warnings, then `test`
+  ci                             cargo fmt --check, clippy -D warnings, openapi --check,
+                                 then `test`
   openapi [--check]              write docs/openapi.json from the code (baton-http's route
                                  table); --check fails when the file is stale instead
   fuzz [SCHEMATHESIS ARGS...]    start `baton` on a fresh SQLite database and fuzz every
@@ -30,8 +31,8 @@ commands:
                                  $SCHEMATHESIS or PATH): fails on any 5xx, or if the server
                                  is not healthy afterwards
   bench [SCENARIO...] [OPTIONS]  build the release server and load generator, measure the
-                                 scenarios of issue 9 (queue, robots, schedules, websockets,
-                                 memory; all by default), print each figure beside its target
+                                 scenarios of docs/performance.md (queue, robots, schedules,
+                                 websockets, memory; all by default), print each figure beside its target
                                  and write docs/benchmarks.md. Options: --duration 10s,
                                  --warmup 2s, --databases postgres,sqlite, --report PATH;
                                  `cargo xtask bench -- --help` lists them all";

@@ -1,4 +1,4 @@
-//! `baton-bench`: the load generator behind `cargo xtask bench` (issue 9). For each selected
+//! `baton-bench`: the load generator behind `cargo xtask bench` (docs/performance.md). For each selected
 //! scenario and database it starts the release `baton` as a process of its own, on a fresh
 //! PostgreSQL database it creates and drops or on a fresh SQLite file, drives it over HTTP with
 //! keep-alive connections and rate limits off, prints each figure beside its target and writes
@@ -31,7 +31,8 @@ const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres"
 #[derive(Debug, Parser)]
 #[command(
     name = "baton-bench",
-    about = "Measures a release `baton` against the throughput, latency and memory targets of issue 9."
+    about = "Measures a release `baton` against its throughput, latency and memory targets \
+             (docs/performance.md)."
 )]
 struct Cli {
     /// Scenarios to run; all of them when none is named.
@@ -72,11 +73,11 @@ struct Cli {
     #[arg(long = "server-env", value_name = "NAME=VALUE", value_parser = parse_env)]
     server_env: Vec<(String, String)>,
 
-    /// Per-second schedules created by the schedules scenario (issue 9: 10,000).
+    /// Per-second schedules created by the schedules scenario (the target's load: 10,000).
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     schedules: u32,
 
-    /// Websocket clients of the websockets scenario (issue 9: 1,000).
+    /// Websocket clients of the websockets scenario (the target's load: 1,000).
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..=20_000))]
     ws_clients: u32,
 

@@ -1,5 +1,5 @@
-//! The robot's command line: DESIGN §8's `--server`, `--robot-id` and `--token`, plus the
-//! switches of the reference robot, each also read from its environment variable.
+//! The robot's command line: `--server`, `--robot-id` and `--token`, fixed so that scripts
+//! written against Baton keep working, plus the switches of the reference robot, each also read from its environment variable.
 
 use std::fmt;
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! The reference Baton robot: it speaks docs/robot-protocol.md to a server, runs the built-in
-//! node types (DESIGN §6), and is the example a team follows to write a robot of its own.
+//! node types (docs/robot.md), and is the example a team follows to write a robot of its own.
 //!
 //! `config` is the command line, `robot` the claim loop, `runner` one job, `graph` the order of
 //! a workflow's nodes, `nodes` the node types, `client` the protocol's calls.

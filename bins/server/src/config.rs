@@ -1,5 +1,10 @@
-//! The server's configuration: DESIGN §8's flags, each also read from its environment variable,
+//! The server's configuration: Baton's own flags, each also read from its environment variable,
 //! plus the CasareRPA document's variables. Defaults work on a laptop with nothing set.
+//!
+//! The clap attributes below are the one source of every default: [`Config::defaults`] (and so
+//! `Config::default()` and the test harness's configuration) parses an empty command line
+//! through them, and a test checks the tables of `docs/configuration.md` and `README.md`
+//! against them.
 
 use std::fmt;
 use std::net::ToSocketAddrs;
@@ -11,8 +16,8 @@ use baton_domain::services::credentials::BruteForcePolicy;
 use baton_domain::session::TokenLifetimes;
 use baton_http::client_ip::TrustedProxies;
 use baton_http::rate_limit::RateLimitPolicy;
-use clap::builder::BoolishValueParser;
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{BoolishValueParser, PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{ArgAction, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8000";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./baton-data/baton.db";
@@ -21,17 +26,35 @@ pub const MEMORY_DATABASE_URL: &str = "sqlite::memory:";
 pub const DEFAULT_WORKFLOWS_DIR: &str = "./workflows";
 pub const DEFAULT_ACCESS_TOKEN_MINUTES: u32 = 60;
 pub const DEFAULT_REFRESH_TOKEN_DAYS: u32 = 7;
-/// DESIGN §5: the 5th failure within 60 s bans the address for an hour.
+/// The brute-force rule: the 5th failed authentication from one address within 60 s bans that
+/// address for an hour.
 pub const DEFAULT_BAN_THRESHOLD: u32 = 5;
 pub const DEFAULT_BAN_WINDOW_SECONDS: u32 = 60;
 pub const DEFAULT_BAN_SECONDS: u32 = 3600;
-/// Due triggers fire and expired leases are recovered within about this many milliseconds.
+/// Expired leases are recovered, silent robots marked offline and running flows stepped within
+/// about this many milliseconds (triggers have a tick of their own, below).
 pub const DEFAULT_ENGINE_TICK_MS: u32 = 1000;
-/// How often due triggers and schedules are looked for: a schedule fires within a second of its
-/// due time (DESIGN §3), so the worst case, one period plus one round, must stay well below that.
-/// 100 ms leaves a round of 10,000 fires (issue 9's load) most of the second: measured, p99 lag
-/// 0.78 s at 100 ms against 0.86–1.03 s at 250 ms, for one cheap indexed query per tick.
+/// How often due triggers and schedules are looked for: a schedule must fire within a second of
+/// its due time, so the worst case, one period plus one round, must stay well below that. 100 ms
+/// leaves a round of 10,000 fires (the schedules benchmark's load, docs/performance.md) most of
+/// the second: measured, p99 lag 0.78 s at 100 ms against 0.86–1.03 s at 250 ms, for one cheap
+/// indexed query per tick.
 pub const DEFAULT_TRIGGER_TICK_MS: u32 = 100;
+
+/// The words `--rate-limits` takes for on and off: `on`/`off`, which `--help` shows, and the
+/// words every other switch takes (`BoolishValueParser`'s), so any of them keeps working.
+const ON_WORDS: [&str; 6] = ["on", "true", "yes", "y", "t", "1"];
+const OFF_WORDS: [&str; 6] = ["off", "false", "no", "n", "f", "0"];
+
+/// A switch spelled `on|off` in `--help` and error messages, accepting the other boolean words
+/// as hidden aliases, in any case (with the argument's `ignore_case`).
+fn on_off() -> impl TypedValueParser<Value = bool> {
+    PossibleValuesParser::new([
+        PossibleValue::new(ON_WORDS[0]).aliases(ON_WORDS[1..].iter().copied()),
+        PossibleValue::new(OFF_WORDS[0]).aliases(OFF_WORDS[1..].iter().copied()),
+    ])
+    .map(|word| ON_WORDS.contains(&word.to_ascii_lowercase().as_str()))
+}
 
 /// `baton [FLAGS] [COMMAND]`.
 #[derive(Debug, Parser)]
@@ -92,7 +115,7 @@ pub struct Config {
     pub log_format: LogFormat,
 
     /// Rate limits: `off` turns every limit off (behind a gateway that limits, or for benchmarks).
-    #[arg(long, env = "BATON_RATE_LIMITS", default_value = "on", action = ArgAction::Set, value_parser = BoolishValueParser::new(), value_name = "on|off")]
+    #[arg(long, env = "BATON_RATE_LIMITS", default_value = "on", action = ArgAction::Set, value_parser = on_off(), ignore_case = true, value_name = "on|off")]
     pub rate_limits: bool,
 
     /// Per-route limits replacing the documented ones: `ROUTE=N/unit,...`, where ROUTE is a
@@ -123,7 +146,8 @@ pub struct Config {
     #[arg(long, env = "BATON_BAN_SECONDS", default_value_t = DEFAULT_BAN_SECONDS, value_parser = clap::value_parser!(u32).range(1..=31_536_000))]
     pub ban_seconds: u32,
 
-    /// How often, in milliseconds, this server looks for due triggers and expired leases.
+    /// How often, in milliseconds, this server recovers expired leases, marks silent robots
+    /// offline and steps running flows.
     #[arg(long, env = "BATON_ENGINE_TICK_MS", default_value_t = DEFAULT_ENGINE_TICK_MS, value_parser = clap::value_parser!(u32).range(10..=60_000))]
     pub engine_tick_ms: u32,
 
@@ -132,7 +156,7 @@ pub struct Config {
     #[arg(long, env = "BATON_TRIGGER_TICK_MS", default_value_t = DEFAULT_TRIGGER_TICK_MS, value_parser = clap::value_parser!(u32).range(10..=60_000))]
     pub trigger_tick_ms: u32,
 
-    /// Seconds without a heartbeat after which a robot is marked offline (DESIGN §3: 90).
+    /// Seconds without a heartbeat after which a robot is marked offline.
     #[arg(long, env = "BATON_ROBOT_OFFLINE_SECONDS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=86_400))]
     pub robot_offline_seconds: u32,
 
@@ -353,37 +377,22 @@ impl Config {
 }
 
 impl Default for Config {
-    /// The configuration of `baton` started with no flag and no environment variable.
+    /// The configuration of `baton` started with no flag and no environment variable: an empty
+    /// command line parsed through the clap attributes above, which are the one place a default
+    /// is written. Every `env` source is removed first, so a variable in the caller's
+    /// environment (a developer's `DATABASE_URL`, say) never leaks into it; that is what makes it
+    /// the base of the black-box tests' configuration.
+    // Safe: every argument of `Config` is optional or has a default, so an empty command line
+    // parses and its matches fill every field; `defaults_come_from_an_empty_command_line`
+    // fails if an argument ever becomes required.
+    #[allow(clippy::expect_used)]
     fn default() -> Self {
-        Self {
-            bind: DEFAULT_BIND.to_owned(),
-            database_url: DEFAULT_DATABASE_URL.to_owned(),
-            db_pool_size: None,
-            admin_password: None,
-            log_format: LogFormat::Text,
-            rate_limits: true,
-            rate_limit_rules: None,
-            metrics_public: false,
-            trusted_proxies: None,
-            ban_threshold: DEFAULT_BAN_THRESHOLD,
-            ban_window_seconds: DEFAULT_BAN_WINDOW_SECONDS,
-            ban_seconds: DEFAULT_BAN_SECONDS,
-            engine_tick_ms: DEFAULT_ENGINE_TICK_MS,
-            trigger_tick_ms: DEFAULT_TRIGGER_TICK_MS,
-            robot_offline_seconds: 90,
-            no_migrate: false,
-            jwt_secret_key: None,
-            jwt_algorithm: JwtAlgorithm::Hs256,
-            jwt_access_token_expire_minutes: DEFAULT_ACCESS_TOKEN_MINUTES,
-            jwt_refresh_token_expire_days: DEFAULT_REFRESH_TOKEN_DAYS,
-            jwt_dev_mode: false,
-            robot_auth_enabled: false,
-            robot_tokens: None,
-            db_enabled: true,
-            workflows_dir: PathBuf::from(DEFAULT_WORKFLOWS_DIR),
-            workflow_backup_enabled: true,
-            use_memory_queue: false,
-        }
+        let matches = Self::augment_args(clap::Command::new("baton"))
+            .mut_args(|arg| arg.env(None::<&'static str>))
+            .try_get_matches_from(["baton"])
+            .expect("an empty command line parses: every argument has a default or is optional");
+        Self::from_arg_matches(&matches)
+            .expect("the matches of an empty command line fill every field")
     }
 }
 
@@ -501,6 +510,141 @@ mod tests {
     fn the_cli_is_well_formed() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_come_from_an_empty_command_line() {
+        let c = Config::default();
+        assert_eq!(c.bind, "127.0.0.1:8000");
+        assert_eq!(c.database_url, "sqlite://./baton-data/baton.db");
+        assert_eq!(c.db_pool_size, None);
+        assert_eq!(c.admin_password, None);
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert!(c.rate_limits, "rate limits are on by default");
+        assert_eq!(c.rate_limit_rules, None);
+        assert!(!c.metrics_public);
+        assert_eq!(c.trusted_proxies, None);
+        assert_eq!(
+            (c.ban_threshold, c.ban_window_seconds, c.ban_seconds),
+            (5, 60, 3600)
+        );
+        assert_eq!(c.engine_tick_ms, 1000);
+        assert_eq!(c.trigger_tick_ms, 100);
+        assert_eq!(c.robot_offline_seconds, 90);
+        assert!(!c.no_migrate);
+        assert_eq!(c.jwt_secret_key, None);
+        assert_eq!(c.jwt_algorithm, JwtAlgorithm::Hs256);
+        assert_eq!(c.jwt_access_token_expire_minutes, 60);
+        assert_eq!(c.jwt_refresh_token_expire_days, 7);
+        assert!(!c.jwt_dev_mode);
+        assert!(!c.robot_auth_enabled, "robot auth is off by default");
+        assert_eq!(c.robot_tokens, None);
+        assert!(c.db_enabled);
+        assert_eq!(c.workflows_dir, PathBuf::from("./workflows"));
+        assert!(c.workflow_backup_enabled);
+        assert!(!c.use_memory_queue);
+    }
+
+    /// The `(flag, variable, default)` cells of each row of the Markdown tables in `markdown`
+    /// whose first cell is a flag (`| `--bind` | `BATON_BIND` | `127.0.0.1:8000` | … |`).
+    fn documented_settings(markdown: &str) -> Vec<(String, String, String)> {
+        markdown
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let flag = cells.get(1)?.strip_prefix("`--")?.strip_suffix('`')?;
+                let variable = cells.get(2)?.trim_matches('`');
+                let default = cells.get(3)?;
+                Some((flag.to_owned(), variable.to_owned(), (*default).to_owned()))
+            })
+            .collect()
+    }
+
+    /// Checks each documented row against the clap attributes: the flag exists, reads the
+    /// variable named, and its default is the one written (a literal in backticks), or it has
+    /// none and the row says so in words ("none", "random, printed once", …).
+    fn check_documented_settings(doc: &str, markdown: &str) -> Vec<String> {
+        use clap::CommandFactory;
+        let command = Cli::command();
+        let rows = documented_settings(markdown);
+        assert!(!rows.is_empty(), "{doc} has no table of settings");
+        rows.iter()
+            .map(|(flag, variable, default)| {
+                let arg = command
+                    .get_arguments()
+                    .find(|a| a.get_long() == Some(flag.as_str()))
+                    .unwrap_or_else(|| panic!("{doc} documents --{flag}, which baton lacks"));
+                let env = arg.get_env().and_then(|e| e.to_str()).unwrap_or_default();
+                assert_eq!(env, variable, "{doc}: the variable of --{flag}");
+                let defaults: Vec<_> = arg
+                    .get_default_values()
+                    .iter()
+                    .map(|v| v.to_string_lossy().into_owned())
+                    .collect();
+                match defaults.as_slice() {
+                    [value] => assert_eq!(
+                        *default,
+                        format!("`{value}`"),
+                        "{doc}: the default of --{flag}"
+                    ),
+                    [] => assert!(
+                        !default.starts_with('`'),
+                        "{doc} gives --{flag} the default {default}, but it has none"
+                    ),
+                    more => panic!("--{flag} has several defaults: {more:?}"),
+                }
+                flag.clone()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_documented_defaults_are_the_ones_clap_applies() {
+        use clap::CommandFactory;
+        let configuration = include_str!("../../../docs/configuration.md");
+        let listed = check_documented_settings("docs/configuration.md", configuration);
+        check_documented_settings("README.md", include_str!("../../../README.md"));
+        // docs/configuration.md lists every setting, so a new flag cannot go undocumented.
+        for arg in Cli::command().get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if matches!(long, "help" | "version") {
+                continue;
+            }
+            assert!(
+                listed.iter().any(|flag| flag == long),
+                "docs/configuration.md does not list --{long}"
+            );
+        }
+    }
+
+    #[test]
+    fn rate_limits_are_shown_as_on_off_and_take_every_boolean_word() {
+        use clap::CommandFactory;
+        let help = Cli::command().render_long_help().to_string();
+        let start = help
+            .find("--rate-limits <on|off>")
+            .expect("--rate-limits in --help");
+        let entry = &help[start..];
+        let entry = &entry[..entry.find("\n      --").unwrap_or(entry.len())];
+        assert!(entry.contains("on, off"), "{entry}");
+        assert!(!entry.contains("true"), "{entry}");
+        for (word, on) in [
+            ("on", true),
+            ("off", false),
+            ("OFF", false),
+            ("true", true),
+            ("false", false),
+            ("yes", true),
+            ("no", false),
+            ("1", true),
+            ("0", false),
+        ] {
+            assert_eq!(
+                parse(&["--rate-limits", word]).config.rate_limits,
+                on,
+                "{word}"
+            );
+        }
     }
 
     #[test]

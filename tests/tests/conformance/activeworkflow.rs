@@ -1,11 +1,11 @@
 //! ActiveWorkflow's API: agents, an agent, its messages (with the document's `limit` and
 //! `after`), a message, the workflows and a workflow, and the documented errors (401, 404).
 //!
-//! The scenario is the examples' own: a workflow "My Workflow" ("This workflow does stuff.")
-//! whose agent "Rerieve" (`Agents::WebsiteAgent`) feeds "Email" (`Agents::EmailAgent`), after a
-//! run in which Rerieve emitted two messages with the example's payload and Email none. So the
-//! names, types, flags, counts and sources of the examples are values the requests determine,
-//! and they are pinned. Ids are UUID strings (DESIGN §3), not the examples' integers: see
+//! The scenario is the examples' own: a workflow "My Workflow" ("This workflow does stuff.") whose
+//! agent "Rerieve" (`Agents::WebsiteAgent`) feeds "Email" (`Agents::EmailAgent`), after a run in
+//! which Rerieve emitted two messages with the example's payload and Email none. So the names,
+//! types, flags, counts and sources of the examples are values the requests determine, and they are
+//! pinned. Ids are UUID strings (as all of Baton's are), not the examples' integers: see
 //! [`ids_as_uuid_strings`].
 
 use baton_storage::testing::TestDatabase;

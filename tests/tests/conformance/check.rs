@@ -2,8 +2,8 @@
 //!
 //! Conforming means: every field the example shows is present, with the same JSON type, at every
 //! depth. Fields the example does not show are extras: allowed (ActiveWorkflow tells clients to
-//! expect them; DESIGN §4 unions the documents' fields), and listed so they can be reviewed.
-//! The rules, field by field:
+//! expect them; Baton answers with the union of the documents' fields), and listed so they can be
+//! reviewed. The rules, field by field:
 //!
 //! - an object: each of the example's keys is present in the actual object and conforms;
 //! - an array: each element of the actual array conforms to the example's element at the same

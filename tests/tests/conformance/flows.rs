@@ -87,7 +87,7 @@ pub async fn flows(db: TestDatabase) {
         .await;
     Case::new("PUT /api/v1/flows/<unknown>", 400, error_details()).check(status, &body);
 
-    // GET /flows/status and /flows/status/<flow_id> (shapes of DESIGN §8).
+    // GET /flows/status and /flows/status/<flow_id> (shapes of docs/flows.md).
     let stopped = json!({"status": "stopped", "current_job_id": null});
     let (status, body) = env.get("/api/v1/flows/status").await;
     Case::new(

@@ -1,6 +1,6 @@
-//! CasareRPA's four health endpoints, under `/api/v1` (the document's base URL) and at the root
-//! (DESIGN §4); and, on PostgreSQL, the degraded and not-ready answers of a server whose
-//! database has gone away.
+//! CasareRPA's four health endpoints, under `/api/v1` (the document's base URL) and at the root (as
+//! Baton also serves them); and, on PostgreSQL, the degraded and not-ready answers of a server
+//! whose database has gone away.
 
 use std::time::{Duration, Instant};
 

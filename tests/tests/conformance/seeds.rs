@@ -225,7 +225,7 @@ pub fn set(value: &mut Value, pointer: &str, new: Value) {
         .unwrap_or_else(|| panic!("the example has no {pointer}")) = new;
 }
 
-/// DESIGN §3: "All ids are UUIDs (as strings on the wire)". ActiveWorkflow's examples show
+/// All of Baton's ids are UUIDs, as strings on the wire. ActiveWorkflow's examples show
 /// integer ids (`"id": 1`, `"agent_id": 1`, `"sources": [{"id": 1}]`); Baton's are UUID strings,
 /// by the contract. So every integer under a key `id` or ending in `_id` becomes a string
 /// placeholder before the comparison, and every other field keeps its example's type.
@@ -309,8 +309,8 @@ mod tests {
     }
 
     /// The fixtures are the seeds, byte for byte, wherever the originals can be found: in
-    /// `BATON_SEEDS_DIR`, else in `shared/seeds` beside the workspace. On a clean clone, where
-    /// neither exists, there is nothing to compare with.
+    /// `BATON_SEEDS_DIR`, else in the directory beside the workspace named below. On a clean
+    /// clone, where neither exists, there is nothing to compare with.
     #[test]
     fn fixtures_are_verbatim_copies_of_the_seeds() {
         let originals = std::env::var_os("BATON_SEEDS_DIR")

@@ -1,4 +1,5 @@
-//! The scenarios of issue 9, one module each, and the figures they report.
+//! The scenarios of the performance targets (docs/performance.md), one module each, and the
+//! figures they report.
 //!
 //! A scenario is an `async fn run(&Context, Backend) -> anyhow::Result<Vec<Figure>>` that starts
 //! its own server on a fresh database ([`Context::start`]), measures, and stops it. To add one:

@@ -10,7 +10,7 @@ use super::{Context, Figure, ScenarioName, Target, Unit};
 use crate::load::{self, Plan, Step};
 use crate::server::Backend;
 
-/// Concurrent connections of issue 9's target.
+/// Concurrent connections of the queue target (docs/performance.md, "Targets").
 const CONNECTIONS: usize = 64;
 /// The queue every request adds to.
 const QUEUE: &str = "bench";

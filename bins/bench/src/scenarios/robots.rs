@@ -14,7 +14,7 @@ use super::{Context, Figure, ScenarioName, Target, Unit};
 use crate::load::{self, Plan, Step};
 use crate::server::Backend;
 
-/// Simulated robots of issue 9's target.
+/// Simulated robots of the robots target (docs/performance.md, "Targets").
 const ROBOTS: usize = 32;
 /// Connections queueing the backlog.
 const SUBMITTERS: usize = 64;

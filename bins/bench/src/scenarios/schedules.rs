@@ -38,7 +38,7 @@ use crate::server::Backend;
 const CREATORS: usize = 64;
 /// Schedules per workflow: `GET /schedules?workflow_id=&limit=` lists at most 1,000.
 const PER_WORKFLOW: usize = 1_000;
-/// Fire lag p99 target, in milliseconds (DESIGN §3: within a second of the due time).
+/// Fire lag p99 target, in milliseconds: a schedule fires within a second of its due time.
 const P99_TARGET_MS: f64 = 1_000.0;
 /// Events read from the log per query.
 const PAGE: u32 = 5_000;

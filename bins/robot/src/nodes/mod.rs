@@ -1,4 +1,4 @@
-//! The built-in node types (DESIGN §6), one module each. A node reads its `config`, does its
+//! The built-in node types (docs/robot.md lists them), one module each. A node reads its `config`, does its
 //! work, and returns its output, which the runner reports and emits as its agent's message.
 //!
 //! A node is an async function whose future the runner may drop at any await point (a hard

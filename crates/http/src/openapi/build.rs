@@ -48,7 +48,12 @@ pub fn document() -> Result<OpenApi, serde_json::Error> {
         ("CasareRPA", "From CasareRPA's orchestrator API document."),
         ("ActiveWorkflow", "From ActiveWorkflow's REST API document."),
         ("Flows", "From the flows API document."),
-        ("Baton", "Baton's own endpoints (DESIGN.md)."),
+        (
+            "Baton",
+            "Baton's own endpoints, beyond the four API documents: queues and queue items, jobs, \
+             robots and the robot protocol, triggers, users, API keys, webhooks, this document \
+             and `/metrics` for Prometheus.",
+        ),
     ]
     .map(|(name, description)| {
         let mut tag = Tag::new(name);

@@ -1,5 +1,5 @@
-//! The OpenAPI 3.1 document of the whole API (DESIGN §4, issue 8), built with utoipa's builder
-//! API from the route table in [`table`], and served without authentication at
+//! The OpenAPI 3.1 document of the whole API (every route of the seed documents and Baton's own),
+//! built with utoipa's builder API from the route table in [`table`], and served without authentication at
 //! `GET /api/v1/openapi.json` (it holds no secret; see docs/openapi.md).
 
 mod build;
