@@ -79,6 +79,9 @@ pub struct Db {
     /// Where single queue items are written together ([`crate::group_commit`]); `None` in the
     /// handle the group commit's own writers use.
     pub(crate) group_commit: Option<crate::group_commit::GroupCommit>,
+    /// Where failed authentications are counted together ([`crate::failure_batch`]); `None` in
+    /// the handle the batch's own writer uses.
+    pub(crate) failure_batch: Option<crate::failure_batch::FailureBatch>,
     /// SQLite has one writer at a time: the write transactions of this handle (and its clones)
     /// take turns here, in order, rather than in SQLite's busy handler, which polls the lock
     /// with sleeps of up to 100 ms: writers then sleep while the lock is free, and the CPU
@@ -190,12 +193,16 @@ impl Db {
             pools: std::sync::Arc::new(pools),
             url: url.into(),
             group_commit: None,
+            failure_batch: None,
             sqlite_writer: std::sync::Arc::default(),
         };
         db.ping()
             .await
             .map_err(|e| StorageError::Connect(e.to_string()))?;
-        db.group_commit = Some(crate::group_commit::GroupCommit::start(db.clone()));
+        // Both writers get a handle without batches of their own (see their `start`).
+        let writers = db.clone();
+        db.group_commit = Some(crate::group_commit::GroupCommit::start(writers.clone()));
+        db.failure_batch = Some(crate::failure_batch::FailureBatch::start(writers));
         Ok(db)
     }
 

@@ -7,6 +7,7 @@
 pub mod db;
 #[doc(hidden)]
 pub mod error;
+mod failure_batch;
 mod group_commit;
 mod migrations;
 pub(crate) mod repos;
