@@ -114,11 +114,19 @@ async fn a_valid_key_forgives_earlier_wrong_keys() {
     let app = TestApp::spawn_sqlite().await;
     let key = app.api_key("ops", &["viewer"]).await;
     for attempt in 1..=4 {
-        expect_error(with_key(&app.address, &format!("bk_wrong-{attempt}")).await, 401).await;
+        expect_error(
+            with_key(&app.address, &format!("bk_wrong-{attempt}")).await,
+            401,
+        )
+        .await;
     }
     assert_eq!(with_key(&app.address, &key).await.status(), 200);
     for attempt in 5..=8 {
-        expect_error(with_key(&app.address, &format!("bk_wrong-{attempt}")).await, 401).await;
+        expect_error(
+            with_key(&app.address, &format!("bk_wrong-{attempt}")).await,
+            401,
+        )
+        .await;
     }
     assert_eq!(
         with_key(&app.address, &key).await.status(),
@@ -126,7 +134,11 @@ async fn a_valid_key_forgives_earlier_wrong_keys() {
         "eight wrong keys with a valid one between them do not ban"
     );
     for attempt in 9..=13 {
-        expect_error(with_key(&app.address, &format!("bk_wrong-{attempt}")).await, 401).await;
+        expect_error(
+            with_key(&app.address, &format!("bk_wrong-{attempt}")).await,
+            401,
+        )
+        .await;
     }
     expect_error(with_key(&app.address, &key).await, 403).await;
 }
@@ -140,12 +152,20 @@ async fn a_valid_key_does_not_forgive_wrong_passwords() {
         assert_eq!(app.login_pair("admin", "wrong-password").await.0, 401);
     }
     for attempt in 1..=2 {
-        expect_error(with_key(&app.address, &format!("bk_wrong-{attempt}")).await, 401).await;
+        expect_error(
+            with_key(&app.address, &format!("bk_wrong-{attempt}")).await,
+            401,
+        )
+        .await;
     }
     assert_eq!(with_key(&app.address, &key).await.status(), 200);
     // Two wrong passwords stay counted: two more wrong keys make four, a wrong password five.
     for attempt in 3..=4 {
-        expect_error(with_key(&app.address, &format!("bk_wrong-{attempt}")).await, 401).await;
+        expect_error(
+            with_key(&app.address, &format!("bk_wrong-{attempt}")).await,
+            401,
+        )
+        .await;
     }
     assert_eq!(app.login_pair("admin", "wrong-password").await.0, 401);
     expect_error(with_key(&app.address, &key).await, 403).await;

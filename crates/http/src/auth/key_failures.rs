@@ -76,6 +76,9 @@ mod tests {
 
         let expired = KeyFailures::new(Duration::ZERO);
         expired.counted(ip);
-        assert!(!expired.take(ip), "a failure out of the window has nothing to forgive");
+        assert!(
+            !expired.take(ip),
+            "a failure out of the window has nothing to forgive"
+        );
     }
 }

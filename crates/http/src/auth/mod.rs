@@ -102,7 +102,9 @@ impl AccessControl {
             robot_tokens: RobotTokens::new(settings.robot_tokens, store.clone()),
             api_keys: ApiKeyMemo::new(store.clone()),
             bans: BanList::new(store.clone()),
-            key_failures: key_failures::KeyFailures::new(settings.brute_force.window.unsigned_abs()),
+            key_failures: key_failures::KeyFailures::new(
+                settings.brute_force.window.unsigned_abs(),
+            ),
             store,
             clock,
             hasher,
@@ -228,7 +230,11 @@ impl AccessControl {
 
     /// Counts a failed authentication of `kind` from `req`'s address and bans it on the limit.
     /// The request that reaches the limit is still answered 401; the ban starts with the next.
-    pub async fn record_failure(&self, req: &HttpRequest, kind: FailureKind) -> Result<(), ApiError> {
+    pub async fn record_failure(
+        &self,
+        req: &HttpRequest,
+        kind: FailureKind,
+    ) -> Result<(), ApiError> {
         let Some(ip) = self.client_ip(req) else {
             return Ok(());
         };
@@ -288,10 +294,14 @@ pub(crate) struct Refusal {
 /// Maps a session failure to its answer: 401 for every token problem (only forgeries and wrong
 /// passwords count towards a ban), 400 for a token of the wrong kind.
 pub(crate) fn session_refusal(err: SessionError) -> Refusal {
-    let counts = match err {
+    let counts = match &err {
         SessionError::InvalidToken => Some(FailureKind::Key),
         SessionError::BadCredentials => Some(FailureKind::Password),
-        _ => None,
+        SessionError::ExpiredToken
+        | SessionError::RevokedToken
+        | SessionError::WrongKind { .. }
+        | SessionError::Repo(_)
+        | SessionError::Signing => None,
     };
     let error = match err {
         SessionError::WrongKind { .. } => ApiError::bad_request(format!(

@@ -172,7 +172,9 @@ impl AccessGuardRepository for Db {
         match &self.failure_batch {
             Some(batch) => batch.record(failure).await,
             None => {
-                let counts = self.write_auth_failures(std::slice::from_ref(&failure)).await?;
+                let counts = self
+                    .write_auth_failures(std::slice::from_ref(&failure))
+                    .await?;
                 counts.into_iter().next().ok_or_else(|| {
                     RepoError::Internal("no count for a failed authentication".to_owned())
                 })

@@ -88,7 +88,11 @@ async fn both_kinds_add_up_and_a_valid_key_forgives_only_key_failures(db: Db) {
     db.clear_key_failures(ip).await.unwrap();
     assert_eq!(fail(&db, ip, Password, at(71)).await, 1);
     db.clear_auth_failures(ip).await.unwrap();
-    assert_eq!(fail(&db, ip, Password, at(72)).await, 1, "a ban's clear is total");
+    assert_eq!(
+        fail(&db, ip, Password, at(72)).await,
+        1,
+        "a ban's clear is total"
+    );
 }
 
 /// 20 addresses fail 15 times each, all at once, half with keys and half with passwords: each
@@ -100,7 +104,10 @@ async fn concurrent_failures_are_all_counted(db: Db) {
             let ip = format!("192.0.2.{}", n % 20);
             let kind = if n % 2 == 0 { Key } else { Password };
             tokio::spawn(async move {
-                let count = db.record_auth_failure(&ip, kind, at(1), at(0)).await.unwrap();
+                let count = db
+                    .record_auth_failure(&ip, kind, at(1), at(0))
+                    .await
+                    .unwrap();
                 (ip, count)
             })
         })
@@ -177,7 +184,9 @@ async fn a_flood_of_failures_from_many_addresses_costs_few_statements() {
             let db = db.clone();
             tokio::spawn(async move {
                 let ip = format!("10.{}.{}.1", n / 256, n % 256);
-                db.record_auth_failure(&ip, Key, at(1), at(0)).await.unwrap()
+                db.record_auth_failure(&ip, Key, at(1), at(0))
+                    .await
+                    .unwrap()
             })
         })
         .collect();
