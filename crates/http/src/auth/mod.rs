@@ -21,7 +21,7 @@ use std::sync::Arc;
 use actix_web::HttpRequest;
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use baton_domain::auth::{Argon2idHasher, Password, PasswordHasher, generate_secret};
-use baton_domain::ports::{AccessGuardRepository, FailureKind, Store};
+use baton_domain::ports::{FailureKind, Store};
 use baton_domain::robot::RobotId;
 use baton_domain::services::credentials::{BruteForcePolicy, CredentialError, RobotTokens};
 use baton_domain::services::sessions::{SessionError, SessionService};
