@@ -1,6 +1,7 @@
-//! The brute-force rule over HTTP (docs/security.md): the 5th failed authentication from one
-//! address within 60 s is answered 401, then every route but the health probes answers 403 for the
-//! ban's length, on every server sharing the database and across restarts.
+//! The brute-force rule over HTTP: the 5th failed authentication from one address within 60 s
+//! is answered 401, then every route but the health probes answers 403 for the ban's length, on
+//! every server sharing the database and across restarts. A valid API key forgives wrong keys;
+//! nothing but a ban or the window's end forgives wrong passwords.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -82,34 +83,92 @@ async fn the_fifth_failure_is_401_and_bans_the_address() {
     assert_banned(&app.address, &admin).await;
 }
 
+/// An attacker with an account of their own signs in between guesses at `admin`'s password:
+/// a sign-in forgives nothing, so the fifth wrong password still bans.
 #[tokio::test(flavor = "multi_thread")]
-async fn wrong_passwords_count_and_a_success_clears_the_count() {
+async fn signing_in_between_wrong_passwords_does_not_stop_the_ban() {
     let app = TestApp::spawn_sqlite().await;
-    for _ in 0..4 {
+    app.user_token("mallory", &["viewer"]).await;
+    for guess in 1..=4 {
         assert_eq!(app.login_pair("admin", "wrong-password").await.0, 401);
+        let (status, body) = app.login_pair("mallory", "mallory-password").await;
+        assert_eq!(status, 200, "sign-in after guess {guess}: {body}");
     }
-    let token = app.admin_token().await;
-    for _ in 0..4 {
-        assert_eq!(app.login_pair("admin", "wrong-password").await.0, 401);
-    }
-    let response = app
-        .client
-        .get(app.url("/api/v1/auth/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        response.status(),
-        200,
-        "eight failures with a success between them do not ban"
-    );
     assert_eq!(
         app.login_pair("admin", "wrong-password").await.0,
         401,
-        "the fifth since the success"
+        "the fifth wrong password is answered, then bans"
     );
     expect_error(app.get("/api/v1/auth/me").await, 403).await;
+    assert_eq!(
+        app.login_pair("mallory", "mallory-password").await.0,
+        403,
+        "a banned address cannot sign in either"
+    );
+}
+
+/// A valid API key forgives the address's wrong keys, as PyOrchestrator does: keys are too long
+/// to guess, so that helps honest clients and no attacker.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_valid_key_forgives_earlier_wrong_keys() {
+    let app = TestApp::spawn_sqlite().await;
+    let key = app.api_key("ops", &["viewer"]).await;
+    for attempt in 1..=4 {
+        expect_error(
+            with_key(&app.address, &format!("bk_wrong-{attempt}")).await,
+            401,
+        )
+        .await;
+    }
+    assert_eq!(with_key(&app.address, &key).await.status(), 200);
+    for attempt in 5..=8 {
+        expect_error(
+            with_key(&app.address, &format!("bk_wrong-{attempt}")).await,
+            401,
+        )
+        .await;
+    }
+    assert_eq!(
+        with_key(&app.address, &key).await.status(),
+        200,
+        "eight wrong keys with a valid one between them do not ban"
+    );
+    for attempt in 9..=13 {
+        expect_error(
+            with_key(&app.address, &format!("bk_wrong-{attempt}")).await,
+            401,
+        )
+        .await;
+    }
+    expect_error(with_key(&app.address, &key).await, 403).await;
+}
+
+/// A valid API key does not forgive wrong passwords; the two kinds add up to the ban.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_valid_key_does_not_forgive_wrong_passwords() {
+    let app = TestApp::spawn_sqlite().await;
+    let key = app.api_key("ops", &["viewer"]).await;
+    for _ in 0..2 {
+        assert_eq!(app.login_pair("admin", "wrong-password").await.0, 401);
+    }
+    for attempt in 1..=2 {
+        expect_error(
+            with_key(&app.address, &format!("bk_wrong-{attempt}")).await,
+            401,
+        )
+        .await;
+    }
+    assert_eq!(with_key(&app.address, &key).await.status(), 200);
+    // Two wrong passwords stay counted: two more wrong keys make four, a wrong password five.
+    for attempt in 3..=4 {
+        expect_error(
+            with_key(&app.address, &format!("bk_wrong-{attempt}")).await,
+            401,
+        )
+        .await;
+    }
+    assert_eq!(app.login_pair("admin", "wrong-password").await.0, 401);
+    expect_error(with_key(&app.address, &key).await, 403).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

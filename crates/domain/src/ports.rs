@@ -529,37 +529,63 @@ pub trait ApiKeyRepository: Send + Sync {
     async fn revoke_api_key(&self, id: ApiKeyId, now: Timestamp) -> RepoResult<()>;
 }
 
+/// What a failed authentication presented, which decides what may clear it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    /// An API key, a robot token, or an access or refresh token: a secret too long to guess, so
+    /// forgiving its failures when the address presents a valid API key helps no attacker.
+    Key,
+    /// A password at sign-in: guessable, so its failures are never forgiven, not even by a
+    /// successful sign-in (an attacker could sign in to an account of their own in between).
+    Password,
+}
+
 /// Token revocation, brute-force counting and IP bans: shared by every server through the database.
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait AccessGuardRepository: Send + Sync {
     /// Records that the token with id `jti` may no longer be used; returns `true` if it was not
     /// revoked before. Atomic: of two concurrent calls for one `jti`, exactly one gets `true`
-    /// (this is what makes a refresh token single-use).
+    /// (this is what makes a refresh token single-use). Errors: only `Unavailable` and
+    /// `Internal`.
     async fn revoke_token(&self, jti: &str, expires_at: Timestamp) -> RepoResult<bool>;
 
+    /// Errors: only `Unavailable` and `Internal`.
     async fn is_token_revoked(&self, jti: &str) -> RepoResult<bool>;
 
-    /// Forgets revocations of tokens that expired at or before `now`.
+    /// Forgets revocations of tokens that expired at or before `now`. Errors: only
+    /// `Unavailable` and `Internal`.
     async fn purge_expired_revocations(&self, now: Timestamp) -> RepoResult<u64>;
 
-    /// Counts one failed authentication from `ip` and returns the failures within the window
-    /// that started at the first failure no older than `window_start` (older ones are forgotten).
-    /// Atomic under concurrent failures.
+    /// Counts one failed authentication of `kind` from `ip` and returns the address's failures
+    /// of every kind within its window, this one included. The window started at the address's
+    /// first failure no older than `window_start`; older ones are forgotten. Exact under
+    /// concurrent failures, on one server or several: n concurrent failures of one address get
+    /// n different counts. Implementations may write the failures of concurrent calls together
+    /// (one statement for many addresses); each call still returns once its failure is stored.
+    /// Errors: only `Unavailable` and `Internal` (the failure may not have been counted).
     async fn record_auth_failure(
         &self,
         ip: &str,
+        kind: FailureKind,
         now: Timestamp,
         window_start: Timestamp,
     ) -> RepoResult<u32>;
 
-    /// Forgets the failures of `ip` (a successful authentication).
+    /// Forgets the [`FailureKind::Key`] failures of `ip` (it presented a valid API key); its
+    /// password failures still count. Errors: only `Unavailable` and `Internal`.
+    async fn clear_key_failures(&self, ip: &str) -> RepoResult<()>;
+
+    /// Forgets every failure of `ip` (it has just been banned, so its next failure after the
+    /// ban starts a new count). Errors: only `Unavailable` and `Internal`.
     async fn clear_auth_failures(&self, ip: &str) -> RepoResult<()>;
 
-    /// Bans `ip` until `until` (a later ban extends an earlier one).
+    /// Bans `ip` until `until` (a later ban extends an earlier one). Errors: only
+    /// `Unavailable` and `Internal`.
     async fn ban_ip(&self, ip: &str, until: Timestamp) -> RepoResult<()>;
 
-    /// The end of the ban in force for `ip` at `now`, if any.
+    /// The end of the ban in force for `ip` at `now`, if any. Errors: only `Unavailable` and
+    /// `Internal`.
     async fn active_ban(&self, ip: &str, now: Timestamp) -> RepoResult<Option<Timestamp>>;
 }
 

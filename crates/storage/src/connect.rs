@@ -1,9 +1,11 @@
-//! Opening a [`Db`]: the pools, a first round trip, then the group commit, whose writers are the
-//! queue repository's. It sits above the repositories because it wires one of them in.
+//! Opening a [`Db`]: the pools, a first round trip, then the group commit and the auth-failure
+//! batch, whose writers are the repositories'. It sits above the repositories because it wires
+//! them in.
 
 use std::sync::Arc;
 
 use crate::Db;
+use crate::failure_batch::FailureBatch;
 use crate::group_commit::GroupCommit;
 use crate::pool::{ConnectOptions, Pools, StorageError, Target};
 
@@ -17,13 +19,16 @@ impl Db {
             pools: Arc::new(pools),
             target,
             group_commit: None,
+            failure_batch: None,
             sqlite_writer: Arc::default(),
         };
         db.ping()
             .await
             .map_err(|e| StorageError::Connect(e.to_string()))?;
-        // The writers' handle is the one without a group commit, cloned before it is set.
-        db.group_commit = Some(GroupCommit::start(db.clone()));
+        // Both writers get the handle without batches of their own, cloned before they are set.
+        let writers = db.clone();
+        db.group_commit = Some(GroupCommit::start(writers.clone()));
+        db.failure_batch = Some(FailureBatch::start(writers));
         Ok(db)
     }
 }

@@ -27,6 +27,9 @@ pub struct Db {
     /// Where single queue items are written together ([`crate::group_commit`]); `None` in the
     /// handle the group commit's own writers use.
     pub(crate) group_commit: Option<GroupCommit>,
+    /// Where failed authentications are counted together ([`crate::failure_batch`]); `None` in
+    /// the handle the batch's own writer uses.
+    pub(crate) failure_batch: Option<crate::failure_batch::FailureBatch>,
     /// SQLite has one writer at a time: the write transactions of this handle (and its clones)
     /// take turns here, in order, rather than in SQLite's busy handler, which polls the lock
     /// with sleeps of up to 100 ms: writers then sleep while the lock is free, and the CPU

@@ -5,15 +5,16 @@
 //! whose SQL must differ, are written twice.
 //!
 //! Modules import downward only, from the bottom: `error`, `schema` and `sql_types` (no
-//! imports of this crate); `pool` (the connections and the macros); `migrations` and
-//! `group_commit` (each on a pool or a writer it is handed); `db` (the handle); `repos` (the
-//! ports on the handle); `connect` (opening a handle, which wires the queue repository into the
-//! group commit); `testing`.
+//! imports of this crate); `pool` (the connections and the macros); `migrations`,
+//! `group_commit` and `failure_batch` (each on a pool or a writer it is handed); `db` (the
+//! handle); `repos` (the ports on the handle); `connect` (opening a handle, which wires the
+//! repositories into the group commit and the failure batch); `testing`.
 
 mod connect;
 pub mod db;
 #[doc(hidden)]
 pub mod error;
+mod failure_batch;
 mod group_commit;
 mod migrations;
 pub mod pool;

@@ -257,6 +257,7 @@ diesel::table! {
         ip -> Text,
         window_start -> UtcTime,
         failures -> Integer,
+        password_failures -> Integer,
     }
 }
 

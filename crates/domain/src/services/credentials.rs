@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::auth::{ApiKey, constant_time_eq, sha256_hex};
 use crate::clock::Timestamp;
 use crate::error::{RepoError, RepoResult};
-use crate::ports::{AccessGuardRepository, ApiKeyRepository, RobotRepository};
+use crate::ports::{AccessGuardRepository, ApiKeyRepository, FailureKind, RobotRepository};
 use crate::robot::RobotId;
 
 /// Longer presented secrets are refused before hashing: ours are under 100 bytes.
@@ -21,7 +21,15 @@ pub enum CredentialError {
     Repo(#[from] RepoError),
 }
 
-/// DESIGN §5: the `max_failures`th failure within `window` bans the address for `ban`.
+/// The brute-force rule: the `max_failures`th failed authentication from one address within
+/// `window` bans the address for `ban`.
+///
+/// Failures are counted per address and per [`FailureKind`], and the kinds add up: four wrong
+/// API keys and one wrong password are five failures. What clears them differs by kind. A
+/// request with a valid API key clears its address's key failures (keys are 256-bit random, so
+/// that forgives honest mistakes and helps no guesser); nothing clears password failures but
+/// the end of their window or a ban, since a successful sign-in to one account must not let the
+/// same address go on guessing another's password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BruteForcePolicy {
     pub max_failures: u32,
@@ -40,17 +48,18 @@ impl Default for BruteForcePolicy {
 }
 
 impl BruteForcePolicy {
-    /// Counts one failed authentication from `ip`; returns the end of the ban when this failure
-    /// reached the limit. The count restarts after a ban, so an address is not banned again by
-    /// its first failure once the ban is over.
+    /// Counts one failed authentication of `kind` from `ip`; returns the end of the ban when
+    /// this failure reached the limit. The count restarts after a ban, so an address is not
+    /// banned again by its first failure once the ban is over.
     pub async fn record_failure(
         &self,
         guard: &dyn AccessGuardRepository,
         ip: &str,
+        kind: FailureKind,
         now: Timestamp,
     ) -> RepoResult<Option<Timestamp>> {
         let failures = guard
-            .record_auth_failure(ip, now, now - self.window)
+            .record_auth_failure(ip, kind, now, now - self.window)
             .await?;
         if failures < self.max_failures {
             return Ok(None);
@@ -144,20 +153,21 @@ mod tests {
 
     const NOW: Timestamp = datetime!(2025-03-01 12:00 UTC);
 
-    #[tokio::test]
-    async fn the_fifth_failure_bans_and_restarts_the_count() {
-        let policy = BruteForcePolicy::default();
+    /// A guard whose counter answers 1, 2, 3… and expects `kinds`, in order, then one ban.
+    fn counting_guard(kinds: Vec<FailureKind>) -> MockAccessGuardRepository {
         let mut guard = MockAccessGuardRepository::new();
         let mut count = 0;
+        let calls = kinds.len();
         guard
             .expect_record_auth_failure()
-            .withf(|ip, now, start| {
+            .withf(|ip, _, now, start| {
                 ip == "10.0.0.9" && *now == NOW && *start == NOW - time::Duration::seconds(60)
             })
-            .times(5)
-            .returning(move |_, _, _| {
+            .times(calls)
+            .returning(move |_, kind, _, _| {
+                assert_eq!(kind, kinds[count], "failure {}", count + 1);
                 count += 1;
-                Ok(count)
+                Ok(count as u32)
             });
         guard
             .expect_ban_ip()
@@ -166,23 +176,49 @@ mod tests {
             .returning(|_, _| Ok(()));
         guard
             .expect_clear_auth_failures()
+            .with(eq("10.0.0.9"))
             .times(1)
             .returning(|_| Ok(()));
+        guard
+    }
+
+    async fn fail(
+        policy: &BruteForcePolicy,
+        guard: &MockAccessGuardRepository,
+        kind: FailureKind,
+    ) -> Option<Timestamp> {
+        policy
+            .record_failure(guard, "10.0.0.9", kind, NOW)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_fifth_failure_bans_and_restarts_the_count() {
+        let policy = BruteForcePolicy::default();
+        let guard = counting_guard(vec![FailureKind::Key; 5]);
         for _ in 0..4 {
-            assert_eq!(
-                policy
-                    .record_failure(&guard, "10.0.0.9", NOW)
-                    .await
-                    .unwrap(),
-                None
-            );
+            assert_eq!(fail(&policy, &guard, FailureKind::Key).await, None);
         }
         assert_eq!(
-            policy
-                .record_failure(&guard, "10.0.0.9", NOW)
-                .await
-                .unwrap(),
+            fail(&policy, &guard, FailureKind::Key).await,
             Some(NOW + time::Duration::hours(1))
+        );
+    }
+
+    #[tokio::test]
+    async fn failures_of_both_kinds_add_up_to_the_ban() {
+        use FailureKind::{Key, Password};
+        let policy = BruteForcePolicy::default();
+        let kinds = vec![Password, Key, Password, Key, Password];
+        let guard = counting_guard(kinds.clone());
+        for kind in &kinds[..4] {
+            assert_eq!(fail(&policy, &guard, *kind).await, None);
+        }
+        assert_eq!(
+            fail(&policy, &guard, Password).await,
+            Some(NOW + time::Duration::hours(1)),
+            "the fifth failure bans, whatever its kind"
         );
     }
 

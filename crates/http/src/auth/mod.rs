@@ -4,11 +4,14 @@
 //! key), and `Authorization: Bearer …` (a JWT access token, or an API key). A credential that
 //! is presented and wrong counts towards the brute-force ban; a missing one does not (it is a
 //! misconfigured client, not a guess), and neither does a genuine token that has merely expired
-//! or been revoked. Handlers name their requirement with the [`Authorized`] extractor.
+//! or been revoked. A valid API key forgives its address's earlier wrong keys and tokens, never
+//! its wrong passwords (see [`BruteForcePolicy`]). Handlers name their requirement with the
+//! [`Authorized`] extractor.
 
 mod bans;
 mod extract;
 pub mod jwt;
+mod key_failures;
 mod key_memo;
 mod principal;
 
@@ -18,7 +21,7 @@ use std::sync::Arc;
 use actix_web::HttpRequest;
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use baton_domain::auth::{Argon2idHasher, Password, PasswordHasher, generate_secret};
-use baton_domain::ports::Store;
+use baton_domain::ports::{FailureKind, Store};
 use baton_domain::robot::RobotId;
 use baton_domain::services::credentials::{BruteForcePolicy, CredentialError, RobotTokens};
 use baton_domain::services::sessions::{SessionError, SessionService};
@@ -56,6 +59,8 @@ pub struct AccessControl {
     /// API keys found valid lately (checked on every integrator request).
     api_keys: ApiKeyMemo,
     bans: BanList,
+    /// Addresses whose wrong keys this server counted, for a valid key to forgive.
+    key_failures: key_failures::KeyFailures,
     hasher: Arc<dyn PasswordHasher>,
     /// A hash of a random password, verified against when a login names an unknown user.
     decoy_hash: String,
@@ -97,6 +102,9 @@ impl AccessControl {
             robot_tokens: RobotTokens::new(settings.robot_tokens, store.clone()),
             api_keys: ApiKeyMemo::new(store.clone()),
             bans: BanList::new(store.clone()),
+            key_failures: key_failures::KeyFailures::new(
+                settings.brute_force.window.unsigned_abs(),
+            ),
             store,
             clock,
             hasher,
@@ -213,42 +221,60 @@ impl AccessControl {
                 .map_err(session_refusal),
         };
         match outcome {
-            Ok(principal) => Ok(principal),
+            Ok(principal) => {
+                if matches!(principal, Principal::ApiKey { .. }) {
+                    self.forgive_key_failures(req).await?;
+                }
+                Ok(principal)
+            }
             Err(Refusal { error, counts }) => {
-                if counts {
-                    self.record_failure(req).await?;
+                if let Some(kind) = counts {
+                    self.record_failure(req, kind).await?;
                 }
                 Err(error)
             }
         }
     }
 
-    /// Counts a failed authentication from `req`'s address and bans it on the limit. The
-    /// request that reaches the limit is still answered 401; the ban starts with the next.
-    pub async fn record_failure(&self, req: &HttpRequest) -> Result<(), ApiError> {
+    /// Counts a failed authentication of `kind` from `req`'s address and bans it on the limit.
+    /// The request that reaches the limit is still answered 401; the ban starts with the next.
+    pub async fn record_failure(
+        &self,
+        req: &HttpRequest,
+        kind: FailureKind,
+    ) -> Result<(), ApiError> {
         let Some(ip) = self.client_ip(req) else {
             return Ok(());
         };
         let now = self.clock.now();
-        if let Some(until) = self
+        let banned = self
             .brute_force
-            .record_failure(self.store.as_ref(), &ip.to_string(), now)
-            .await?
-        {
-            tracing::warn!(client_ip = %ip, until = %until, "address banned after repeated failed authentications");
-            self.bans.banned(ip, until);
+            .record_failure(self.store.as_ref(), &ip.to_string(), kind, now)
+            .await?;
+        match banned {
+            Some(until) => {
+                tracing::warn!(client_ip = %ip, until = %until, "address banned after repeated failed authentications");
+                self.bans.banned(ip, until);
+            }
+            None if kind == FailureKind::Key => self.key_failures.counted(ip),
+            None => {}
         }
         Ok(())
     }
 
-    /// Forgets the failures of `req`'s address after a successful login.
-    pub async fn clear_failures(&self, req: &HttpRequest) -> Result<(), ApiError> {
-        if let Some(ip) = self.client_ip(req) {
-            baton_domain::ports::AccessGuardRepository::clear_auth_failures(
-                self.store.as_ref(),
-                &ip.to_string(),
-            )
-            .await?;
+    /// Forgets the wrong keys and tokens of `req`'s address, which just presented a valid API
+    /// key, if this server counted any lately. Its wrong passwords still count.
+    async fn forgive_key_failures(&self, req: &HttpRequest) -> Result<(), ApiError> {
+        let Some(ip) = self.client_ip(req) else {
+            return Ok(());
+        };
+        if !self.key_failures.take(ip) {
+            return Ok(());
+        }
+        if let Err(e) = self.store.clear_key_failures(&ip.to_string()).await {
+            // Still to forgive: the next valid key tries again.
+            self.key_failures.counted(ip);
+            return Err(e.into());
         }
         Ok(())
     }
@@ -257,29 +283,34 @@ impl AccessControl {
         match err {
             CredentialError::Invalid => Refusal {
                 error: ApiError::unauthorized(format!("{what} is not valid")),
-                counts: true,
+                counts: Some(FailureKind::Key),
             },
             CredentialError::Repo(e) => Refusal {
                 error: e.into(),
-                counts: false,
+                counts: None,
             },
         }
     }
 }
 
-/// A refused credential, and whether it counts towards a ban.
+/// A refused credential, and the kind of failure it counts as towards a ban, if any.
 pub(crate) struct Refusal {
     error: ApiError,
-    counts: bool,
+    counts: Option<FailureKind>,
 }
 
-/// Maps a session failure to its answer: 401 for every token problem (only forgeries count
-/// towards a ban), 400 for a token of the wrong kind.
+/// Maps a session failure to its answer: 401 for every token problem (only forgeries and wrong
+/// passwords count towards a ban), 400 for a token of the wrong kind.
 pub(crate) fn session_refusal(err: SessionError) -> Refusal {
-    let counts = matches!(
-        err,
-        SessionError::InvalidToken | SessionError::BadCredentials
-    );
+    let counts = match &err {
+        SessionError::InvalidToken => Some(FailureKind::Key),
+        SessionError::BadCredentials => Some(FailureKind::Password),
+        SessionError::ExpiredToken
+        | SessionError::RevokedToken
+        | SessionError::WrongKind { .. }
+        | SessionError::Repo(_)
+        | SessionError::Signing => None,
+    };
     let error = match err {
         SessionError::WrongKind { .. } => ApiError::bad_request(format!(
             "{err}: use the access token to authenticate and the refresh token at /api/v1/auth/refresh"
@@ -295,7 +326,8 @@ pub(crate) fn session_refusal(err: SessionError) -> Refusal {
 }
 
 impl Refusal {
-    pub(crate) fn counts(&self) -> bool {
+    /// The kind of failure this refusal counts as, if it counts.
+    pub(crate) fn counts(&self) -> Option<FailureKind> {
         self.counts
     }
 

@@ -82,15 +82,16 @@ async fn login(
         .login(&username, password, tenant_id, access.decoy_hash(), verify)
         .await
     {
+        // A sign-in forgives no failure: with an account of their own, an attacker could
+        // otherwise guess another's password between sign-ins without ever being banned.
         Ok((user, pair)) => {
-            access.clear_failures(&req).await?;
             tracing::info!(user = %user.username, "login");
             Ok(HttpResponse::Ok().json(TokenResponse::from(pair)))
         }
         Err(err) => {
             let refusal = session_refusal(err);
-            if refusal.counts() {
-                access.record_failure(&req).await?;
+            if let Some(kind) = refusal.counts() {
+                access.record_failure(&req, kind).await?;
             }
             Err(refusal.into_error())
         }
@@ -106,8 +107,8 @@ async fn refresh(
         Ok(pair) => Ok(HttpResponse::Ok().json(TokenResponse::from(pair))),
         Err(err) => {
             let refusal = session_refusal(err);
-            if refusal.counts() {
-                state.access.record_failure(&req).await?;
+            if let Some(kind) = refusal.counts() {
+                state.access.record_failure(&req, kind).await?;
             }
             Err(refusal.into_error())
         }

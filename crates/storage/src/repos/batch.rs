@@ -38,6 +38,32 @@ where
     }
 }
 
+/// Runs an owned multi-row statement that returns rows (an `INSERT … RETURNING` of a `Vec` of
+/// rows) on the connection's backend, for the same reason as [`InsertMany`].
+pub(crate) trait LoadMany<Q, U> {
+    fn load_many(&mut self, query: Q) -> impl Future<Output = QueryResult<Vec<U>>> + Send;
+}
+
+impl<Q, U> LoadMany<Q, U> for AsyncPgConnection
+where
+    Q: diesel_async::methods::LoadQuery<'static, AsyncPgConnection, U> + Send + 'static,
+    U: Send + 'static,
+{
+    fn load_many(&mut self, query: Q) -> impl Future<Output = QueryResult<Vec<U>>> + Send {
+        diesel_async::RunQueryDsl::get_results(query, self)
+    }
+}
+
+impl<Q, U> LoadMany<Q, U> for SqliteConn
+where
+    Q: diesel::query_dsl::LoadQuery<'static, SqliteConnection, U> + Send + 'static,
+    U: Send + 'static,
+{
+    fn load_many(&mut self, query: Q) -> impl Future<Output = QueryResult<Vec<U>>> + Send {
+        self.spawn_blocking(move |conn| diesel::RunQueryDsl::get_results(query, conn))
+    }
+}
+
 /// Appends events on `$conn` inside the caller's transaction (a no-op for none), on both
 /// backends: diesel-async has no multi-row insert for SQLite, so the batch goes through
 /// [`InsertMany`].

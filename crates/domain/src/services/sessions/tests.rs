@@ -11,7 +11,7 @@ use time::macros::datetime;
 use super::*;
 use crate::auth::Role;
 use crate::error::RepoResult;
-use crate::ports::MockUserRepository;
+use crate::ports::{FailureKind, MockUserRepository};
 
 const START: Timestamp = datetime!(2025-03-01 12:00 UTC);
 
@@ -75,7 +75,16 @@ impl AccessGuardRepository for MemoryGuard {
     async fn purge_expired_revocations(&self, _now: Timestamp) -> RepoResult<u64> {
         Ok(0)
     }
-    async fn record_auth_failure(&self, _: &str, _: Timestamp, _: Timestamp) -> RepoResult<u32> {
+    async fn record_auth_failure(
+        &self,
+        _: &str,
+        _: FailureKind,
+        _: Timestamp,
+        _: Timestamp,
+    ) -> RepoResult<u32> {
+        unreachable!("sessions do not count failures")
+    }
+    async fn clear_key_failures(&self, _: &str) -> RepoResult<()> {
         unreachable!("sessions do not count failures")
     }
     async fn clear_auth_failures(&self, _: &str) -> RepoResult<()> {
