@@ -15,7 +15,7 @@ use baton_domain::robot::RobotId;
 use baton_domain::workflow::{ExecutionMode, WorkflowName};
 use baton_storage::testing::TestDatabase;
 
-use crate::fixtures::{at, uuid};
+use baton_domain::testing::contract::fixtures::{at, uuid};
 use crate::index_reads::index_reads;
 
 const BACKLOG: u128 = 1_000;

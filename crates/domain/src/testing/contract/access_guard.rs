@@ -1,11 +1,12 @@
 //! `AccessGuardRepository`: revocations, failure counting and bans.
 
 use baton_domain::ports::AccessGuardRepository;
-use baton_storage::Db;
+use futures_util::future::join_all;
+use super::SharedStore;
 
-use crate::fixtures::at;
+use super::fixtures::at;
 
-async fn a_token_is_revoked_once(db: Db) {
+pub async fn a_token_is_revoked_once(db: SharedStore) {
     assert!(!db.is_token_revoked("jti-1").await.unwrap());
     assert!(db.revoke_token("jti-1", at(3600)).await.unwrap());
     assert!(
@@ -16,21 +17,21 @@ async fn a_token_is_revoked_once(db: Db) {
     assert!(!db.is_token_revoked("jti-2").await.unwrap());
 }
 
-async fn concurrent_revocations_of_one_token_have_one_winner(db: Db) {
+pub async fn concurrent_revocations_of_one_token_have_one_winner(db: SharedStore) {
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let db = db.clone();
-            tokio::spawn(async move { db.revoke_token("refresh-1", at(60)).await.unwrap() })
+            async move { db.revoke_token("refresh-1", at(60)).await.unwrap() }
         })
         .collect();
     let mut winners = 0;
-    for task in tasks {
-        winners += usize::from(task.await.unwrap());
+    for task in join_all(tasks).await {
+        winners += usize::from(task);
     }
     assert_eq!(winners, 1);
 }
 
-async fn expired_revocations_are_purged(db: Db) {
+pub async fn expired_revocations_are_purged(db: SharedStore) {
     db.revoke_token("old", at(10)).await.unwrap();
     db.revoke_token("new", at(100)).await.unwrap();
     assert_eq!(db.purge_expired_revocations(at(10)).await.unwrap(), 1);
@@ -38,7 +39,7 @@ async fn expired_revocations_are_purged(db: Db) {
     assert!(db.is_token_revoked("new").await.unwrap());
 }
 
-async fn failures_count_within_the_window_and_restart_after_it(db: Db) {
+pub async fn failures_count_within_the_window_and_restart_after_it(db: SharedStore) {
     let ip = "203.0.113.7";
     for (i, expected) in (1..=4).enumerate() {
         let now = at(i as i64);
@@ -68,26 +69,26 @@ async fn failures_count_within_the_window_and_restart_after_it(db: Db) {
     assert_eq!(db.record_auth_failure(ip, at(62), at(2)).await.unwrap(), 1);
 }
 
-async fn concurrent_failures_are_all_counted(db: Db) {
+pub async fn concurrent_failures_are_all_counted(db: SharedStore) {
     let tasks: Vec<_> = (0..10)
         .map(|_| {
             let db = db.clone();
-            tokio::spawn(async move {
+            async move {
                 db.record_auth_failure("192.0.2.1", at(1), at(0))
                     .await
                     .unwrap()
-            })
+            }
         })
         .collect();
     let mut seen = Vec::new();
-    for task in tasks {
-        seen.push(task.await.unwrap());
+    for task in join_all(tasks).await {
+        seen.push(task);
     }
     seen.sort_unstable();
     assert_eq!(seen, (1..=10).collect::<Vec<u32>>());
 }
 
-async fn bans_hold_until_they_end_and_only_extend(db: Db) {
+pub async fn bans_hold_until_they_end_and_only_extend(db: SharedStore) {
     let ip = "203.0.113.9";
     assert_eq!(db.active_ban(ip, at(0)).await.unwrap(), None);
     db.ban_ip(ip, at(3600)).await.unwrap();
@@ -107,11 +108,18 @@ async fn bans_hold_until_they_end_and_only_extend(db: Db) {
     );
 }
 
-contract_tests!(
+/// The tests of this module, for [`contract_suite!`](crate::contract_suite).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_access_guard {
+    ($($backend:ident => $fixture:expr),+) => {
+        $crate::__contract_module!(access_guard [
     a_token_is_revoked_once,
     concurrent_revocations_of_one_token_have_one_winner,
     expired_revocations_are_purged,
     failures_count_within_the_window_and_restart_after_it,
     concurrent_failures_are_all_counted,
     bans_hold_until_they_end_and_only_extend,
-);
+        ] $($backend => $fixture),+);
+    };
+}

@@ -4,9 +4,9 @@ use baton_domain::RepoError;
 use baton_domain::auth::{ApiKey, Role, User, Username};
 use baton_domain::ids::ApiKeyId;
 use baton_domain::ports::{ApiKeyRepository, UserRepository};
-use baton_storage::Db;
+use super::SharedStore;
 
-use crate::fixtures::{T0, at, uuid};
+use super::fixtures::{T0, at, uuid};
 
 fn user(name: &str) -> User {
     User {
@@ -17,21 +17,21 @@ fn user(name: &str) -> User {
     }
 }
 
-async fn a_user_reads_back_as_written(db: Db) {
+pub async fn a_user_reads_back_as_written(db: SharedStore) {
     let u = user("alice");
     db.insert_user(&u).await.unwrap();
     assert_eq!(db.get_user(&u.username).await.unwrap(), u);
     assert_eq!(db.count_users().await.unwrap(), 1);
 }
 
-async fn a_taken_username_conflicts(db: Db) {
+pub async fn a_taken_username_conflicts(db: SharedStore) {
     db.insert_user(&user("alice")).await.unwrap();
     let err = db.insert_user(&user("alice")).await.unwrap_err();
     assert!(matches!(err, RepoError::Conflict(_)), "{err:?}");
     assert_eq!(db.count_users().await.unwrap(), 1);
 }
 
-async fn users_list_by_name_and_delete(db: Db) {
+pub async fn users_list_by_name_and_delete(db: SharedStore) {
     for name in ["carol", "alice", "bob"] {
         db.insert_user(&user(name)).await.unwrap();
     }
@@ -57,7 +57,7 @@ async fn users_list_by_name_and_delete(db: Db) {
     assert_eq!(db.count_users().await.unwrap(), 2);
 }
 
-async fn api_keys_are_found_by_hash_until_revoked(db: Db) {
+pub async fn api_keys_are_found_by_hash_until_revoked(db: SharedStore) {
     let (key, plaintext) = ApiKey::issue(
         ApiKeyId::from_uuid(uuid(1)),
         "ci".into(),
@@ -88,7 +88,7 @@ async fn api_keys_are_found_by_hash_until_revoked(db: Db) {
     assert_eq!(listed[0].revoked_at, Some(at(5)));
 }
 
-async fn api_key_hashes_are_unique(db: Db) {
+pub async fn api_key_hashes_are_unique(db: SharedStore) {
     let (key, _) = ApiKey::issue(
         ApiKeyId::from_uuid(uuid(1)),
         "a".into(),
@@ -107,10 +107,17 @@ async fn api_key_hashes_are_unique(db: Db) {
     ));
 }
 
-contract_tests!(
+/// The tests of this module, for [`contract_suite!`](crate::contract_suite).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_users {
+    ($($backend:ident => $fixture:expr),+) => {
+        $crate::__contract_module!(users [
     a_user_reads_back_as_written,
     a_taken_username_conflicts,
     users_list_by_name_and_delete,
     api_keys_are_found_by_hash_until_revoked,
     api_key_hashes_are_unique,
-);
+        ] $($backend => $fixture),+);
+    };
+}
