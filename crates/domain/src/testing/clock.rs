@@ -64,7 +64,10 @@ mod tests {
             truncate_to_micros(t0) + time::Duration::seconds(5)
         );
         clock.set(t0 - time::Duration::hours(1));
-        assert_eq!(clock.now(), truncate_to_micros(t0) - time::Duration::hours(1));
+        assert_eq!(
+            clock.now(),
+            truncate_to_micros(t0) - time::Duration::hours(1)
+        );
     }
 
     #[test]

@@ -1,8 +1,7 @@
 //! `AccessGuardRepository`: revocations, failure counting and bans.
 
-use baton_domain::ports::AccessGuardRepository;
-use futures_util::future::join_all;
 use super::SharedStore;
+use futures_util::future::join_all;
 
 use super::fixtures::at;
 

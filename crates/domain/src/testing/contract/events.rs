@@ -4,13 +4,13 @@
 // failed unwrap in a contract test is a failed assertion with a location.
 #![allow(clippy::unwrap_used)]
 
+use super::SharedStore;
 use baton_domain::Timestamp;
 use baton_domain::event::{Event, EventType};
 use baton_domain::ids::{EventId, JobId, WorkflowId};
 use baton_domain::job::JobStatus;
-use baton_domain::ports::{EventFilter, EventRepository};
+use baton_domain::ports::EventFilter;
 use baton_domain::robot::RobotId;
-use super::SharedStore;
 use serde_json::json;
 use time::Duration;
 

@@ -4,13 +4,13 @@
 // failed unwrap in a contract test is a failed assertion with a location.
 #![allow(clippy::unwrap_used)]
 
+use super::SharedStore;
 use baton_domain::RepoError;
 use baton_domain::event::EventType;
 use baton_domain::flow::{Flow, FlowCommand, FlowConfig, FlowId, FlowStatus};
 use baton_domain::job::JobOrigin;
-use baton_domain::ports::{EventFilter, EventRepository, FlowRepository, JobRepository};
+use baton_domain::ports::EventFilter;
 use baton_domain::{RepoResult, Timestamp};
-use super::SharedStore;
 use serde_json::json;
 
 use super::fixtures::{T0, at};

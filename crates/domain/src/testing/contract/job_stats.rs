@@ -4,15 +4,13 @@
 // failed unwrap in a contract test is a failed assertion with a location.
 #![allow(clippy::unwrap_used)]
 
+use super::SharedStore;
 use baton_domain::Timestamp;
 use baton_domain::ids::{JobId, WorkflowId};
 use baton_domain::job::{Job, JobOrigin, JobStatus, NewJob, Priority};
-use baton_domain::ports::{
-    ErrorCount, JobRepository, JobScope, JobStatsRepository, StatusTotals, WorkflowDuration,
-};
+use baton_domain::ports::{ErrorCount, JobScope, StatusTotals, WorkflowDuration};
 use baton_domain::robot::RobotId;
 use baton_domain::workflow::{ExecutionMode, WorkflowName};
-use super::SharedStore;
 use time::Duration;
 
 use super::fixtures::{T0, at, uuid};

@@ -7,16 +7,16 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
+use super::SharedStore;
 use baton_domain::event::{Event, EventType};
 use baton_domain::flow::FlowId;
 use baton_domain::ids::{EventId, JobId, TriggerId, WorkflowId};
 use baton_domain::job::{CancelMode, Job, JobOrigin, JobStatus, NewJob, NodeExecution, Priority};
-use baton_domain::ports::{EventFilter, EventRepository, JobChange, JobFilter, JobRepository};
+use baton_domain::ports::{EventFilter, JobChange, JobFilter};
 use baton_domain::robot::RobotId;
 use baton_domain::workflow::{ExecutionMode, WorkflowName};
 use baton_domain::{RepoError, Timestamp};
 use futures_util::future::join_all;
-use super::SharedStore;
 use serde_json::json;
 use time::Duration;
 

@@ -4,11 +4,10 @@
 // failed unwrap in a contract test is a failed assertion with a location.
 #![allow(clippy::unwrap_used)]
 
+use super::SharedStore;
 use baton_domain::RepoError;
 use baton_domain::agent::Message;
 use baton_domain::ids::MessageId;
-use baton_domain::ports::MessageRepository;
-use super::SharedStore;
 use serde_json::json;
 
 use super::fixtures::{T0, at};

@@ -116,6 +116,9 @@ macro_rules! contract_suite {
 macro_rules! __contract_module {
     ($module:ident $names:tt $($backend:ident => $fixture:expr),+) => {
         mod $module {
+            // The store expressions name what the invoking module has in scope.
+            #[allow(unused_imports)]
+            use super::*;
             $( $crate::__contract_backend!($module $backend ($fixture) $names); )+
         }
     };
@@ -127,6 +130,8 @@ macro_rules! __contract_module {
 macro_rules! __contract_backend {
     ($module:ident $backend:ident $fixture:tt [$($name:ident),* $(,)?]) => {
         mod $backend {
+            #[allow(unused_imports)]
+            use super::*;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {

@@ -5,10 +5,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use baton_domain::RepoError;
-use baton_domain::ports::QueueRepository;
-use futures_util::future::join_all;
 use super::SharedStore;
+use baton_domain::RepoError;
+use futures_util::future::join_all;
 
 use super::queues::{item, queue, total_items, unique_settings, with_reference};
 

@@ -7,16 +7,16 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
+use super::SharedStore;
 use baton_domain::RepoError;
 use baton_domain::Timestamp;
 use baton_domain::ids::QueueItemId;
-use baton_domain::ports::{ItemCursor, QueueRepository};
+use baton_domain::ports::ItemCursor;
 use baton_domain::queue::{
     ItemData, QueueItem, QueueItemStatus, QueueName, QueueSettings, StatusCounts,
 };
 use baton_domain::robot::RobotId;
 use futures_util::future::join_all;
-use super::SharedStore;
 use time::Duration;
 
 use super::fixtures::{T0, at, uuid};

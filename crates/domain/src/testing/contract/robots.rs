@@ -4,11 +4,11 @@
 // failed unwrap in a contract test is a failed assertion with a location.
 #![allow(clippy::unwrap_used)]
 
+use super::SharedStore;
 use baton_domain::RepoError;
 use baton_domain::event::EventType;
-use baton_domain::ports::{EventFilter, EventRepository, RobotRepository};
+use baton_domain::ports::EventFilter;
 use baton_domain::robot::{Robot, RobotId, RobotLoad, RobotStatus};
-use super::SharedStore;
 
 use super::fixtures::{T0, at};
 use super::workflows::{event, job_id, micros};

@@ -6,13 +6,11 @@
 
 use std::sync::Arc;
 
+use super::{Barrier, SharedStore};
 use baton_domain::event::{Event, EventType};
 use baton_domain::ids::{JobId, TriggerId};
 use baton_domain::job::{JobOrigin, Priority};
-use baton_domain::ports::{
-    DueCursor, EventFilter, EventRepository, FireRecord, JobRepository, TriggerFilter,
-    TriggerRepository,
-};
+use baton_domain::ports::{DueCursor, EventFilter, FireRecord, TriggerFilter};
 use baton_domain::queue::QueueName;
 use baton_domain::schedule::CronSchedule;
 use baton_domain::trigger::{
@@ -21,7 +19,6 @@ use baton_domain::trigger::{
 use baton_domain::workflow::ExecutionMode;
 use baton_domain::{RepoError, Timestamp};
 use futures_util::future::join_all;
-use super::{Barrier, SharedStore};
 use serde_json::json;
 
 use super::fixtures::{T0, at};

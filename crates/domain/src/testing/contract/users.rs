@@ -1,10 +1,9 @@
 //! `UserRepository` and `ApiKeyRepository`.
 
+use super::SharedStore;
 use baton_domain::RepoError;
 use baton_domain::auth::{ApiKey, Role, User, Username};
 use baton_domain::ids::ApiKeyId;
-use baton_domain::ports::{ApiKeyRepository, UserRepository};
-use super::SharedStore;
 
 use super::fixtures::{T0, at, uuid};
 

@@ -2,12 +2,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+use super::SharedStore;
 use baton_domain::RepoError;
 use baton_domain::job::Priority;
-use baton_domain::ports::{WebhookRepository, WorkflowRepository};
 use baton_domain::webhook::Webhook;
 use baton_domain::workflow::ExecutionMode;
-use super::SharedStore;
 
 use super::fixtures::at;
 use super::workflows::{micros, stored_workflow, workflow_id};

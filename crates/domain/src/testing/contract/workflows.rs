@@ -6,17 +6,14 @@
 // The builders are shared with the other suites, and not every one uses each of them.
 #![allow(dead_code)]
 
+use super::SharedStore;
 use baton_domain::agent::{Agent, Message};
 use baton_domain::event::{Event, EventType};
 use baton_domain::ids::{AgentId, EventId, JobId, MessageId, TriggerId, WorkflowId};
 use baton_domain::job::{Job, JobOrigin, NewJob, Priority};
-use baton_domain::ports::{
-    JobRepository, MessageRepository, TriggerRepository, WorkflowRepository,
-};
 use baton_domain::trigger::{Trigger, TriggerKind, TriggerName};
 use baton_domain::workflow::{ExecutionMode, Workflow, WorkflowGraph, WorkflowName};
 use baton_domain::{RepoError, Timestamp};
-use super::SharedStore;
 use serde_json::{Value, json};
 use time::Duration;
 
@@ -370,7 +367,9 @@ pub async fn workflows_list_oldest_first(db: SharedStore) {
     assert_eq!(ids, [workflow_id(2), workflow_id(3), workflow_id(1)]);
 }
 
-pub async fn deleting_a_workflow_removes_agents_messages_and_triggers_but_not_jobs(db: SharedStore) {
+pub async fn deleting_a_workflow_removes_agents_messages_and_triggers_but_not_jobs(
+    db: SharedStore,
+) {
     let (wf, agents) = stored_workflow(&db, 1).await;
     let (other, other_agents) = stored_workflow(&db, 2).await;
     db.insert_messages(&[

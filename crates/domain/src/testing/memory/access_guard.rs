@@ -36,10 +36,7 @@ impl AccessGuardRepository for InMemoryStore {
         window_start: Timestamp,
     ) -> RepoResult<u32> {
         let mut state = self.state();
-        let window = state
-            .auth_failures
-            .entry(ip.to_owned())
-            .or_insert((now, 0));
+        let window = state.auth_failures.entry(ip.to_owned()).or_insert((now, 0));
         // A window that started before `window_start` is over: counting starts again now.
         if window.0 < window_start {
             *window = (now, 0);
@@ -61,6 +58,11 @@ impl AccessGuardRepository for InMemoryStore {
     }
 
     async fn active_ban(&self, ip: &str, now: Timestamp) -> RepoResult<Option<Timestamp>> {
-        Ok(self.state().bans.get(ip).copied().filter(|until| *until > now))
+        Ok(self
+            .state()
+            .bans
+            .get(ip)
+            .copied()
+            .filter(|until| *until > now))
     }
 }

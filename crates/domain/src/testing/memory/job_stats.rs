@@ -8,9 +8,7 @@ use super::{InMemoryStore, limited};
 use crate::error::RepoResult;
 use crate::ids::{JobId, WorkflowId};
 use crate::job::{Job, JobStatus};
-use crate::ports::{
-    ErrorCount, JobScope, JobStatsRepository, StatusTotals, WorkflowDuration,
-};
+use crate::ports::{ErrorCount, JobScope, JobStatsRepository, StatusTotals, WorkflowDuration};
 
 fn within(job: &Job, scope: &JobScope) -> bool {
     scope.created_since.is_none_or(|t| job.created_at >= t)
@@ -96,12 +94,14 @@ impl JobStatsRepository for InMemoryStore {
         }
         let mut slowest: Vec<WorkflowDuration> = per_workflow
             .into_iter()
-            .map(|(workflow_id, (workflow_name, sum, count))| WorkflowDuration {
-                workflow_id,
-                workflow_name,
-                average_duration_ms: sum as f64 / count as f64,
-                completed_jobs: count,
-            })
+            .map(
+                |(workflow_id, (workflow_name, sum, count))| WorkflowDuration {
+                    workflow_id,
+                    workflow_name,
+                    average_duration_ms: sum as f64 / count as f64,
+                    completed_jobs: count,
+                },
+            )
             .collect();
         slowest.sort_by(|a, b| {
             b.average_duration_ms

@@ -106,7 +106,9 @@ impl JobRepository for InMemoryStore {
         }
         let events: Vec<Event> = claimed
             .iter()
-            .map(|job| Event::job_changed(EventId::from_uuid(uuid::Uuid::now_v7()), job, false, now))
+            .map(|job| {
+                Event::job_changed(EventId::from_uuid(uuid::Uuid::now_v7()), job, false, now)
+            })
             .collect();
         debug_assert!(events.iter().all(|e| e.event_type == EventType::JobClaimed));
         state.append_events(&events);

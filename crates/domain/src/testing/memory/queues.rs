@@ -251,7 +251,10 @@ impl QueueRepository for InMemoryStore {
         limit: u32,
     ) -> RepoResult<Vec<QueueItem>> {
         let mut state = self.state();
-        let Some(lease) = state.queues.get(queue.as_str()).map(|q| q.settings.lease_seconds)
+        let Some(lease) = state
+            .queues
+            .get(queue.as_str())
+            .map(|q| q.settings.lease_seconds)
         else {
             return Ok(Vec::new());
         };

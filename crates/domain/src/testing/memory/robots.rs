@@ -2,12 +2,30 @@
 
 use async_trait::async_trait;
 
-use super::InMemoryStore;
+use super::{InMemoryStore, State};
 use crate::clock::Timestamp;
 use crate::error::{RepoError, RepoResult};
 use crate::event::Event;
 use crate::ports::RobotRepository;
 use crate::robot::{Robot, RobotId, RobotStatus};
+
+impl State {
+    /// Two robots never share a token hash, as the databases' unique index has it.
+    fn check_token_hash(&self, robot: &Robot) -> RepoResult<()> {
+        let Some(hash) = &robot.token_hash else {
+            return Ok(());
+        };
+        let shared = self.robots.values().any(|other| {
+            other.robot_id != robot.robot_id && other.token_hash.as_ref() == Some(hash)
+        });
+        if shared {
+            return Err(RepoError::Conflict(
+                "another robot has this token".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
 
 #[async_trait]
 impl RobotRepository for InMemoryStore {
@@ -19,6 +37,7 @@ impl RobotRepository for InMemoryStore {
                 robot.robot_id
             )));
         }
+        state.check_token_hash(robot)?;
         state.robots.insert(robot.robot_id.clone(), robot.clone());
         Ok(())
     }
@@ -52,6 +71,7 @@ impl RobotRepository for InMemoryStore {
 
     async fn save_robot(&self, robot: &Robot, events: &[Event]) -> RepoResult<()> {
         let mut state = self.state();
+        state.check_token_hash(robot)?;
         state.check_events(events)?;
         // Every field is replaced, the creation date too: the last writer wins.
         state.robots.insert(robot.robot_id.clone(), robot.clone());

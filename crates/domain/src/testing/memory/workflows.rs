@@ -123,8 +123,12 @@ impl WorkflowRepository for InMemoryStore {
         if state.workflows.remove(&id).is_none() {
             return Err(RepoError::NotFound("workflow"));
         }
-        state.triggers.retain(|_, trigger| trigger.workflow_id != id);
-        state.webhooks.retain(|_, webhook| webhook.workflow_id != id);
+        state
+            .triggers
+            .retain(|_, trigger| trigger.workflow_id != id);
+        state
+            .webhooks
+            .retain(|_, webhook| webhook.workflow_id != id);
         state.remove_agents(|agent| agent.workflow_id == id);
         Ok(())
     }
