@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use baton_server::config::Config;
 use baton_storage::testing::TestDatabase;
 use baton_tests::TestApp;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use reqwest::Method;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -1001,4 +1002,79 @@ async fn the_permission_matrix_applies(db: TestDatabase) {
     )
     .await
     .expect_error(405);
+}
+
+/// Viewers paging a big queue without a status filter must not make each page read the whole
+/// queue: a page reads its items from the index `queue_items_listed` and stops. PostgreSQL's own
+/// index statistics count what the pages read (SQLite's plan is checked by the storage contract
+/// suite); counting is exact, unlike timing. Before the index, each page read and sorted every
+/// item of the queue.
+#[tokio::test(flavor = "multi_thread")]
+async fn paging_a_big_queue_reads_a_page_of_its_index_not_the_queue() {
+    const ITEMS: usize = 5_000;
+    const PAGES: usize = 5;
+    const LIMIT: usize = 50;
+    let api = Api::spawn(TestDatabase::postgres().await, |_| {}).await;
+    let start = OffsetDateTime::from_unix_timestamp(1_735_725_600).unwrap();
+    let statuses = ["NEW", "DONE", "FAILED", "DONE", "DONE"];
+    for batch in 0..ITEMS / 1_000 {
+        let items = (batch * 1_000..(batch + 1) * 1_000)
+            .map(|n| {
+                let created = start + time::Duration::seconds(i64::try_from(n).unwrap());
+                json!({
+                    "created_date": created.format(&Rfc3339).unwrap(),
+                    "status": statuses[n % statuses.len()],
+                })
+            })
+            .collect();
+        api.add_items("Big", items).await;
+    }
+    let mut admin = AsyncPgConnection::establish(api.app.database().url())
+        .await
+        .unwrap();
+    // The statistics a database in use has (autovacuum's ANALYZE), so the plan is its plan.
+    admin.batch_execute("ANALYZE").await.unwrap();
+
+    let mut path = format!("/api/v1/queues/Big/items?limit={LIMIT}");
+    for _ in 0..PAGES {
+        let page = api.get(&path).await.expect(200).clone();
+        assert_eq!(ids_of(&page["items"]).len(), LIMIT);
+        let cursor = page["next_cursor"].as_str().unwrap();
+        path = format!("/api/v1/queues/Big/items?limit={LIMIT}&cursor={cursor}");
+    }
+
+    // A backend reports its statistics when it exits: end the server's, then read them until
+    // every page's walk is counted. A page asks for one item more than it shows (to know whether
+    // another page follows) and reads one entry past that to end its walk.
+    admin
+        .batch_execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .await
+        .unwrap();
+    let bound = (LIMIT + 2) * PAGES;
+    let check = format!(
+        "DO $$ DECLARE scans BIGINT; entries BIGINT; BEGIN \
+           PERFORM pg_stat_clear_snapshot(); \
+           SELECT idx_scan, idx_tup_read INTO scans, entries FROM pg_stat_user_indexes \
+             WHERE indexrelname = 'queue_items_listed'; \
+           IF scans IS NULL OR scans < {PAGES} THEN \
+             RAISE EXCEPTION 'counted % walks so far', scans; END IF; \
+           IF entries > {bound} THEN RAISE EXCEPTION \
+             '{PAGES} pages of {LIMIT} read % entries of queue_items_listed in % walks \
+              (at most {bound} expected, the queue holds {ITEMS})', entries, scans; END IF; \
+         END $$"
+    );
+    let mut outcome = admin.batch_execute(&check).await;
+    for _ in 0..100 {
+        match &outcome {
+            Err(e) if e.to_string().contains("walks so far") => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                outcome = admin.batch_execute(&check).await;
+            }
+            _ => break,
+        }
+    }
+    outcome.unwrap();
 }

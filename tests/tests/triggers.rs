@@ -49,6 +49,7 @@ on_both_databases!(
     unknown_ids_are_404_and_taken_names_409,
     every_validation_rule_is_a_400_naming_its_field_and_writes_nothing,
     wrong_json_types_and_malformed_bodies_are_400s,
+    next_run_takes_every_instant_form_the_queues_take,
     the_permission_matrix_guards_every_route,
     a_single_trigger_fires_once_and_setting_it_idle_re_arms_it,
     a_queue_trigger_fires_at_min_batch_size_new_items,
@@ -596,6 +597,87 @@ async fn every_validation_rule_is_a_400_naming_its_field_and_writes_nothing(db: 
         assert_eq!(fields, expected, "{body}");
     }
     assert_eq!(env.trigger(&created["id"]).await, created);
+}
+
+/// `next_run` is read as every other instant of the API (docs/errors.md): what
+/// `POST /api/queue` takes as `created_date` a SINGLE trigger takes as `next_run`, and what it
+/// refuses is refused here with the same message.
+async fn next_run_takes_every_instant_form_the_queues_take(db: TestDatabase) {
+    let env = Env::start(db).await;
+    let workflow = env.workflow("Invoices").await.to_string();
+    let forms = [
+        ("2099-04-26 12:00:00", "2099-04-26T12:00:00Z"),
+        ("2099-04-26 12:00:00.123456", "2099-04-26T12:00:00.123456Z"),
+        ("2099-04-26T12:00:00", "2099-04-26T12:00:00Z"),
+        ("2099-04-26", "2099-04-26T00:00:00Z"),
+        ("2099-04-26T14:00:00+02:00", "2099-04-26T12:00:00Z"),
+    ];
+    for (i, (given, stored)) in forms.into_iter().enumerate() {
+        // Disabled, so the engine leaves `next_run` as given.
+        let trigger = env
+            .create(json!({
+                "trigger_name": format!("later {i}"),
+                "type": "SINGLE",
+                "workflow_id": workflow,
+                "enabled": false,
+                "next_run": given,
+            }))
+            .await;
+        assert_eq!(trigger["next_run"], stored, "{given}");
+        let (status, item) = env
+            .call(
+                Method::POST,
+                "/api/queue",
+                Some(json!({"queue_name": "instants", "created_date": given})),
+            )
+            .await;
+        assert_eq!(status, 201, "the queue takes {given}: {item}");
+    }
+    // Changed by PUT as well.
+    let trigger = env
+        .create(json!({"trigger_name": "moved", "type": "SINGLE", "workflow_id": workflow, "enabled": false}))
+        .await;
+    let path = format!("/api/v1/triggers/{}", trigger["id"].as_str().unwrap());
+    let (status, moved) = env
+        .call(
+            Method::PUT,
+            &path,
+            Some(json!({"next_run": "2099-05-01 08:30:00"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{moved}");
+    assert_eq!(moved["next_run"], "2099-05-01T08:30:00Z");
+
+    // Both refuse the same texts, with the same message.
+    for bad in ["tomorrow", "2099-13-01", "26/04/2099"] {
+        let (status, trigger_err) = env
+            .call(
+                Method::POST,
+                "/api/v1/triggers",
+                Some(json!({"trigger_name": "bad", "type": "SINGLE", "workflow_id": workflow, "next_run": bad})),
+            )
+            .await;
+        assert_eq!(error_fields(status, &trigger_err), ["next_run"], "{bad}");
+        let (status, queue_err) = env
+            .call(
+                Method::POST,
+                "/api/queue",
+                Some(json!({"queue_name": "instants", "created_date": bad})),
+            )
+            .await;
+        assert_eq!(error_fields(status, &queue_err), ["created_date"], "{bad}");
+        assert_eq!(
+            trigger_err["errors"][0]["message"], queue_err["errors"][0]["message"],
+            "{bad}"
+        );
+        assert!(
+            trigger_err["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("must be an ISO 8601 date-time"),
+            "{trigger_err}"
+        );
+    }
 }
 
 async fn wrong_json_types_and_malformed_bodies_are_400s(db: TestDatabase) {

@@ -24,10 +24,10 @@ use baton_domain::{Clock, IdGenerator, SystemClock, UuidV7Generator};
 use baton_http::AppState;
 use baton_http::auth::jwt::{HmacAlgorithm, JwtCodec};
 use baton_http::auth::{AccessControl, AuthSettings};
+use baton_http::backup::WorkflowBackup;
+use baton_http::live::LiveHub;
 use baton_http::prometheus::{Prometheus, ScrapeAccess};
 use baton_http::rate_limit::RateLimiter;
-use baton_http::routes::workflows::WorkflowBackup;
-use baton_http::routes::ws::LiveHub;
 use baton_storage::{ConnectOptions, Db};
 
 use crate::background::BackgroundTasks;

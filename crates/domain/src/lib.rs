@@ -63,6 +63,7 @@ pub mod error;
 pub mod event;
 pub mod flow;
 pub mod ids;
+pub mod instant;
 pub mod job;
 pub mod ports;
 pub mod queue;

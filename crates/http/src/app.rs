@@ -27,11 +27,17 @@ pub fn app(
         InitError = (),
     >,
 > {
+    // The middleware and the authentication extractors read their parts on their own, so
+    // none of them depends on the whole `AppState`.
     let rate_limiter = web::Data::from(state.rate_limiter.clone());
+    let access = web::Data::from(state.access.clone());
+    let prometheus = web::Data::from(state.prometheus.clone());
     App::new()
         .configure(extractor_settings)
         .app_data(web::Data::new(state))
         .app_data(rate_limiter)
+        .app_data(access)
+        .app_data(prometheus)
         .configure(routes::configure)
         .wrap(middleware::from_fn(rate_limit::enforce))
         .wrap(middleware::from_fn(auth::reject_banned))

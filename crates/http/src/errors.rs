@@ -13,6 +13,7 @@ use std::fmt;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
+use baton_domain::services::ServiceError;
 use baton_domain::{FieldError, RepoError, TransitionError, ValidationError};
 use serde::Serialize;
 
@@ -261,6 +262,17 @@ impl From<RepoError> for ApiError {
     }
 }
 
+/// A use case's failure: 400, 409, or the storage's own status, as its parts map alone.
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::Invalid(e) => e.into(),
+            ServiceError::Transition(e) => e.into(),
+            ServiceError::Repo(e) => e.into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use actix_web::body::to_bytes;
@@ -355,6 +367,25 @@ mod tests {
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(body["error"], "Internal Server Error");
         assert!(!body.to_string().contains("relation"), "driver text leaked");
+    }
+
+    #[actix_web::test]
+    async fn service_errors_map_as_their_parts_do() {
+        let invalid = ServiceError::Invalid(ValidationError::field("priority", "too high"));
+        let (status, _, body) = rendered(invalid.into()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["errors"][0]["field"], "priority");
+
+        let transition = ServiceError::Transition(TransitionError {
+            entity: "job",
+            action: "cancel",
+            state: "completed".into(),
+        });
+        let (status, _, _) = rendered(transition.into()).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+
+        let (status, _, _) = rendered(ServiceError::Repo(RepoError::NotFound("job")).into()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
     }
 
     #[actix_web::test]

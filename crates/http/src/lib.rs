@@ -6,11 +6,14 @@
 mod access_log;
 mod app;
 pub mod auth;
+pub mod backup;
+pub mod body;
 pub mod client_ip;
 mod detach;
 pub mod errors;
 pub mod extract;
 mod fallback;
+pub mod live;
 pub mod openapi;
 pub mod probe;
 pub mod prometheus;

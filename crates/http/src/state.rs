@@ -7,11 +7,11 @@ use baton_domain::ports::Store;
 use baton_domain::{Clock, IdGenerator};
 
 use crate::auth::AccessControl;
+use crate::backup::WorkflowBackup;
+use crate::live::LiveHub;
 use crate::probe::HealthProbe;
 use crate::prometheus::Prometheus;
 use crate::rate_limit::RateLimiter;
-use crate::routes::workflows::WorkflowBackup;
-use crate::routes::ws::LiveHub;
 
 /// Shared by all workers; cloning it clones only the `Arc`s.
 #[derive(Clone)]

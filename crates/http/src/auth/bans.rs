@@ -17,8 +17,8 @@ use actix_web::{Error, ResponseError, web};
 use baton_domain::ports::AccessGuardRepository;
 use baton_domain::{RepoResult, Timestamp};
 
+use super::AccessControl;
 use crate::errors::ApiError;
-use crate::state::AppState;
 
 /// Remembered ban lookups, per client address.
 pub struct BanList {
@@ -103,19 +103,19 @@ pub async fn reject_banned(
             .await
             .map(ServiceResponse::map_into_left_body);
     }
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+    let Some(access) = req.app_data::<web::Data<AccessControl>>().cloned() else {
         return next
             .call(req)
             .await
             .map(ServiceResponse::map_into_left_body);
     };
-    let Some(ip) = state.access.client_ip(req.request()) else {
+    let Some(ip) = access.client_ip(req.request()) else {
         return next
             .call(req)
             .await
             .map(ServiceResponse::map_into_left_body);
     };
-    let refusal = match state.access.bans().active_ban(ip, state.clock.now()).await {
+    let refusal = match access.banned_until(ip).await {
         Ok(None) => None,
         Ok(Some(until)) => Some(ApiError::banned(until)),
         Err(e) => Some(ApiError::from(e)),

@@ -8,9 +8,9 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use baton_domain::robot::RobotId;
 
+use super::AccessControl;
 use super::principal::{Principal, Requirement};
 use crate::errors::ApiError;
-use crate::state::AppState;
 
 /// An authenticated caller whose roles allow `P`: a handler taking `Authorized<Operate>` runs
 /// only for operators, developers, admins and API keys with one of those roles.
@@ -26,10 +26,12 @@ impl<P: Requirement> Authorized<P> {
     }
 }
 
-fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
-    req.app_data::<web::Data<AppState>>()
+/// The app's [`AccessControl`], registered on its own (see `app`) so that authentication needs
+/// nothing of the rest of the state.
+fn access(req: &HttpRequest) -> Result<web::Data<AccessControl>, ApiError> {
+    req.app_data::<web::Data<AccessControl>>()
         .cloned()
-        .ok_or_else(|| ApiError::internal("AppState is not registered on the app"))
+        .ok_or_else(|| ApiError::internal("AccessControl is not registered on the app"))
 }
 
 impl<P: Requirement + 'static> FromRequest for Authorized<P> {
@@ -39,8 +41,8 @@ impl<P: Requirement + 'static> FromRequest for Authorized<P> {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(crate::detach::detached(async move {
-            let state = state(&req)?;
-            let principal = state.access.authenticate(&req).await?;
+            let access = access(&req)?;
+            let principal = access.authenticate(&req).await?;
             if let Principal::Robot { robot_id } = &principal {
                 return Err(ApiError::forbidden(format!(
                     "robot '{robot_id}' authenticated with a robot token, which is only accepted \
@@ -77,8 +79,8 @@ impl FromRequest for RobotCaller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(crate::detach::detached(async move {
-            let state = state(&req)?;
-            let principal = state.access.authenticate(&req).await?;
+            let access = access(&req)?;
+            let principal = access.authenticate(&req).await?;
             let raw = req.match_info().get("robot_id").unwrap_or_default();
             let robot_id = RobotId::parse(raw)?;
             match &principal {
@@ -90,10 +92,10 @@ impl FromRequest for RobotCaller {
                 }
                 Principal::DevMode => {}
                 other
-                    if !state.access.robot_auth_enabled()
+                    if !access.robot_auth_enabled()
                         && other.allows(baton_domain::auth::Permission::Operate) => {}
                 _ => {
-                    return Err(ApiError::forbidden(if state.access.robot_auth_enabled() {
+                    return Err(ApiError::forbidden(if access.robot_auth_enabled() {
                         "ROBOT_AUTH_ENABLED is on: the robot protocol takes a robot's own token \
                          in X-Api-Token"
                     } else {

@@ -112,6 +112,14 @@ impl AccessControl {
         &self.sessions
     }
 
+    /// When the ban of `ip` ends, if the address is banned now.
+    pub async fn banned_until(
+        &self,
+        ip: IpAddr,
+    ) -> baton_domain::RepoResult<Option<baton_domain::Timestamp>> {
+        self.bans.active_ban(ip, self.clock.now()).await
+    }
+
     pub fn bans(&self) -> &BanList {
         &self.bans
     }

@@ -9,18 +9,19 @@ mod database;
 mod requests;
 pub mod text;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{Error, web};
+use baton_domain::ports::Store;
 
 pub use self::requests::{LATENCY_BOUNDS, RequestMetrics, method_label};
 use self::text::{Exposition, MetricType};
-use crate::probe::PoolStats;
+use crate::probe::{HealthProbe, PoolStats};
 use crate::rate_limit::UNMATCHED_ROUTE;
-use crate::state::AppState;
 
 /// Who may read `/metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +58,7 @@ impl Prometheus {
 
     /// The whole scrape: build information, the database's gauges (left out, with
     /// `baton_database_up 0`, when it does not answer), the pool, then the request metrics.
-    pub async fn render(&self, state: &AppState) -> String {
+    pub async fn render(&self, store: Arc<dyn Store>, health: &dyn HealthProbe) -> String {
         let mut doc = Exposition::new();
         doc.family(
             "baton_build_info",
@@ -66,7 +67,7 @@ impl Prometheus {
         )
         .sample(&[("version", env!("CARGO_PKG_VERSION"))], 1);
 
-        let gauges = database::DatabaseGauges::read(state.store.clone()).await;
+        let gauges = database::DatabaseGauges::read(store).await;
         if let Err(reason) = &gauges {
             tracing::warn!(target: "baton_http::metrics", %reason, "metrics: database gauges unavailable");
         }
@@ -79,7 +80,7 @@ impl Prometheus {
         if let Ok(gauges) = &gauges {
             gauges.write(&mut doc);
         }
-        if let Some(pool) = state.health.pool_stats() {
+        if let Some(pool) = health.pool_stats() {
             write_pool(&mut doc, pool);
         }
         self.requests.write(&mut doc);
@@ -122,7 +123,7 @@ pub async fn record_requests<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<B>, Error> {
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+    let Some(prometheus) = req.app_data::<web::Data<Prometheus>>().cloned() else {
         return next.call(req).await;
     };
     let started = Instant::now();
@@ -135,8 +136,7 @@ pub async fn record_requests<B: MessageBody + 'static>(
         // An error that reaches here is rendered by actix with this status.
         Err(error) => error.as_response_error().status_code(),
     };
-    state
-        .prometheus
+    prometheus
         .requests()
         .record(route, &method, status.as_u16(), started.elapsed());
     result

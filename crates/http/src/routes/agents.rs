@@ -10,9 +10,8 @@
 use actix_web::{HttpResponse, web};
 use baton_domain::agent::{AgentView, Message};
 use baton_domain::ids::{AgentId, MessageId};
-use baton_domain::{RepoError, Timestamp, ValidationError};
+use baton_domain::{RepoError, Timestamp, ValidationError, instant};
 use serde::{Deserialize, Serialize};
-use time::format_description::well_known::{Iso8601, Rfc3339};
 
 use crate::auth::{Authorized, Read};
 use crate::errors::ApiResult;
@@ -183,46 +182,13 @@ fn read_page(
     }
 }
 
-/// Reads `after` as ISO 8601 with any offset. Three spellings clients really send are accepted
-/// besides RFC 3339: an offset whose `+` arrived as a space (an unencoded `+` in a query string
-/// decodes to one), a one-digit offset hour as in the seed's own example (`…256-8:00`), and no
-/// offset at all, taken as UTC. Sub-microsecond digits are dropped (times are stored to the
-/// microsecond), which keeps "strictly after" exact.
+/// Reads `after` as the query-string instant every route accepts (`baton_domain::instant`):
+/// any ISO 8601 offset, the seed's own one-digit offset hour (`…256-8:00`), an offset whose `+`
+/// arrived as a space, or none at all, taken as UTC. Sub-microsecond digits are dropped (times
+/// are stored to the microsecond), which keeps "strictly after" exact.
 pub(crate) fn parse_after(text: &str) -> Result<Timestamp, ValidationError> {
-    let text = text.trim().replace(' ', "+");
-    let candidates = [text.clone(), pad_offset_hour(&text), format!("{text}Z")];
-    candidates
-        .iter()
-        .find_map(|c| {
-            time::OffsetDateTime::parse(c, &Rfc3339)
-                .or_else(|_| time::OffsetDateTime::parse(c, &Iso8601::DEFAULT))
-                .ok()
-        })
-        .map(baton_domain::clock::truncate_to_micros)
-        .ok_or_else(|| {
-            ValidationError::field(
-                "after",
-                "must be an ISO 8601 date and time, e.g. 2019-10-20T01:10:10.256-08:00",
-            )
-        })
-}
-
-/// `…-8:00` → `…-08:00`: pads a one-digit offset hour at the end of `text`.
-fn pad_offset_hour(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let n = bytes.len();
-    let one_digit_hour = n >= 5
-        && matches!(bytes[n - 5], b'+' | b'-')
-        && bytes[n - 4].is_ascii_digit()
-        && bytes[n - 3] == b':'
-        && bytes[n - 2].is_ascii_digit()
-        && bytes[n - 1].is_ascii_digit()
-        && bytes.get(n.wrapping_sub(6)).is_some_and(u8::is_ascii_digit);
-    if one_digit_hour {
-        format!("{}0{}", &text[..n - 4], &text[n - 4..])
-    } else {
-        text.to_owned()
-    }
+    instant::parse_query_instant(text)
+        .ok_or_else(|| ValidationError::field("after", instant::refusal()))
 }
 
 #[cfg(test)]

@@ -4,11 +4,8 @@
 //!
 //! The seed's status codes are kept where they differ from the rest of the API: `PUT` and
 //! `DELETE` of a flow that does not exist are 400 (the document lists no 404 for them), as is a
-//! command naming an unknown flow. Bodies are read as raw bytes and checked field by field, so
-//! a wrong JSON type is answered with the field it concerns, and authentication runs before the
-//! body is judged.
+//! command naming an unknown flow. Bodies are read by [`crate::body`].
 
-use actix_web::error::JsonPayloadError;
 use actix_web::{HttpResponse, web};
 use baton_domain::flow::{Flow, FlowCommand};
 use baton_domain::services::ServiceError;
@@ -18,9 +15,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::auth::{Authorized, Develop, Operate, Read};
+use crate::body::{Fields, json_object, json_value, wrong_type};
 use crate::errors::{ApiError, ApiResult};
-use crate::extract::json_error;
-use crate::routes::jobs::{Fields, job_service, json_object, service_error};
+use crate::routes::jobs::job_service;
 use crate::state::AppState;
 use crate::time_format::rfc3339;
 
@@ -98,7 +95,7 @@ fn document(flow: &Flow) -> Value {
 
 /// `GET /flows`: every configuration, oldest first.
 async fn list(state: web::Data<AppState>, _: Authorized<Read>) -> ApiResult<HttpResponse> {
-    let flows = flow_service(&state).list().await.map_err(service_error)?;
+    let flows = flow_service(&state).list().await?;
     Ok(HttpResponse::Ok().json(flows.iter().map(document).collect::<Vec<_>>()))
 }
 
@@ -122,23 +119,17 @@ async fn create(
     caller: Authorized<Develop>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let configs = match parse_json(&body)? {
+    let configs = match json_value(&body)? {
         Value::Array(values) => values,
         other => {
             return Err(ValidationError::field(
                 "body",
-                format!(
-                    "must be a JSON array of configuration objects, not {}",
-                    json_kind(&other)
-                ),
+                wrong_type("a JSON array of configuration objects", &other),
             )
             .into());
         }
     };
-    let flows = flow_service(&state)
-        .create(configs)
-        .await
-        .map_err(service_error)?;
+    let flows = flow_service(&state).create(configs).await?;
     let ids: Vec<String> = flows.iter().map(|f| f.flow_id().to_string()).collect();
     tracing::info!(by = %caller.principal.display_id(), flows = ?ids, "flows added");
     Ok(HttpResponse::Created().json(serde_json::json!({
@@ -187,7 +178,7 @@ async fn delete(
 
 /// `GET /flows/status`: `{flow_id: {"status", "current_job_id", "next_run_at"}, …}`.
 async fn statuses(state: web::Data<AppState>, _: Authorized<Read>) -> ApiResult<HttpResponse> {
-    let flows = flow_service(&state).list().await.map_err(service_error)?;
+    let flows = flow_service(&state).list().await?;
     let map: Map<String, Value> = flows
         .iter()
         .map(|f| {
@@ -225,10 +216,7 @@ async fn command(
     let body = json_object(&body)?;
     let request = read_command(&body)?;
     let command = request.command;
-    let flows = flow_service(&state)
-        .command(request)
-        .await
-        .map_err(service_error)?;
+    let flows = flow_service(&state).command(request).await?;
     let details: Vec<Detail> = flows
         .iter()
         .map(|f| Detail {
@@ -266,22 +254,7 @@ fn read_command(body: &Map<String, Value>) -> Result<CommandRequest, ValidationE
     let mut fields = Fields::new(body);
     let command = fields.required_text("command");
     let stop_type = fields.integer("type");
-    let flow_ids = fields.array("flow_ids").map(|values| {
-        values
-            .iter()
-            .enumerate()
-            .filter_map(|(i, value)| match value {
-                Value::String(s) => Some(s.clone()),
-                other => {
-                    fields.push(
-                        &format!("flow_ids[{i}]"),
-                        format!("must be a string, not {}", json_kind(other)),
-                    );
-                    None
-                }
-            })
-            .collect::<Vec<_>>()
-    });
+    let flow_ids = fields.texts("flow_ids");
     let command = command.and_then(|c| fields.check(FlowCommand::parse(&c, stop_type)));
     fields.finish()?;
     match command {
@@ -297,7 +270,7 @@ fn not_found_as_404(err: ServiceError, id: &str) -> ApiError {
         ServiceError::Repo(RepoError::NotFound(_)) => {
             ApiError::not_found(format!("flow not found: no flow has the id '{id}'"))
         }
-        other => service_error(other),
+        other => ApiError::from(other),
     }
 }
 
@@ -309,23 +282,7 @@ fn not_found_as_400(err: ServiceError, id: &str) -> ApiError {
             format!("no flow has the id '{id}': add it with POST /api/v1/flows"),
         )
         .into(),
-        other => service_error(other),
-    }
-}
-
-/// Any JSON value; malformed JSON or an empty body is a 400.
-fn parse_json(body: &[u8]) -> ApiResult<Value> {
-    serde_json::from_slice(body).map_err(|e| json_error(JsonPayloadError::Deserialize(e)))
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+        other => ApiError::from(other),
     }
 }
 

@@ -2,11 +2,8 @@
 //! (`POST /jobs/{id}/cancel`), read one or list them. The robots' side of a job is
 //! [`super::robot_protocol`]; both go through the domain's [`JobService`].
 //!
-//! Write bodies are read as raw bytes and checked field by field rather than through a typed
-//! `web::Json`, so a wrong JSON type is answered with the field it concerns together with every
-//! other broken rule, and authentication runs before the body is judged.
+//! Write bodies are read by [`crate::body`].
 
-use actix_web::error::JsonPayloadError;
 use actix_web::{HttpResponse, web};
 use baton_domain::error::Validator;
 use baton_domain::ids::{JobId, WorkflowId};
@@ -16,13 +13,13 @@ use baton_domain::robot::RobotId;
 use baton_domain::services::ServiceError;
 use baton_domain::services::jobs::{FollowUpLog, JobPorts, JobService, RunRequest};
 use baton_domain::workflow::ExecutionMode;
-use baton_domain::{FieldError, RepoError, ValidationError};
+use baton_domain::{RepoError, ValidationError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::auth::{Authorized, Operate, Read};
+use crate::body::{Fields, json_object, optional_json_object};
 use crate::errors::{ApiError, ApiResult};
-use crate::extract::json_error;
 use crate::state::AppState;
 use crate::time_format::rfc3339;
 
@@ -62,15 +59,6 @@ pub struct LoggedFollowUps;
 impl FollowUpLog for LoggedFollowUps {
     fn follow_up_failed(&self, job: JobId, step: &'static str, error: &ServiceError) {
         tracing::warn!(job = %job, step, error = %error, "a follow-up of a stored job change failed; the change stands");
-    }
-}
-
-/// Maps a use case's failure to its status: 400, 409, or the storage's own.
-pub(crate) fn service_error(err: ServiceError) -> ApiError {
-    match err {
-        ServiceError::Invalid(e) => e.into(),
-        ServiceError::Transition(e) => e.into(),
-        ServiceError::Repo(e) => e.into(),
     }
 }
 
@@ -173,7 +161,7 @@ async fn run(
             ServiceError::Repo(RepoError::NotFound(_)) => ApiError::not_found(format!(
                 "workflow not found: no workflow has the id {workflow_id}"
             )),
-            other => service_error(other),
+            other => other.into(),
         })?;
     tracing::info!(by = %caller.principal.display_id(), job = %job.id, workflow = %job.workflow_id, "job queued");
     Ok(HttpResponse::Created().json(JobView::from(&job)))
@@ -197,10 +185,7 @@ async fn cancel(
     } else {
         CancelMode::Soft
     };
-    let job = job_service(&state)
-        .cancel(id, mode)
-        .await
-        .map_err(service_error)?;
+    let job = job_service(&state).cancel(id, mode).await?;
     tracing::info!(by = %caller.principal.display_id(), job = %job.id, mode = mode.as_str(), status = %job.status, "job cancel requested");
     Ok(HttpResponse::Ok().json(JobView::from(&job)))
 }
@@ -306,168 +291,6 @@ pub(crate) fn job_id(text: &str) -> ApiResult<JobId> {
         .map_err(|_| ApiError::not_found("job not found: the id is not a job id (a UUID)"))
 }
 
-/// The body as a JSON object: malformed JSON, an empty body or another JSON value is a 400.
-pub(crate) fn json_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| json_error(JsonPayloadError::Deserialize(e)))?;
-    match value {
-        Value::Object(map) => Ok(map),
-        other => Err(ValidationError::field(
-            "body",
-            format!("must be a JSON object, not {}", json_kind(&other)),
-        )
-        .into()),
-    }
-}
-
-/// Like [`json_object`], but an empty body (or JSON `null`) reads as `{}`: for calls whose
-/// fields are all optional.
-pub(crate) fn optional_json_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
-    let text = body.trim_ascii();
-    if text.is_empty() || text == b"null" {
-        return Ok(Map::new());
-    }
-    json_object(text)
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// The fields of one JSON object, read with their JSON types checked. Every field of the wrong
-/// type is recorded under its name instead of stopping at the first, so one answer lists them
-/// all. Absent and `null` fields read as not given.
-pub(crate) struct Fields<'a> {
-    map: &'a Map<String, Value>,
-    errors: Vec<FieldError>,
-}
-
-impl<'a> Fields<'a> {
-    pub(crate) fn new(map: &'a Map<String, Value>) -> Self {
-        Self {
-            map,
-            errors: Vec::new(),
-        }
-    }
-
-    /// The raw value (`null` when absent), for fields of any JSON type.
-    pub(crate) fn value(&self, name: &str) -> Option<&'a Value> {
-        self.map.get(name).filter(|v| !v.is_null())
-    }
-
-    pub(crate) fn push(&mut self, name: &str, message: impl Into<String>) {
-        self.errors.push(FieldError {
-            field: name.to_owned(),
-            message: message.into(),
-        });
-    }
-
-    /// Keeps the value of a domain check, or records its errors.
-    pub(crate) fn check<T>(&mut self, result: Result<T, ValidationError>) -> Option<T> {
-        match result {
-            Ok(value) => Some(value),
-            Err(e) => {
-                self.errors.extend(e.errors);
-                None
-            }
-        }
-    }
-
-    fn wrong_type(&mut self, name: &str, expected: &str, got: &Value) {
-        let message = format!("must be {expected}, not {}", json_kind(got));
-        self.push(name, message);
-    }
-
-    pub(crate) fn text(&mut self, name: &str) -> Option<String> {
-        match self.value(name)? {
-            Value::String(s) => Some(s.clone()),
-            other => {
-                self.wrong_type(name, "a string", other);
-                None
-            }
-        }
-    }
-
-    pub(crate) fn required_text(&mut self, name: &str) -> Option<String> {
-        if self.value(name).is_none() {
-            self.push(name, "is required");
-            return None;
-        }
-        self.text(name)
-    }
-
-    /// A whole number of at least 0.
-    pub(crate) fn whole(&mut self, name: &str) -> Option<u64> {
-        match self.value(name)? {
-            Value::Number(n) if n.as_u64().is_some() => n.as_u64(),
-            other => {
-                self.wrong_type(name, "a whole number of at least 0", other);
-                None
-            }
-        }
-    }
-
-    /// An integer of any sign (a range check follows in the domain).
-    pub(crate) fn integer(&mut self, name: &str) -> Option<i64> {
-        match self.value(name)? {
-            Value::Number(n) if n.as_i64().is_some() => n.as_i64(),
-            // Beyond i64: certainly out of any range, so the domain's check names the rule.
-            Value::Number(n) if n.as_u64().is_some() => Some(i64::MAX),
-            other => {
-                self.wrong_type(name, "an integer", other);
-                None
-            }
-        }
-    }
-
-    pub(crate) fn flag(&mut self, name: &str) -> Option<bool> {
-        match self.value(name)? {
-            Value::Bool(b) => Some(*b),
-            other => {
-                self.wrong_type(name, "true or false", other);
-                None
-            }
-        }
-    }
-
-    pub(crate) fn object(&mut self, name: &str) -> Option<Map<String, Value>> {
-        match self.value(name)? {
-            Value::Object(map) => Some(map.clone()),
-            other => {
-                self.wrong_type(name, "a JSON object", other);
-                None
-            }
-        }
-    }
-
-    pub(crate) fn array(&mut self, name: &str) -> Option<Vec<Value>> {
-        match self.value(name)? {
-            Value::Array(values) => Some(values.clone()),
-            other => {
-                self.wrong_type(name, "a JSON array", other);
-                None
-            }
-        }
-    }
-
-    pub(crate) fn finish(self) -> Result<(), ValidationError> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ValidationError {
-                errors: self.errors,
-            })
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,15 +357,5 @@ mod tests {
         assert_eq!(filter.status, Some(JobStatus::Running));
         assert_eq!(filter.limit, DEFAULT_LIMIT);
         assert_eq!(filter.robot_id, None);
-    }
-
-    #[test]
-    fn optional_bodies_read_empty_as_an_empty_object() {
-        assert!(optional_json_object(b"").unwrap().is_empty());
-        assert!(optional_json_object(b"  \n").unwrap().is_empty());
-        assert!(optional_json_object(b"null").unwrap().is_empty());
-        assert!(optional_json_object(b"[]").is_err());
-        assert!(optional_json_object(b"{").is_err());
-        assert_eq!(optional_json_object(br#"{"hard": true}"#).unwrap().len(), 1);
     }
 }

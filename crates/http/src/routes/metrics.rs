@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::jobs::{JobView, job_id, service_error};
+use super::jobs::{JobView, job_id};
 use super::robots::RobotView;
 use crate::auth::{Authorized, Read};
 use crate::errors::{ApiError, ApiResult};
@@ -295,7 +295,7 @@ struct ActivityQuery {
 
 /// `GET /metrics/fleet`.
 async fn fleet(state: web::Data<AppState>, _: Authorized<Read>) -> ApiResult<HttpResponse> {
-    let fleet = service(&state).fleet().await.map_err(service_error)?;
+    let fleet = service(&state).fleet().await?;
     Ok(HttpResponse::Ok().json(FleetView::from(fleet)))
 }
 
@@ -307,10 +307,7 @@ async fn robots(
 ) -> ApiResult<HttpResponse> {
     let RobotsQuery { status } = query(&req)?;
     let status = robot_status_filter(status.as_deref())?;
-    let robots = service(&state)
-        .robots(status)
-        .await
-        .map_err(service_error)?;
+    let robots = service(&state).robots(status).await?;
     let views: Vec<RobotView> = robots.iter().map(RobotView::from).collect();
     Ok(HttpResponse::Ok().json(views))
 }
@@ -327,7 +324,7 @@ async fn robot(
         ServiceError::Repo(RepoError::NotFound(_)) => {
             ApiError::not_found(format!("robot not found: no robot has the id '{id}'"))
         }
-        other => service_error(other),
+        other => ApiError::from(other),
     })?;
     Ok(HttpResponse::Ok().json(RobotDetailView::from(&metrics)))
 }
@@ -351,7 +348,7 @@ async fn jobs(
         robot_id,
     }
     .parse()?;
-    let jobs = service(&state).jobs(&filter).await.map_err(service_error)?;
+    let jobs = service(&state).jobs(&filter).await?;
     let views: Vec<JobSummaryView> = jobs.iter().map(JobSummaryView::from).collect();
     Ok(HttpResponse::Ok().json(views))
 }
@@ -367,7 +364,7 @@ async fn job(
         ServiceError::Repo(RepoError::NotFound(_)) => {
             ApiError::not_found(format!("job not found: no job has the id {id}"))
         }
-        other => service_error(other),
+        other => ApiError::from(other),
     })?;
     Ok(HttpResponse::Ok().json(JobView::from(&job)))
 }
@@ -380,10 +377,7 @@ async fn analytics(
 ) -> ApiResult<HttpResponse> {
     let AnalyticsQuery { days } = query(&req)?;
     let days = AnalyticsDays::parse(days.as_deref())?;
-    let analytics = service(&state)
-        .analytics(days)
-        .await
-        .map_err(service_error)?;
+    let analytics = service(&state).analytics(days).await?;
     Ok(HttpResponse::Ok().json(AnalyticsView::from(&analytics)))
 }
 
@@ -404,10 +398,7 @@ async fn activity(
         event_type,
     }
     .parse()?;
-    let (events, total) = service(&state)
-        .activity(&filter)
-        .await
-        .map_err(service_error)?;
+    let (events, total) = service(&state).activity(&filter).await?;
     Ok(HttpResponse::Ok().json(ActivityView {
         events: events.iter().map(EventView::from).collect(),
         total,

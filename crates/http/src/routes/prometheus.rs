@@ -17,7 +17,10 @@ async fn scrape(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpR
     if state.prometheus.access() == ScrapeAccess::Read {
         Authorized::<Read>::extract(&req).await?;
     }
-    let body = state.prometheus.render(&state).await;
+    let body = state
+        .prometheus
+        .render(state.store.clone(), state.health.as_ref())
+        .await;
     Ok(HttpResponse::Ok()
         .content_type(CONTENT_TYPE)
         // A scrape is a snapshot; a cache in between would show stale numbers.

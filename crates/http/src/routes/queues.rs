@@ -2,12 +2,9 @@
 //! under `/api/v1` (queues with their counts, items paged newest first, bulk add, settings, the
 //! robots' claim and report, an operator's status change). `docs/queues.md` is the reference.
 //!
-//! Write bodies are read as raw bytes and converted field by field rather than through a typed
-//! `web::Json`: a wrong JSON type is then answered with the field it concerns (`{"queue_name": 5}`
-//! → `queue_name: must be a string`), together with every other broken rule, and authentication
-//! runs before the body is judged, so an anonymous caller learns nothing about its shape.
+//! Write bodies are read by [`crate::body`] (`{"queue_name": 5}` →
+//! `queue_name: must be a string, not a number`), together with every other broken rule.
 
-use actix_web::error::JsonPayloadError;
 use actix_web::{HttpResponse, web};
 use baton_domain::ids::QueueItemId;
 use baton_domain::ports::ItemCursor;
@@ -15,15 +12,14 @@ use baton_domain::queue::{
     NewQueueItem, Queue, QueueItem, QueueItemStatus, QueueName, QueueSettings, RawQueueItem,
     StatusCounts,
 };
-use baton_domain::services::ServiceError;
 use baton_domain::services::queue::{QueueService, SettingsChange};
 use baton_domain::{FieldError, RepoError, Timestamp, ValidationError};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::auth::{Authorized, Develop, Operate, Read, RobotCaller};
+use crate::body::{Fields, json_object, wrong_type};
 use crate::errors::{ApiError, ApiResult};
-use crate::extract::json_error;
 use crate::state::AppState;
 use crate::time_format::rfc3339;
 
@@ -176,7 +172,7 @@ async fn add_one(
         .ok_or_else(|| ApiError::internal("reading one queue item gave no item"))?;
     // Committed together with concurrent requests' items (group commit, see
     // baton-storage's `group_commit`), and answered only once its own commit is done.
-    let item = service(&state).add_item(raw).await.map_err(service_error)?;
+    let item = service(&state).add_item(raw).await?;
     Ok(HttpResponse::Created()
         .json(serde_json::json!({"success": true, "id": item.id.to_string()})))
 }
@@ -189,12 +185,14 @@ async fn add_items(
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     let queue = QueueName::parse(path.into_inner())?;
-    let mut body = json_object(&body)?;
-    let values = match body.remove("items") {
-        Some(Value::Array(values)) => values,
-        Some(_) => return Err(ValidationError::field("items", "must be a JSON array").into()),
-        None => return Err(ValidationError::field("items", "is required").into()),
-    };
+    let body = json_object(&body)?;
+    let mut fields = Fields::new(&body);
+    if fields.value("items").is_none() {
+        fields.push("items", "is required");
+    }
+    let values = fields.array("items");
+    fields.finish()?;
+    let values = values.unwrap_or_default();
     if values.len() > QueueService::MAX_BATCH {
         return Err(ValidationError::field(
             "items",
@@ -207,10 +205,7 @@ async fn add_items(
         .into());
     }
     let raw = read_items(&values, Some(queue.as_str()), true)?;
-    let items = service(&state)
-        .add_items(raw, true)
-        .await
-        .map_err(service_error)?;
+    let items = service(&state).add_items(raw, true).await?;
     let ids: Vec<String> = items.iter().map(|item| item.id.to_string()).collect();
     Ok(HttpResponse::Created().json(serde_json::json!({
         "success": true,
@@ -251,10 +246,10 @@ async fn configure_queue(
 ) -> ApiResult<HttpResponse> {
     let name = QueueName::parse(path.into_inner())?;
     let body = json_object(&body)?;
-    let mut fields = Fields::new(&body, String::new());
+    let mut fields = Fields::new(&body);
     let change = SettingsChange {
-        max_retries: fields.whole("max_retries"),
-        lease_seconds: fields.whole("lease_seconds"),
+        max_retries: fields.whole_u32("max_retries"),
+        lease_seconds: fields.whole_u32("lease_seconds"),
         unique_reference: fields.flag("unique_reference"),
     };
     // The ranges are checked here too, so a wrong type elsewhere does not hide them; the
@@ -268,10 +263,7 @@ async fn configure_queue(
         fields.merge(ranges);
     }
     fields.finish()?;
-    let queue = service(&state)
-        .configure(&name, change)
-        .await
-        .map_err(service_error)?;
+    let queue = service(&state).configure(&name, change).await?;
     tracing::info!(
         by = %caller.principal.display_id(),
         queue = %queue.name.as_str(),
@@ -343,10 +335,7 @@ async fn set_status(
 ) -> ApiResult<HttpResponse> {
     let id = item_id(&path)?;
     let (status, message) = read_status_body(&body)?;
-    let item = service(&state)
-        .set_status(id, status, message)
-        .await
-        .map_err(service_error)?;
+    let item = service(&state).set_status(id, status, message).await?;
     tracing::info!(by = %caller.principal.display_id(), item = %item.id, status = %item.status, "queue item status set");
     Ok(HttpResponse::Ok().json(ItemView::from(&item)))
 }
@@ -359,9 +348,9 @@ async fn claim(
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     let body = json_object(&body)?;
-    let mut fields = Fields::new(&body, String::new());
+    let mut fields = Fields::new(&body);
     let queue_name = fields.required_text("queue_name");
-    let limit = fields.whole("limit").unwrap_or(1);
+    let limit = fields.whole_u32("limit").unwrap_or(1);
     fields.finish()?;
     let queue = QueueName::parse(queue_name.unwrap_or_default())?;
     // As for jobs: an operator acting for a robot id nobody created is refused, so a typo never
@@ -369,8 +358,7 @@ async fn claim(
     super::robot_protocol::ensure_known_robot(&state, &caller).await?;
     let items = service(&state)
         .claim(&queue, &caller.robot_id, limit)
-        .await
-        .map_err(service_error)?;
+        .await?;
     if !items.is_empty() {
         tracing::debug!(robot = %caller.robot_id, queue = %queue.as_str(), count = items.len(), "queue items claimed");
     }
@@ -390,8 +378,7 @@ async fn report(
     let (status, message) = read_status_body(&body)?;
     let item = service(&state)
         .report(id, &caller.robot_id, status, message)
-        .await
-        .map_err(service_error)?;
+        .await?;
     Ok(HttpResponse::Ok().json(ItemView::from(&item)))
 }
 
@@ -399,15 +386,6 @@ async fn report(
 
 fn service(state: &AppState) -> QueueService {
     QueueService::new(state.store.clone(), state.clock.clone(), state.ids.clone())
-}
-
-/// Maps a use case's failure to its status: 400, 409, or the storage's own.
-fn service_error(err: ServiceError) -> ApiError {
-    match err {
-        ServiceError::Invalid(e) => e.into(),
-        ServiceError::Transition(e) => e.into(),
-        ServiceError::Repo(e) => e.into(),
-    }
 }
 
 /// The queue a read path names; a name no queue can have is as unknown as a missing one.
@@ -430,35 +408,10 @@ fn item_id(text: &str) -> ApiResult<QueueItemId> {
         .map_err(|_| RepoError::NotFound("queue item").into())
 }
 
-/// The body as a JSON object: malformed JSON, an empty body or another JSON value is a 400.
-fn json_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| json_error(JsonPayloadError::Deserialize(e)))?;
-    match value {
-        Value::Object(map) => Ok(map),
-        other => Err(ValidationError::field(
-            "body",
-            format!("must be a JSON object, not {}", json_kind(&other)),
-        )
-        .into()),
-    }
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// `{status, message?}`, the body of both status updates.
 fn read_status_body(body: &[u8]) -> ApiResult<(QueueItemStatus, Option<String>)> {
     let body = json_object(body)?;
-    let mut fields = Fields::new(&body, String::new());
+    let mut fields = Fields::new(&body);
     let status = fields.required_text("status");
     let message = fields.text("message");
     fields.finish()?;
@@ -549,7 +502,7 @@ fn read_items(
         let Value::Object(map) = value else {
             errors.push(field_error(
                 format!("items[{i}]"),
-                format!("must be a JSON object, not {}", json_kind(value)),
+                wrong_type("a JSON object", value),
             ));
             continue;
         };
@@ -558,14 +511,14 @@ fn read_items(
         } else {
             String::new()
         };
-        let mut fields = Fields::new(map, prefix);
+        let mut fields = Fields::with_prefix(map, prefix);
         let raw = raw_item(&mut fields, path_queue);
         // The rules of DESIGN §3 for the fields of the right type, so that one answer lists
         // every problem of every item; a field with a wrong type is reported once, as such.
         if let Err(rules) = NewQueueItem::parse(raw.clone()) {
             fields.merge(rules);
         }
-        errors.append(&mut fields.errors);
+        errors.extend(fields.into_errors());
         raws.push(raw);
     }
     if errors.is_empty() {
@@ -592,21 +545,11 @@ fn raw_item(fields: &mut Fields<'_>, path_queue: Option<&str>) -> RawQueueItem {
         }
     };
     let status = fields.text("status");
-    let data = fields.value("data").clone();
+    let data = fields.value("data").cloned().unwrap_or(Value::Null);
     let reference = fields.text("reference");
     let message = fields.text("message");
     let created_by = fields.text("created_by");
-    let created_date = fields.text("created_date").and_then(|text| {
-        let parsed = parse_instant(&text);
-        if parsed.is_none() {
-            fields.push(
-                "created_date",
-                "must be an ISO 8601 date-time such as 2025-04-26T12:00:00 (read as UTC) or \
-                 2025-04-26T12:00:00+02:00, between the years 1 and 9999",
-            );
-        }
-        parsed
-    });
+    let created_date = fields.instant("created_date");
     RawQueueItem {
         queue_name,
         status,
@@ -615,131 +558,6 @@ fn raw_item(fields: &mut Fields<'_>, path_queue: Option<&str>) -> RawQueueItem {
         message,
         created_by,
         created_date,
-    }
-}
-
-/// Reads an ISO 8601 instant: RFC 3339 with any offset, a date-time without an offset (read as
-/// UTC, as the PyOrchestrator example `2025-04-26T12:00:00` is meant), a space instead of the
-/// `T` (Python's `str(datetime)`), or a bare date (midnight UTC). Instants outside the years
-/// 1–9999 in UTC are refused: the storage and RFC 3339 cannot represent them.
-fn parse_instant(text: &str) -> Option<Timestamp> {
-    use time::format_description::well_known::{Iso8601, Rfc3339};
-    use time::{Date, OffsetDateTime, PrimitiveDateTime};
-
-    let text = match (text.get(..10), text.get(10..11), text.get(11..)) {
-        (Some(date), Some(" "), Some(rest)) => format!("{date}T{rest}"),
-        _ => text.to_owned(),
-    };
-    let parsed = OffsetDateTime::parse(&text, &Rfc3339)
-        .or_else(|_| OffsetDateTime::parse(&text, &Iso8601::PARSING))
-        .or_else(|_| PrimitiveDateTime::parse(&text, &Iso8601::PARSING).map(|t| t.assume_utc()))
-        .or_else(|_| Date::parse(&text, &Iso8601::PARSING).map(|d| d.midnight().assume_utc()))
-        .ok()?
-        // `checked_`: an offset may carry the last day of year 9999 past it, where `to_offset` panics.
-        .checked_to_offset(time::UtcOffset::UTC)?;
-    (1..=9999).contains(&parsed.year()).then_some(parsed)
-}
-
-/// The fields of one JSON object, read with their JSON types checked. Every field of the wrong
-/// type is recorded under its name (after `prefix`, e.g. `items[3].`) instead of stopping at the
-/// first, so one answer lists them all. Absent and `null` fields read as not given.
-struct Fields<'a> {
-    map: &'a Map<String, Value>,
-    prefix: String,
-    errors: Vec<FieldError>,
-}
-
-impl<'a> Fields<'a> {
-    fn new(map: &'a Map<String, Value>, prefix: String) -> Self {
-        Self {
-            map,
-            prefix,
-            errors: Vec::new(),
-        }
-    }
-
-    fn value(&self, name: &str) -> &'a Value {
-        self.map.get(name).unwrap_or(&Value::Null)
-    }
-
-    fn push(&mut self, name: &str, message: impl Into<String>) {
-        let field = format!("{}{name}", self.prefix);
-        self.errors.push(field_error(field, message));
-    }
-
-    /// Whether the field `name` (without the prefix, as the domain names it) already failed.
-    fn failed(&self, name: &str) -> bool {
-        let full = format!("{}{name}", self.prefix);
-        self.errors.iter().any(|e| e.field == full)
-    }
-
-    fn text(&mut self, name: &str) -> Option<String> {
-        match self.value(name) {
-            Value::Null => None,
-            Value::String(s) => Some(s.clone()),
-            other => {
-                let message = format!("must be a string, not {}", json_kind(other));
-                self.push(name, message);
-                None
-            }
-        }
-    }
-
-    fn required_text(&mut self, name: &str) -> Option<String> {
-        if self.value(name).is_null() {
-            self.push(name, "is required");
-            return None;
-        }
-        self.text(name)
-    }
-
-    /// A whole number; one beyond `u32` reads as `u32::MAX` so the domain's range check names it.
-    fn whole(&mut self, name: &str) -> Option<u32> {
-        match self.value(name) {
-            Value::Null => None,
-            Value::Number(n) if n.as_u64().is_some() => {
-                n.as_u64().map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-            }
-            other => {
-                let message = format!(
-                    "must be a whole number of at least 0, not {}",
-                    json_kind(other)
-                );
-                self.push(name, message);
-                None
-            }
-        }
-    }
-
-    fn flag(&mut self, name: &str) -> Option<bool> {
-        match self.value(name) {
-            Value::Null => None,
-            Value::Bool(b) => Some(*b),
-            other => {
-                let message = format!("must be true or false, not {}", json_kind(other));
-                self.push(name, message);
-                None
-            }
-        }
-    }
-
-    /// Adds the domain's errors (named without the prefix) for fields that did not fail already.
-    fn merge(&mut self, rules: ValidationError) {
-        for e in rules.errors {
-            if !self.failed(&e.field) {
-                self.push(&e.field, e.message);
-            }
-        }
-    }
-
-    fn finish(self) -> Result<(), ValidationError> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ValidationError {
-                errors: self.errors,
-            })
-        }
     }
 }
 
@@ -755,53 +573,6 @@ mod tests {
 
     fn one(value: Value) -> Result<RawQueueItem, ValidationError> {
         read_items(&[value], None, false).map(|mut raws| raws.remove(0))
-    }
-
-    #[test]
-    fn instants_with_an_offset_are_converted_to_utc() {
-        assert_eq!(
-            parse_instant("2025-04-26T12:00:00Z"),
-            Some(datetime!(2025-04-26 12:00 UTC))
-        );
-        assert_eq!(
-            parse_instant("2025-04-26T14:00:00+02:00"),
-            Some(datetime!(2025-04-26 12:00 UTC))
-        );
-        assert_eq!(
-            parse_instant("2025-04-26T14:00:00.5+0200"),
-            Some(datetime!(2025-04-26 12:00:00.5 UTC))
-        );
-    }
-
-    #[test]
-    fn instants_without_an_offset_are_utc() {
-        assert_eq!(
-            parse_instant("2025-04-26T12:00:00"),
-            Some(datetime!(2025-04-26 12:00 UTC))
-        );
-        assert_eq!(
-            parse_instant("2025-04-26 12:00:00.123456"),
-            Some(datetime!(2025-04-26 12:00:00.123456 UTC))
-        );
-        assert_eq!(
-            parse_instant("2025-04-26"),
-            Some(datetime!(2025-04-26 0:00 UTC))
-        );
-    }
-
-    #[test]
-    fn text_that_is_no_instant_is_refused() {
-        for text in [
-            "",
-            "yesterday",
-            "2025-13-01T00:00:00",
-            "2025-04-26T25:00:00",
-            "26/04/2025",
-            "0000-01-01T00:00:00Z",
-            "9999-12-31T23:00:00-05:00",
-        ] {
-            assert_eq!(parse_instant(text), None, "{text}");
-        }
     }
 
     #[test]
@@ -926,20 +697,5 @@ mod tests {
             decode_cursor("x.00000000-0000-0000-0000-000000000007"),
             None
         );
-    }
-
-    #[test]
-    fn bodies_must_be_json_objects() {
-        for (body, status) in [
-            (&b"[]"[..], 400),
-            (b"\"text\"", 400),
-            (b"null", 400),
-            (b"{", 400),
-            (b"", 400),
-        ] {
-            let err = json_object(body).unwrap_err();
-            assert_eq!(err.status().as_u16(), status);
-        }
-        assert!(json_object(b"{}").unwrap().is_empty());
     }
 }

@@ -10,10 +10,11 @@ use baton_domain::services::jobs::{FinishedJob, JobEnd};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::jobs::{Fields, JobView, job_service, optional_json_object, service_error};
+use super::jobs::{JobView, job_service};
 use super::robot_protocol::{ClaimView, ensure_known_robot, poll_until, read_wait};
 use crate::auth::RobotCaller;
-use crate::errors::ApiResult;
+use crate::body::{Fields, json_object, optional_json_object};
+use crate::errors::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// The most jobs one batched call claims or reports: a claim of a hundred small jobs is one
@@ -67,10 +68,7 @@ async fn claim_batch(
     ensure_known_robot(&state, &caller).await?;
     let service = job_service(&state);
     let claimed = poll_until(wait, async || {
-        let jobs = service
-            .claim_many(&caller.robot_id, limit)
-            .await
-            .map_err(service_error)?;
+        let jobs = service.claim_many(&caller.robot_id, limit).await?;
         Ok((!jobs.is_empty()).then_some(jobs))
     })
     .await?;
@@ -92,12 +90,11 @@ async fn finish_batch(
     caller: RobotCaller,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let ends = read_report(&super::jobs::json_object(&body)?)?;
+    let ends = read_report(&json_object(&body)?)?;
     ensure_known_robot(&state, &caller).await?;
     let outcomes = job_service(&state)
         .finish_many(&caller.robot_id, &ends)
-        .await
-        .map_err(service_error)?;
+        .await?;
     let mut finished = 0;
     let results = ends
         .iter()
@@ -114,7 +111,7 @@ async fn finish_batch(
                 }
             }
             Err(refused) => {
-                let refused = service_error(refused);
+                let refused = ApiError::from(refused);
                 FinishOutcome {
                     job_id: end.job_id.to_string(),
                     status: refused.status().as_u16(),

@@ -15,10 +15,9 @@ use baton_domain::{RepoError, ValidationError};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::jobs::{
-    Fields, JobView, job_id, job_service, json_object, optional_json_object, service_error,
-};
+use super::jobs::{JobView, job_id, job_service};
 use crate::auth::{Principal, RobotCaller};
+use crate::body::{Fields, json_object, optional_json_object};
 use crate::errors::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::time_format::rfc3339;
@@ -114,7 +113,10 @@ async fn claim(
     ensure_known_robot(&state, &caller).await?;
     let service = job_service(&state);
     let claimed = poll_until(wait, async || {
-        service.claim(&caller.robot_id).await.map_err(service_error)
+        service
+            .claim(&caller.robot_id)
+            .await
+            .map_err(ApiError::from)
     })
     .await?;
     match claimed {
@@ -152,10 +154,7 @@ async fn start(
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let id = job_id(&path.1)?;
-    let job = job_service(&state)
-        .start(id, &caller.robot_id)
-        .await
-        .map_err(service_error)?;
+    let job = job_service(&state).start(id, &caller.robot_id).await?;
     Ok(HttpResponse::Ok().json(AckView::from(&job)))
 }
 
@@ -171,8 +170,7 @@ async fn progress(
     let node = report.node_id.clone();
     let job = job_service(&state)
         .progress(id, &caller.robot_id, report)
-        .await
-        .map_err(service_error)?;
+        .await?;
     tracing::debug!(robot = %caller.robot_id, job = %job.id, node = %node, "node reported");
     Ok(HttpResponse::Ok().json(AckView::from(&job)))
 }
@@ -184,10 +182,7 @@ async fn renew(
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let id = job_id(&path.1)?;
-    let job = job_service(&state)
-        .renew(id, &caller.robot_id)
-        .await
-        .map_err(service_error)?;
+    let job = job_service(&state).renew(id, &caller.robot_id).await?;
     Ok(HttpResponse::Ok().json(AckView::from(&job)))
 }
 
@@ -203,8 +198,7 @@ async fn complete(
     let output = body.get("output").filter(|v| !v.is_null()).cloned();
     let job = job_service(&state)
         .complete(id, &caller.robot_id, output)
-        .await
-        .map_err(service_error)?;
+        .await?;
     tracing::info!(robot = %caller.robot_id, job = %job.id, "job completed");
     Ok(HttpResponse::Ok().json(JobView::from(&job)))
 }
@@ -230,8 +224,7 @@ async fn fail(
             error_type.unwrap_or_else(|| "Error".to_owned()),
             error_message.unwrap_or_else(|| "the robot gave no error message".to_owned()),
         )
-        .await
-        .map_err(service_error)?;
+        .await?;
     tracing::info!(robot = %caller.robot_id, job = %job.id, error_type = job.error_type.as_deref().unwrap_or_default(), "job failed");
     Ok(HttpResponse::Ok().json(JobView::from(&job)))
 }
@@ -243,10 +236,7 @@ async fn cancelled(
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let id = job_id(&path.1)?;
-    let job = job_service(&state)
-        .cancelled(id, &caller.robot_id)
-        .await
-        .map_err(service_error)?;
+    let job = job_service(&state).cancelled(id, &caller.robot_id).await?;
     tracing::info!(robot = %caller.robot_id, job = %job.id, "job cancelled by its robot");
     Ok(HttpResponse::Ok().json(JobView::from(&job)))
 }
@@ -258,10 +248,7 @@ async fn release(
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let id = job_id(&path.1)?;
-    let job = job_service(&state)
-        .release(id, &caller.robot_id)
-        .await
-        .map_err(service_error)?;
+    let job = job_service(&state).release(id, &caller.robot_id).await?;
     tracing::info!(robot = %caller.robot_id, job = %job.id, status = %job.status, "job released");
     Ok(HttpResponse::Ok().json(JobView::from(&job)))
 }

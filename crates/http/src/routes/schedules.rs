@@ -1,9 +1,7 @@
 //! CasareRPA's schedules under `/api/v1/schedules`, served as its document describes them. A
 //! schedule is a SCHEDULED trigger ([`ScheduleService`]); `docs/schedules.md` is the reference.
 //!
-//! The create body is read as raw bytes and converted field by field, as the trigger routes do:
-//! a wrong JSON type is answered with the field it concerns together with every other broken
-//! rule, and authentication runs before the body is judged.
+//! The create body is read by [`crate::body`]; the rules of its values are the domain's.
 
 use actix_web::{HttpResponse, web};
 use baton_domain::FieldError;
@@ -18,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::auth::{Authorized, Develop, Operate, Read};
+use crate::body::{Fields, json_object};
 use crate::errors::{ApiError, ApiResult};
-use crate::routes::triggers::{Fields, json_object};
 use crate::state::AppState;
 use crate::time_format::rfc3339;
 
@@ -118,7 +116,7 @@ async fn create(
             "workflow not found: no workflow has the id {workflow_id}; create the workflow \
                  first (POST /api/v1/workflows)"
         )),
-        other => service_error(other),
+        other => ApiError::from(other),
     })?;
     tracing::info!(
         by = %caller.principal.display_id(),
@@ -142,10 +140,7 @@ async fn list(
     _: Authorized<Read>,
     query: web::Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
-    let schedules = service(&state)
-        .list(read_query(query.into_inner()))
-        .await
-        .map_err(service_error)?;
+    let schedules = service(&state).list(read_query(query.into_inner())).await?;
     Ok(HttpResponse::Ok().json(schedules.iter().map(ScheduleView::from).collect::<Vec<_>>()))
 }
 
@@ -237,22 +232,13 @@ fn service(state: &AppState) -> ScheduleService {
     ScheduleService::from_store(state.store.clone(), state.clock.clone(), state.ids.clone())
 }
 
-/// Maps a use case's failure to its status: 400, 409, or the storage's own.
-fn service_error(err: ServiceError) -> ApiError {
-    match err {
-        ServiceError::Invalid(e) => e.into(),
-        ServiceError::Transition(e) => e.into(),
-        ServiceError::Repo(e) => e.into(),
-    }
-}
-
-/// As [`service_error`], with a 404 that names the schedule asked for.
+/// A use case's failure as [`ApiError`] maps it, with a 404 that names the schedule asked for.
 fn not_found(id: TriggerId) -> impl Fn(ServiceError) -> ApiError {
     move |err| match err {
         ServiceError::Repo(RepoError::NotFound(_)) => {
             ApiError::not_found(format!("schedule not found: no schedule has the id {id}"))
         }
-        other => service_error(other),
+        other => ApiError::from(other),
     }
 }
 
@@ -276,14 +262,14 @@ fn read_input(body: &[u8]) -> ApiResult<ScheduleInput> {
         cron_expression: f.text("cron_expression"),
         timezone: f.text("timezone"),
         enabled: f.flag("enabled"),
-        priority: f.whole("priority"),
+        priority: f.integer("priority"),
         execution_mode: f.text("execution_mode"),
         is_blocking: f.flag("is_blocking"),
         metadata: f.object("metadata"),
         unreadable: Vec::new(),
     };
     Ok(ScheduleInput {
-        unreadable: f.errors,
+        unreadable: f.into_errors(),
         ..input
     })
 }

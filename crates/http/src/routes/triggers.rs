@@ -2,25 +2,22 @@
 //! status), and the triggers CRUD of DESIGN §8 under `/api/v1`. `docs/triggers.md` is the
 //! reference.
 //!
-//! Write bodies are read as raw bytes and converted field by field, as the queue routes do: a
-//! wrong JSON type is answered with the field it concerns (`{"trigger_name": 5}` →
-//! `trigger_name: must be a string`) together with every other broken rule, and authentication
-//! runs before the body is judged, so an anonymous caller learns nothing about its shape.
+//! Write bodies are read by [`crate::body`] (`{"trigger_name": 5}` →
+//! `trigger_name: must be a string, not a number`), instants in every form it accepts.
 
-use actix_web::error::JsonPayloadError;
 use actix_web::{HttpResponse, web};
 use baton_domain::ids::{TriggerId, WorkflowId};
 use baton_domain::ports::TriggerFilter;
 use baton_domain::services::ServiceError;
 use baton_domain::services::triggers::{StatusChange, TriggerInput, TriggerService};
 use baton_domain::trigger::{Trigger, TriggerKind, TriggerType};
-use baton_domain::{FieldError, RepoError, Timestamp, ValidationError};
+use baton_domain::{FieldError, RepoError, ValidationError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::auth::{Authorized, Develop, Operate, Read};
+use crate::body::{Fields, json_object};
 use crate::errors::{ApiError, ApiResult};
-use crate::extract::json_error;
 use crate::state::AppState;
 use crate::time_format::rfc3339;
 
@@ -141,7 +138,7 @@ async fn set_status(
     let change = StatusChange {
         trigger_name,
         process_status,
-        unreadable: fields.errors,
+        unreadable: fields.into_errors(),
     };
     let name = change.trigger_name.clone().unwrap_or_default();
     let trigger = service(&state)
@@ -152,7 +149,7 @@ async fn set_status(
                 "no SINGLE trigger is named '{name}': /api/trigger sets the status of SINGLE \
                  triggers only"
             )),
-            other => service_error(other),
+            other => ApiError::from(other),
         })?;
     tracing::info!(
         by = %caller.principal.display_id(),
@@ -174,7 +171,7 @@ async fn create(
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     let input = read_input(&body)?;
-    let trigger = service(&state).create(input).await.map_err(service_error)?;
+    let trigger = service(&state).create(input).await?;
     tracing::info!(
         by = %caller.principal.display_id(),
         trigger = %trigger.name,
@@ -224,10 +221,7 @@ async fn update(
 ) -> ApiResult<HttpResponse> {
     let id = trigger_id(&path)?;
     let input = read_input(&body)?;
-    let trigger = service(&state)
-        .update(id, input)
-        .await
-        .map_err(service_error)?;
+    let trigger = service(&state).update(id, input).await?;
     tracing::info!(
         by = %caller.principal.display_id(),
         trigger = %trigger.name,
@@ -244,7 +238,7 @@ async fn delete(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = trigger_id(&path)?;
-    service(&state).delete(id).await.map_err(service_error)?;
+    service(&state).delete(id).await?;
     tracing::info!(by = %caller.principal.display_id(), id = %id, "trigger deleted");
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "status": "success",
@@ -264,44 +258,10 @@ fn service(state: &AppState) -> TriggerService {
     )
 }
 
-/// Maps a use case's failure to its status: 400, 409, or the storage's own.
-fn service_error(err: ServiceError) -> ApiError {
-    match err {
-        ServiceError::Invalid(e) => e.into(),
-        ServiceError::Transition(e) => e.into(),
-        ServiceError::Repo(e) => e.into(),
-    }
-}
-
 /// A trigger id from the path; text that is not a UUID names no trigger, so it is a 404.
 fn trigger_id(text: &str) -> ApiResult<TriggerId> {
     text.parse()
         .map_err(|_| ApiError::not_found("trigger not found: the id is not a UUID"))
-}
-
-/// The body as a JSON object: malformed JSON, an empty body or another JSON value is a 400.
-pub(crate) fn json_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| json_error(JsonPayloadError::Deserialize(e)))?;
-    match value {
-        Value::Object(map) => Ok(map),
-        other => Err(ValidationError::field(
-            "body",
-            format!("must be a JSON object, not {}", json_kind(&other)),
-        )
-        .into()),
-    }
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// The fields of `POST /triggers` and `PUT /triggers/{id}`, with their JSON types checked; the
@@ -316,10 +276,10 @@ fn read_input(body: &[u8]) -> ApiResult<TriggerInput> {
         cron_expression: f.text("cron_expression"),
         timezone: f.text("timezone"),
         queue_name: f.text("queue_name"),
-        min_batch_size: f.whole("min_batch_size"),
+        min_batch_size: f.integer("min_batch_size"),
         process_status: f.text("process_status"),
         enabled: f.flag("enabled"),
-        priority: f.whole("priority"),
+        priority: f.integer("priority"),
         is_blocking: f.flag("is_blocking"),
         execution_mode: f.text("execution_mode"),
         process_args: f.object("process_args"),
@@ -327,7 +287,7 @@ fn read_input(body: &[u8]) -> ApiResult<TriggerInput> {
         unreadable: Vec::new(),
     };
     Ok(TriggerInput {
-        unreadable: f.errors,
+        unreadable: f.into_errors(),
         ..input
     })
 }
@@ -374,110 +334,6 @@ fn read_filter(query: ListQuery) -> Result<TriggerFilter, ValidationError> {
     } else {
         Err(ValidationError { errors })
     }
-}
-
-/// The fields of one JSON object, read with their JSON types checked. Every field of the wrong
-/// type is recorded under its name instead of stopping at the first, so one answer lists them
-/// all. Absent and `null` fields read as not given.
-pub(crate) struct Fields<'a> {
-    map: &'a Map<String, Value>,
-    pub(crate) errors: Vec<FieldError>,
-}
-
-impl<'a> Fields<'a> {
-    pub(crate) fn new(map: &'a Map<String, Value>) -> Self {
-        Self {
-            map,
-            errors: Vec::new(),
-        }
-    }
-
-    fn value(&self, name: &str) -> &'a Value {
-        self.map.get(name).unwrap_or(&Value::Null)
-    }
-
-    fn refuse(&mut self, name: &str, expected: &str, got: &Value) {
-        self.errors.push(FieldError {
-            field: name.to_owned(),
-            message: format!("must be {expected}, not {}", json_kind(got)),
-        });
-    }
-
-    pub(crate) fn text(&mut self, name: &str) -> Option<String> {
-        match self.value(name) {
-            Value::Null => None,
-            Value::String(s) => Some(s.clone()),
-            other => {
-                self.refuse(name, "a string", other);
-                None
-            }
-        }
-    }
-
-    /// A whole number. One beyond `i64` reads as `i64::MAX`, so the domain's range check names it.
-    pub(crate) fn whole(&mut self, name: &str) -> Option<i64> {
-        match self.value(name) {
-            Value::Null => None,
-            Value::Number(n) if n.is_i64() => n.as_i64(),
-            Value::Number(n) if n.is_u64() => Some(i64::MAX),
-            other => {
-                self.refuse(name, "a whole number", other);
-                None
-            }
-        }
-    }
-
-    pub(crate) fn flag(&mut self, name: &str) -> Option<bool> {
-        match self.value(name) {
-            Value::Null => None,
-            Value::Bool(b) => Some(*b),
-            other => {
-                self.refuse(name, "true or false", other);
-                None
-            }
-        }
-    }
-
-    pub(crate) fn object(&mut self, name: &str) -> Option<Map<String, Value>> {
-        match self.value(name) {
-            Value::Null => None,
-            Value::Object(map) => Some(map.clone()),
-            other => {
-                self.refuse(name, "a JSON object", other);
-                None
-            }
-        }
-    }
-
-    fn instant(&mut self, name: &str) -> Option<Timestamp> {
-        let text = self.text(name)?;
-        let parsed = parse_instant(&text);
-        if parsed.is_none() {
-            self.errors.push(FieldError {
-                field: name.to_owned(),
-                message: "must be an ISO 8601 date-time such as 2025-04-26T12:00:00Z (without an \
-                          offset it is read as UTC)"
-                    .to_owned(),
-            });
-        }
-        parsed
-    }
-}
-
-/// Reads an ISO 8601 instant with any offset, or without one (read as UTC), within the years
-/// 1–9999 that storage and RFC 3339 can represent; kept to the microsecond, as stored.
-fn parse_instant(text: &str) -> Option<Timestamp> {
-    use time::format_description::well_known::{Iso8601, Rfc3339};
-    use time::{OffsetDateTime, PrimitiveDateTime};
-
-    let parsed = OffsetDateTime::parse(text, &Rfc3339)
-        .or_else(|_| OffsetDateTime::parse(text, &Iso8601::PARSING))
-        .or_else(|_| PrimitiveDateTime::parse(text, &Iso8601::PARSING).map(|t| t.assume_utc()))
-        .ok()?
-        .checked_to_offset(time::UtcOffset::UTC)?;
-    (1..=9999)
-        .contains(&parsed.year())
-        .then(|| baton_domain::clock::truncate_to_micros(parsed))
 }
 
 #[cfg(test)]
@@ -557,17 +413,22 @@ mod tests {
     }
 
     #[test]
-    fn instants_without_an_offset_are_utc_and_impossible_ones_are_refused() {
-        assert_eq!(
-            parse_instant("2025-04-26T12:00:00"),
-            Some(datetime!(2025-04-26 12:00 UTC))
-        );
-        assert_eq!(
-            parse_instant("2025-04-26T12:00:00.1234567Z"),
-            Some(datetime!(2025-04-26 12:00:00.123456 UTC))
-        );
-        assert_eq!(parse_instant("2025-13-01T00:00:00Z"), None);
-        assert_eq!(parse_instant("tomorrow"), None);
+    fn next_run_takes_every_instant_form_the_queues_take() {
+        for (text, expected) in [
+            ("2025-04-26T12:00:00", datetime!(2025-04-26 12:00 UTC)),
+            ("2025-04-26 12:00:00", datetime!(2025-04-26 12:00 UTC)),
+            (
+                "2025-04-26 12:00:00.123456",
+                datetime!(2025-04-26 12:00:00.123456 UTC),
+            ),
+            ("2025-04-26", datetime!(2025-04-26 0:00 UTC)),
+        ] {
+            let input = input_of(json!({"next_run": text}));
+            assert!(input.unreadable.is_empty(), "{text}");
+            assert_eq!(input.next_run, Some(expected), "{text}");
+        }
+        let input = input_of(json!({"next_run": "2025-13-01T00:00:00Z"}));
+        assert_eq!(unreadable_fields(&input), ["next_run"]);
     }
 
     #[test]

@@ -3,21 +3,16 @@
 //! `GET /workflows` list; and `POST /webhooks/{token}`, which starts a job of a workflow
 //! submitted with `trigger_type: webhook`. `docs/workflows.md` is the reference.
 //!
-//! The submit body is read as a JSON value and converted field by field, so a wrong JSON type is
-//! answered with the field it concerns (`{"priority": "high"}` → `priority: must be an integer`)
-//! rather than serde's position in the text. The rules themselves live in the domain's
-//! [`WorkflowService`], which the upload shares.
+//! The submit body is read by [`crate::body`], so a wrong JSON type is answered with the field it
+//! concerns (`{"priority": "high"}` → `priority: must be an integer, not a string`) rather than
+//! serde's position in the text. The rules themselves live in the domain's [`WorkflowService`],
+//! which the upload shares.
 
 use std::collections::HashMap;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use actix_multipart::{Field, Multipart, MultipartError};
 use actix_web::{HttpRequest, HttpResponse, web};
-use baton_domain::error::Validator;
 use baton_domain::ids::WorkflowId;
-use baton_domain::services::ServiceError;
 use baton_domain::services::workflows::{
     RawSubmission, Started, Submission, Submitted, WorkflowService,
 };
@@ -29,6 +24,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::auth::{Authorized, Develop, Principal, Read};
+use crate::body::{Fields, json_object, optional_json_object};
 use crate::errors::{ApiError, ApiResult};
 use crate::routes::agents::AgentBody;
 use crate::state::AppState;
@@ -223,9 +219,9 @@ async fn submit(
     state: web::Data<AppState>,
     caller: Authorized<Develop>,
     req: HttpRequest,
-    body: web::Json<Value>,
+    body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let raw = read_submission(body.into_inner())?;
+    let raw = read_submission(json_object(&body)?)?;
     submit_raw(&state, &req, &caller.principal, raw).await
 }
 
@@ -248,10 +244,7 @@ async fn submit_raw(
     raw: RawSubmission,
 ) -> ApiResult<HttpResponse> {
     let submission = Submission::parse(raw)?;
-    let submitted = service(state)
-        .submit(submission)
-        .await
-        .map_err(service_error)?;
+    let submitted = service(state).submit(submission).await?;
     let workflow = &submitted.workflow;
     tracing::info!(
         by = %caller.display_id(),
@@ -260,8 +253,10 @@ async fn submit_raw(
         started = started_kind(&submitted.started),
         "workflow submitted"
     );
-    if let Some(backup) = backup(state) {
-        backup.save(workflow).await;
+    if let Some(backup) = &state.workflow_backup {
+        backup
+            .save(workflow.id, &WorkflowDetail::new(workflow, None))
+            .await;
     }
     Ok(HttpResponse::Ok().json(SubmitResponse::new(&submitted, &public_origin(state, req))))
 }
@@ -306,9 +301,9 @@ async fn delete(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = workflow_id(&path)?;
-    service(&state).delete(id).await.map_err(service_error)?;
+    service(&state).delete(id).await?;
     tracing::info!(by = %caller.principal.display_id(), workflow = %id, "workflow deleted");
-    if let Some(backup) = backup(&state) {
+    if let Some(backup) = &state.workflow_backup {
         backup.remove(id).await;
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({
@@ -327,10 +322,7 @@ async fn run_webhook(
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     let input = webhook_input(&body)?;
-    let job = service(&state)
-        .run_webhook(&path, input)
-        .await
-        .map_err(service_error)?;
+    let job = service(&state).run_webhook(&path, input).await?;
     tracing::info!(workflow = %job.workflow_id, job = %job.id, "webhook started a job");
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "status": "success",
@@ -341,34 +333,13 @@ async fn run_webhook(
     })))
 }
 
+/// The job's input: a JSON object, or `{}` for an empty body.
 fn webhook_input(body: &[u8]) -> ApiResult<Map<String, Value>> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ValidationError::field(
-            "body",
-            "must be a JSON object (it becomes the job's input) or empty",
-        )
-        .into()),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "the request body is not valid JSON: {e}"
-        ))),
-    }
+    optional_json_object(body)
 }
 
 fn service(state: &AppState) -> WorkflowService {
     WorkflowService::from_store(state.store.clone(), state.clock.clone(), state.ids.clone())
-}
-
-/// Maps a use case's failure to its status: 400, 409, or the storage's own.
-fn service_error(err: ServiceError) -> ApiError {
-    match err {
-        ServiceError::Invalid(e) => e.into(),
-        ServiceError::Transition(e) => e.into(),
-        ServiceError::Repo(e) => e.into(),
-    }
 }
 
 /// A workflow id from the path; text that is not a UUID names no workflow, so it is a 404.
@@ -382,74 +353,23 @@ fn workflow_id(text: &str) -> Result<WorkflowId, RepoError> {
 
 /// Takes the submit body apart field by field. Every wrong JSON type is reported at once, by
 /// field name; the domain then checks the values.
-fn read_submission(body: Value) -> ApiResult<RawSubmission> {
-    let Value::Object(map) = body else {
-        return Err(ValidationError::field("body", "must be a JSON object").into());
-    };
-    let mut fields = JsonFields::new(map);
+fn read_submission(mut body: Map<String, Value>) -> Result<RawSubmission, ValidationError> {
+    // Taken out rather than copied: the graph is most of the body.
+    let workflow_json = body.remove("workflow_json").filter(|v| !v.is_null());
+    let mut fields = Fields::new(&body);
     let raw = RawSubmission {
         workflow_name: fields.text("workflow_name"),
         // Its type is the graph's first rule: the domain answers "must be a JSON object".
-        workflow_json: fields.value("workflow_json"),
+        workflow_json,
         description: fields.text("description"),
         trigger_type: fields.text("trigger_type"),
         execution_mode: fields.text("execution_mode"),
         schedule_cron: fields.text("schedule_cron"),
         priority: fields.integer("priority"),
-        metadata: fields.object("metadata"),
+        metadata: fields.object("metadata").unwrap_or_default(),
     };
-    fields.errors.finish()?;
+    fields.finish()?;
     Ok(raw)
-}
-
-/// The fields of a JSON object, taken out one by one with their type checked; `null` counts as
-/// absent.
-struct JsonFields {
-    map: Map<String, Value>,
-    errors: Validator,
-}
-
-impl JsonFields {
-    fn new(map: Map<String, Value>) -> Self {
-        Self {
-            map,
-            errors: Validator::new(),
-        }
-    }
-
-    fn value(&mut self, name: &str) -> Option<Value> {
-        self.map.remove(name).filter(|v| !v.is_null())
-    }
-
-    fn text(&mut self, name: &str) -> Option<String> {
-        match self.value(name)? {
-            Value::String(s) => Some(s),
-            _ => {
-                self.errors.push(name, "must be a string");
-                None
-            }
-        }
-    }
-
-    fn integer(&mut self, name: &str) -> Option<i64> {
-        let value = self.value(name)?;
-        let integer = value.as_i64();
-        if integer.is_none() {
-            self.errors.push(name, "must be an integer");
-        }
-        integer
-    }
-
-    fn object(&mut self, name: &str) -> Map<String, Value> {
-        match self.value(name) {
-            None => Map::new(),
-            Some(Value::Object(map)) => map,
-            Some(_) => {
-                self.errors.push(name, "must be a JSON object");
-                Map::new()
-            }
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -725,91 +645,4 @@ impl IntoFormError for ValidationError {
     fn into_form_error(self) -> FormError {
         FormError::Refused(self.into())
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Backups
-// ---------------------------------------------------------------------------------------------
-
-/// The file copy of every workflow kept in `WORKFLOWS_DIR` when `WORKFLOW_BACKUP_ENABLED` is on:
-/// `<dir>/<workflow_id>.json`, holding what `GET /workflows/{id}` shows but the agents.
-///
-/// The database stays the source of truth; the files are a copy an operator can read, diff or
-/// put under version control. So a backup that fails is logged as a warning and does not fail
-/// the request that stored the workflow: refusing a stored workflow over a full disk would
-/// answer an error for something that happened.
-#[derive(Debug, Clone)]
-pub struct WorkflowBackup {
-    dir: PathBuf,
-}
-
-impl WorkflowBackup {
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// Writes the workflow's file atomically (a temporary file renamed over the old one), so a
-    /// reader never sees half a file.
-    pub async fn save(&self, workflow: &Workflow) {
-        let id = workflow.id;
-        let document = match serde_json::to_vec_pretty(&WorkflowDetail::new(workflow, None)) {
-            Ok(document) => document,
-            Err(e) => return self.warn("encode", id, &e),
-        };
-        let dir = self.dir.clone();
-        match web::block(move || write_atomically(&dir, id, &document)).await {
-            Ok(Ok(())) => tracing::debug!(workflow = %id, "workflow backed up"),
-            Ok(Err(e)) => self.warn("write", id, &e),
-            Err(e) => self.warn("write", id, &e),
-        }
-    }
-
-    /// Deletes the workflow's file; a file that is already gone is fine.
-    pub async fn remove(&self, id: WorkflowId) {
-        let path = self.dir.join(file_name(id));
-        match web::block(move || std::fs::remove_file(path)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Ok(Err(e)) => self.warn("remove", id, &e),
-            Err(e) => self.warn("remove", id, &e),
-        }
-    }
-
-    fn warn(&self, action: &str, id: WorkflowId, error: &dyn std::fmt::Display) {
-        tracing::warn!(
-            workflow = %id,
-            dir = %self.dir.display(),
-            error = %error,
-            "could not {action} the workflow's backup file; the database copy is unaffected"
-        );
-    }
-}
-
-/// A workflow id is a UUID, so the name cannot leave the directory.
-fn file_name(id: WorkflowId) -> String {
-    format!("{id}.json")
-}
-
-fn write_atomically(dir: &Path, id: WorkflowId, document: &[u8]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let temporary = dir.join(format!(".{id}.json.tmp"));
-    let result = (|| {
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(document)?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, dir.join(file_name(id)))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    result
-}
-
-/// The backup this server keeps, if any (docs/workflows.md, "Backups").
-fn backup(state: &AppState) -> Option<Arc<WorkflowBackup>> {
-    state.workflow_backup.clone()
 }

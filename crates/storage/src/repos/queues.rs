@@ -21,7 +21,7 @@ use crate::Db;
 use crate::db::{Pools, SqliteConn};
 use crate::error::{DbError, DbResult, corrupt, map_diesel, map_pool};
 use crate::schema::{queue_items, queue_references, queues};
-use crate::sql_types::{DbTime, DbUuid};
+use crate::sql_types::{DbTime, DbUuid, UtcTime, Uuid};
 
 mod each;
 
@@ -523,15 +523,18 @@ impl QueueRepository for Db {
                 query = query.filter(queue_items::status.eq(status.as_str()));
             }
             if let Some(cursor) = cursor {
-                let date = DbTime(cursor.created_date);
+                // A row comparison, which both planners read as one range of the index from the
+                // cursor on; the equivalent `date < d OR (date = d AND id < i)` is not.
                 query = query.filter(
-                    queue_items::created_date
-                        .lt(date)
-                        .or(queue_items::created_date
-                            .eq(date)
-                            .and(queue_items::id.lt(DbUuid(*cursor.id.as_uuid())))),
+                    diesel::dsl::sql::<diesel::sql_types::Bool>("(created_date, id) < (")
+                        .bind::<UtcTime, _>(DbTime(cursor.created_date))
+                        .sql(", ")
+                        .bind::<Uuid, _>(DbUuid(*cursor.id.as_uuid()))
+                        .sql(")"),
                 );
             }
+            // `queue_items_claim` (queue, status, created, id) serves the order with a status,
+            // `queue_items_listed` (queue, created, id) without one: each walk stops at `limit`.
             Ok(query
                 .order((queue_items::created_date.desc(), queue_items::id.desc()))
                 .limit(i64::from(limit))

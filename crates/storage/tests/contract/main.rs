@@ -48,7 +48,9 @@ macro_rules! contract_tests {
 
 mod claim_reads;
 mod index_reads;
+mod listing_reads;
 mod migrations;
+mod sqlite_plans;
 mod trigger_reads;
 
 /// Keeps `Db` in scope for the modules' signatures.

@@ -13,9 +13,9 @@ use baton_domain::schedule::CronSchedule;
 use baton_domain::trigger::{ProcessStatus, Trigger, TriggerKind};
 use baton_storage::testing::TestDatabase;
 
-use baton_domain::testing::contract::fixtures::at;
 use crate::index_reads::index_reads;
 use baton_domain::testing::contract::SharedStore;
+use baton_domain::testing::contract::fixtures::at;
 use baton_domain::testing::contract::workflows::{single_trigger, stored_workflow, workflow_id};
 
 const DUE: u128 = 2_000;

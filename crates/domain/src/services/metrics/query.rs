@@ -4,13 +4,10 @@
 //! broken rule of one request is reported at once, each under the parameter's name. An empty
 //! filter (`status=`) reads as not given; an empty number (`limit=`) is not a number.
 
-use time::format_description::well_known::{Iso8601, Rfc3339};
-use time::{Date, OffsetDateTime, PrimitiveDateTime};
-
-use crate::clock::{Timestamp, truncate_to_micros};
 use crate::error::{ValidationError, Validator};
 use crate::event::EventType;
 use crate::ids::WorkflowId;
+use crate::instant::{self, parse_query_instant};
 use crate::job::JobStatus;
 use crate::ports::{EventFilter, JobFilter};
 use crate::robot::{RobotId, RobotStatus};
@@ -143,15 +140,9 @@ impl ActivityParams {
         let mut v = Validator::new();
         let limit = EVENTS_LIMIT.read("limit", self.limit.as_deref(), &mut v);
         let since = given(self.since.as_deref()).and_then(|text| {
-            let parsed = parse_instant(text);
+            let parsed = parse_query_instant(text);
             if parsed.is_none() {
-                v.push(
-                    "since",
-                    format!(
-                        "must be an ISO 8601 date-time such as 2025-12-01T10:30:00Z (without \
-                         an offset it is read as UTC), not '{text}'"
-                    ),
-                );
+                v.push("since", instant::refusal());
             }
             parsed
         });
@@ -178,30 +169,6 @@ impl ActivityParams {
 /// A filter's text, `None` when absent or empty.
 fn given(text: Option<&str>) -> Option<&str> {
     text.filter(|t| !t.is_empty())
-}
-
-/// Reads an ISO 8601 instant: RFC 3339 with any offset, a date-time without an offset (read as
-/// UTC, what Python's `datetime.isoformat()` prints for a naive time), a space instead of the
-/// `T`, or a bare date (midnight UTC). A `+` of an offset that reached the server as a space
-/// (an unencoded `+` in a query string means a space) is read as the `+` it was meant to be.
-/// Instants outside the years 1–9999 in UTC are refused: storage cannot represent them.
-pub fn parse_instant(text: &str) -> Option<Timestamp> {
-    let mut text = text.trim().to_owned();
-    if text.get(10..11) == Some(" ") {
-        text.replace_range(10..11, "T");
-    }
-    let text = text.replace(' ', "+");
-    let parsed = OffsetDateTime::parse(&text, &Rfc3339)
-        .or_else(|_| OffsetDateTime::parse(&text, &Iso8601::PARSING))
-        .or_else(|_| PrimitiveDateTime::parse(&text, &Iso8601::PARSING).map(|t| t.assume_utc()))
-        .or_else(|_| Date::parse(&text, &Iso8601::PARSING).map(|d| d.midnight().assume_utc()))
-        .ok()?
-        // `checked_`: an offset may carry the last day of year 9999 past it, where `to_offset`
-        // would panic.
-        .checked_to_offset(time::UtcOffset::UTC)?;
-    (1..=9999)
-        .contains(&parsed.year())
-        .then(|| truncate_to_micros(parsed))
 }
 
 #[cfg(test)]
@@ -347,6 +314,8 @@ mod tests {
         assert!(err.errors[2].message.contains("schedule_triggered"));
     }
 
+    /// The forms themselves are `crate::instant`'s to test; this shows `since` reads the query
+    /// spellings (a `+` decoded to a space, surrounding blanks).
     #[test]
     fn instants_are_read_in_every_iso_form_clients_send() {
         let expected = datetime!(2025-12-01 10:30:00.25 UTC);
@@ -358,19 +327,19 @@ mod tests {
             "2025-12-01 10:30:00.25",
             " 2025-12-01T10:30:00.25Z ",
         ] {
-            assert_eq!(parse_instant(text), Some(expected), "{text}");
+            assert_eq!(parse_query_instant(text), Some(expected), "{text}");
         }
         assert_eq!(
-            parse_instant("2025-12-01"),
+            parse_query_instant("2025-12-01"),
             Some(datetime!(2025-12-01 00:00 UTC))
         );
         assert_eq!(
-            parse_instant("2025-12-01T10:30:00.1234567Z"),
+            parse_query_instant("2025-12-01T10:30:00.1234567Z"),
             Some(datetime!(2025-12-01 10:30:00.123456 UTC)),
             "kept to the microsecond, as stored"
         );
         for bad in ["", "now", "2025-13-01T00:00:00Z", "10000-01-01T00:00:00Z"] {
-            assert_eq!(parse_instant(bad), None, "{bad}");
+            assert_eq!(parse_query_instant(bad), None, "{bad}");
         }
     }
 }

@@ -21,7 +21,7 @@ use time::Duration;
 
 use super::fixtures::{T0, at, uuid};
 
-pub(crate) fn queue(name: &str) -> QueueName {
+pub fn queue(name: &str) -> QueueName {
     QueueName::parse(name).unwrap()
 }
 
@@ -30,7 +30,7 @@ fn robot(name: &str) -> RobotId {
 }
 
 /// A NEW item of `queue_name` with id `n`, created `created` seconds after T0, no optional fields.
-pub(crate) fn item(queue_name: &str, n: u128, created: i64) -> QueueItem {
+pub fn item(queue_name: &str, n: u128, created: i64) -> QueueItem {
     QueueItem {
         id: QueueItemId::from_uuid(uuid(n)),
         queue_name: queue(queue_name),
@@ -50,7 +50,7 @@ pub(crate) fn item(queue_name: &str, n: u128, created: i64) -> QueueItem {
     }
 }
 
-pub(crate) fn with_reference(mut item: QueueItem, reference: &str) -> QueueItem {
+pub fn with_reference(mut item: QueueItem, reference: &str) -> QueueItem {
     item.reference = Some(reference.to_owned());
     item
 }
@@ -60,7 +60,7 @@ fn micros(t: Timestamp, us: i64) -> Timestamp {
     t + Duration::microseconds(us)
 }
 
-pub(crate) fn unique_settings() -> QueueSettings {
+pub fn unique_settings() -> QueueSettings {
     QueueSettings::new(3, 60, true).unwrap()
 }
 
@@ -75,7 +75,7 @@ fn ids(items: &[QueueItem]) -> Vec<QueueItemId> {
     items.iter().map(|i| i.id).collect()
 }
 
-pub(crate) async fn total_items(db: &SharedStore, name: &str) -> u64 {
+pub async fn total_items(db: &SharedStore, name: &str) -> u64 {
     let mut total = 0;
     for status in QueueItemStatus::ALL {
         total += db.count_items(&queue(name), status).await.unwrap();

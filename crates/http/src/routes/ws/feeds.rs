@@ -19,9 +19,9 @@ use baton_domain::robot::{RobotId, RobotStatus};
 use baton_domain::{Clock, RepoResult, Timestamp};
 use tokio::sync::Mutex;
 
-use super::hub::{Feed, LiveHub, Update};
 use super::messages;
 use super::tail::EventTail;
+use crate::live::{Feed, LiveHub, Update};
 use crate::state::AppState;
 
 /// What one round of tailing the event log did, for the engine's log.

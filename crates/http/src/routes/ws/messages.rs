@@ -10,7 +10,7 @@ use baton_domain::queue::QueueSummary;
 use baton_domain::robot::Robot;
 use serde_json::json;
 
-use super::hub::Update;
+use crate::live::Update;
 use crate::time_format::rfc3339;
 
 /// `/ws/live-jobs`: one job's new status, from its event in the log. `None` for events that

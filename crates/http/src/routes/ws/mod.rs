@@ -9,7 +9,6 @@
 //! so that browser clients (which never see the HTTP status of a handshake) can tell why.
 
 mod feeds;
-mod hub;
 mod messages;
 mod session;
 mod tail;
@@ -20,12 +19,12 @@ use baton_domain::auth::Permission;
 use serde::Deserialize;
 
 pub use feeds::{EventRound, LiveFeeds, queue_metrics_now};
-pub use hub::{Feed, LiveHub, Update};
 pub use session::{IDLE_TIMEOUT, PING_INTERVAL};
 pub use tail::EventTail;
 
 use crate::auth::Principal;
 use crate::errors::ApiError;
+use crate::live::Feed;
 use crate::state::AppState;
 use session::Client;
 

@@ -17,7 +17,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 use tokio::time::{Instant, interval_at, timeout};
 
-use super::hub::{Feed, Update};
+use crate::live::{Feed, Update};
 
 /// How often the server pings a client (a protocol ping, which clients answer by themselves).
 pub const PING_INTERVAL: Duration = Duration::from_secs(30);

@@ -1,7 +1,7 @@
 //! The fan-out of live updates to this server's websocket clients.
 //!
 //! Each feed is a `tokio::sync::broadcast` channel of ready-to-send JSON texts: the feeds'
-//! producers (see [`super::feeds`]) serialise an update once and every client's task reads it
+//! producers (`LiveFeeds`, among the websocket routes) serialise an update once and every client's task reads it
 //! from its own receiver. A send never waits for a receiver, so a client that reads slowly
 //! cannot hold up the producers or the other clients: it falls behind alone, and once it is
 //! more than [`LiveHub::CAPACITY`] updates behind its task learns so and disconnects it.

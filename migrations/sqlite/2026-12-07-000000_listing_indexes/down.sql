@@ -1,0 +1,16 @@
+DROP INDEX api_keys_created;
+DROP INDEX flows_created;
+DROP INDEX events_type_time;
+CREATE INDEX events_type_time ON events (event_type, timestamp);
+DROP INDEX events_time;
+CREATE INDEX events_time ON events (timestamp);
+DROP INDEX messages_by_agent;
+CREATE INDEX messages_by_agent ON messages (agent_id, created_at);
+DROP INDEX triggers_workflow;
+DROP INDEX triggers_created;
+DROP INDEX jobs_robot;
+CREATE INDEX jobs_robot ON jobs (robot_id, created_at);
+DROP INDEX jobs_workflow;
+CREATE INDEX jobs_workflow ON jobs (workflow_id, created_at);
+DROP INDEX jobs_status;
+DROP INDEX queue_items_listed;
