@@ -58,10 +58,10 @@ impl State {
                 "a queue item with this id already exists".to_owned(),
             ));
         }
-        if let Some(reference) = self.reference_of(item) {
-            if !self.references.insert(reference) {
-                return Err(reference_taken());
-            }
+        if let Some(reference) = self.reference_of(item)
+            && !self.references.insert(reference)
+        {
+            return Err(reference_taken());
         }
         self.items.insert(item.id, item.clone());
         Ok(())
@@ -125,12 +125,12 @@ impl QueueRepository for InMemoryStore {
             // The references already used count from now on; where one repeats, the items
             // stay, and the reference stays taken.
             for item in state.items.values() {
-                if item.queue_name == *name {
-                    if let Some(reference) = &item.reference {
-                        state
-                            .references
-                            .insert((name.as_str().to_owned(), reference.clone()));
-                    }
+                if item.queue_name == *name
+                    && let Some(reference) = &item.reference
+                {
+                    state
+                        .references
+                        .insert((name.as_str().to_owned(), reference.clone()));
                 }
             }
         } else {
