@@ -11,11 +11,7 @@ use baton_domain::testing::{InMemoryStore, SequentialIds, block_on};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = Arc::new(InMemoryStore::new());
-    let queues = QueueService::new(
-        store,
-        Arc::new(SystemClock),
-        Arc::new(SequentialIds::new()),
-    );
+    let queues = QueueService::new(store, Arc::new(SystemClock), Arc::new(SequentialIds::new()));
     block_on(async {
         let added = queues
             .add_item(RawQueueItem {
@@ -33,7 +29,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             return Err(format!("expected to claim {}, claimed {claimed:?}", added.id).into());
         }
         let done = queues
-            .report(added.id, &robot, QueueItemStatus::Done, Some("paid".to_owned()))
+            .report(
+                added.id,
+                &robot,
+                QueueItemStatus::Done,
+                Some("paid".to_owned()),
+            )
             .await?;
         if done.status != QueueItemStatus::Done {
             return Err(format!("expected DONE, got {:?}", done.status).into());
