@@ -22,8 +22,9 @@ commands:
   new-migration NAME             create migrations/{postgres,sqlite}/<timestamp>_NAME/{up,down}.sql
   test [ARGS...]                 check PostgreSQL, build the binaries, run every test
                                  (cargo nextest if installed, else cargo test; ARGS passed on)
-  ci                             cargo fmt --check, clippy -D warnings, openapi --check,
-                                 then `test`
+  ci                             cargo fmt --check, clippy -D warnings, the OpenAPI check,
+                                 cargo doc with warnings denied, the embedding example
+                                 (examples/embedding), then `test`
   openapi [--check]              write docs/openapi.json from the code (baton-http's route
                                  table); --check fails when the file is stale instead
   fuzz [SCHEMATHESIS ARGS...]    start `baton` on a fresh SQLite database and fuzz every
@@ -80,10 +81,17 @@ fn workspace_root() -> PathBuf {
 
 /// Runs `cargo ARGS` in the workspace root, failing with the command line if it fails.
 fn cargo(args: &[&str]) -> anyhow::Result<()> {
+    cargo_with_env(args, &[])
+}
+
+/// Runs `cargo ARGS` in the workspace root with extra environment variables.
+fn cargo_with_env(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    eprintln!("xtask: cargo {}", args.join(" "));
+    let shown: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v:?} ")).collect();
+    eprintln!("xtask: {}cargo {}", shown.concat(), args.join(" "));
     let status = Command::new(&cargo)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(workspace_root())
         .status()
         .with_context(|| format!("running {cargo}"))?;
@@ -207,6 +215,27 @@ fn ci(args: &[String]) -> anyhow::Result<()> {
         "warnings",
     ])?;
     openapi(&["--check".to_owned()])?;
+    // Documentation without a warning: a broken intra-doc link fails like a failing test. The
+    // domain's `testing` feature is on, so the docs of what embedders test with are checked too.
+    cargo_with_env(
+        &[
+            "doc",
+            "--workspace",
+            "--no-deps",
+            "--features",
+            "baton-domain/testing",
+        ],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    // A crate outside the workspace that uses baton-domain as an embedder does, through its
+    // public API only; built in the workspace's target directory to reuse its dependencies.
+    cargo(&[
+        "run",
+        "--manifest-path",
+        "examples/embedding/Cargo.toml",
+        "--target-dir",
+        "target",
+    ])?;
     test(args)
 }
 

@@ -1,6 +1,6 @@
-//! Storage ports: one trait per aggregate. Adapters translate driver errors into [`RepoError`];
-//! each method's documentation states which variants it returns besides `Unavailable` and
-//! `Internal`, which any method may return.
+//! Storage ports: one trait per aggregate. Adapters translate driver errors into
+//! [`RepoError`](crate::RepoError); each method's documentation states which variants it
+//! returns besides `Unavailable` and `Internal`, which any method may return.
 //!
 //! State-changing methods that record activity take the [`Event`]s to append and write them in
 //! the same transaction, so the activity log never disagrees with the data.

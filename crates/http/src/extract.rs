@@ -34,7 +34,7 @@ pub fn path_config() -> web::PathConfig {
 }
 
 /// Raw body (`Bytes`, `String`) settings: the same 10 MB limit as JSON. Their errors are
-/// rewritten into the API's shape by [`crate::fallback`].
+/// rewritten into the API's shape by the `fallback` module.
 pub fn payload_config() -> web::PayloadConfig {
     web::PayloadConfig::new(JSON_LIMIT_BYTES)
 }

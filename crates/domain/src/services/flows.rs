@@ -1,6 +1,6 @@
 //! Flows (the `/flows` API, DESIGN §3 and §8): adding configurations all or nothing, replacing
 //! and deleting them, the commands start, stop (soft or hard), pause and resume, and the round
-//! the engine runs to keep one job of each running flow going ([`runner`]).
+//! the engine runs to keep one job of each running flow going (the `runner` module).
 //!
 //! Every write is load → domain method ([`Flow::apply`], [`Flow::job_started`],
 //! [`Flow::job_finished`]) → store-if-version-unchanged. A flow's new job is stored with the

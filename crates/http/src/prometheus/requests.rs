@@ -176,7 +176,7 @@ fn labels<'a>(key: &'a SeriesKey, status: &'a str) -> [(&'static str, &'a str); 
     ]
 }
 
-/// The method's label: the standard methods by name, anything else as [`OTHER_METHOD`].
+/// The method's label: the standard methods by name, anything else as `OTHER_METHOD`.
 pub fn method_label(method: &Method) -> &'static str {
     const KNOWN: [(Method, &str); 9] = [
         (Method::GET, "GET"),

@@ -1,7 +1,8 @@
 //! The robot protocol's job calls (docs/robot-protocol.md is the contract): claim with
 //! long-poll, start, progress, renew, complete, fail, cancelled and release, all under
 //! `/robots/{robot_id}/jobs`. [`RobotCaller`] makes sure a robot acts only as itself; the
-//! domain's [`JobService`] makes sure it acts only on a job it holds (409 otherwise).
+//! domain's [`JobService`](baton_domain::services::jobs::JobService) makes sure it acts only on
+//! a job it holds (409 otherwise).
 //!
 //! The heartbeat lives with the robot resource in [`super::robots`].
 

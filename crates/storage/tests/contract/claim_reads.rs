@@ -15,8 +15,8 @@ use baton_domain::robot::RobotId;
 use baton_domain::workflow::{ExecutionMode, WorkflowName};
 use baton_storage::testing::TestDatabase;
 
-use crate::fixtures::{at, uuid};
 use crate::index_reads::index_reads;
+use baton_domain::testing::contract::fixtures::{at, uuid};
 
 const BACKLOG: u128 = 1_000;
 const CLAIMS: i64 = 10;

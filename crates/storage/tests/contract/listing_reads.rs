@@ -17,10 +17,10 @@ use baton_storage::Db;
 use baton_storage::testing::TestDatabase;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 
-use crate::fixtures::{at, uuid};
 use crate::index_reads::index_reads;
-use crate::queues::{item, queue};
 use crate::sqlite_plans::{StatementLog, assert_walks_in_order};
+use baton_domain::testing::contract::fixtures::{at, uuid};
+use baton_domain::testing::contract::queues::{item, queue};
 
 /// Items of the listed queue; another queue's items are stored around them.
 const ITEMS: u128 = 5_000;

@@ -13,9 +13,10 @@ use baton_domain::schedule::CronSchedule;
 use baton_domain::trigger::{ProcessStatus, Trigger, TriggerKind};
 use baton_storage::testing::TestDatabase;
 
-use crate::fixtures::at;
 use crate::index_reads::index_reads;
-use crate::workflows::{single_trigger, stored_workflow, workflow_id};
+use baton_domain::testing::contract::SharedStore;
+use baton_domain::testing::contract::fixtures::at;
+use baton_domain::testing::contract::workflows::{single_trigger, stored_workflow, workflow_id};
 
 const DUE: u128 = 2_000;
 const READS: i64 = 10;
@@ -25,7 +26,8 @@ const LIMIT: u32 = 100;
 async fn a_candidate_read_walks_the_fireable_index_for_its_batch_not_every_due_trigger() {
     let database = TestDatabase::postgres().await;
     let db = database.connect().await;
-    stored_workflow(&db, 1).await;
+    let store: SharedStore = std::sync::Arc::new(db.clone());
+    stored_workflow(&store, 1).await;
     for n in 1..=DUE {
         // Per-second schedules as the engine leaves them between fires: running, not blocking,
         // each due at its own second; half are paused, which the read must pass over.

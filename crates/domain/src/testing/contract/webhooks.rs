@@ -2,15 +2,14 @@
 
 #![allow(clippy::unwrap_used)]
 
+use super::SharedStore;
 use baton_domain::RepoError;
 use baton_domain::job::Priority;
-use baton_domain::ports::{WebhookRepository, WorkflowRepository};
 use baton_domain::webhook::Webhook;
 use baton_domain::workflow::ExecutionMode;
-use baton_storage::Db;
 
-use crate::fixtures::at;
-use crate::workflows::{micros, stored_workflow, workflow_id};
+use super::fixtures::at;
+use super::workflows::{micros, stored_workflow, workflow_id};
 
 fn webhook(hash: &str, workflow: baton_domain::ids::WorkflowId) -> Webhook {
     Webhook {
@@ -22,7 +21,7 @@ fn webhook(hash: &str, workflow: baton_domain::ids::WorkflowId) -> Webhook {
     }
 }
 
-async fn webhooks_are_found_by_their_hash_as_written(db: Db) {
+pub async fn webhooks_are_found_by_their_hash_as_written(db: SharedStore) {
     let (wf, _) = stored_workflow(&db, 1).await;
     let stored = webhook(&"a".repeat(64), wf.id);
     db.insert_webhook(&stored).await.unwrap();
@@ -38,7 +37,7 @@ async fn webhooks_are_found_by_their_hash_as_written(db: Db) {
     ));
 }
 
-async fn a_hash_is_stored_once_and_only_for_a_known_workflow(db: Db) {
+pub async fn a_hash_is_stored_once_and_only_for_a_known_workflow(db: SharedStore) {
     let (wf, _) = stored_workflow(&db, 1).await;
     let stored = webhook(&"a".repeat(64), wf.id);
     db.insert_webhook(&stored).await.unwrap();
@@ -53,7 +52,7 @@ async fn a_hash_is_stored_once_and_only_for_a_known_workflow(db: Db) {
     ));
 }
 
-async fn webhooks_go_with_their_workflow(db: Db) {
+pub async fn webhooks_go_with_their_workflow(db: SharedStore) {
     let (first, _) = stored_workflow(&db, 1).await;
     let (second, _) = stored_workflow(&db, 2).await;
     db.insert_webhook(&webhook(&"a".repeat(64), first.id))
@@ -81,8 +80,15 @@ async fn webhooks_go_with_their_workflow(db: Db) {
     assert_eq!(db.delete_webhooks_of(second.id).await.unwrap(), 0);
 }
 
-contract_tests!(
+/// The tests of this module, for [`contract_suite!`](crate::contract_suite).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_webhooks {
+    ($($backend:ident => $fixture:expr),+) => {
+        $crate::__contract_module!(webhooks [
     webhooks_are_found_by_their_hash_as_written,
     a_hash_is_stored_once_and_only_for_a_known_workflow,
     webhooks_go_with_their_workflow
-);
+        ] $($backend => $fixture),+);
+    };
+}

@@ -1,12 +1,12 @@
 //! `UserRepository` and `ApiKeyRepository`.
 
+use super::SharedStore;
 use baton_domain::RepoError;
 use baton_domain::auth::{ApiKey, Role, User, Username};
 use baton_domain::ids::ApiKeyId;
-use baton_domain::ports::{ApiKeyRepository, UserDeletion, UserRepository};
-use baton_storage::Db;
+use baton_domain::ports::UserDeletion;
 
-use crate::fixtures::{T0, at, uuid};
+use super::fixtures::{T0, at, uuid};
 
 fn user(name: &str) -> User {
     User {
@@ -17,21 +17,21 @@ fn user(name: &str) -> User {
     }
 }
 
-async fn a_user_reads_back_as_written(db: Db) {
+pub async fn a_user_reads_back_as_written(db: SharedStore) {
     let u = user("alice");
     db.insert_user(&u).await.unwrap();
     assert_eq!(db.get_user(&u.username).await.unwrap(), u);
     assert_eq!(db.count_users().await.unwrap(), 1);
 }
 
-async fn a_taken_username_conflicts(db: Db) {
+pub async fn a_taken_username_conflicts(db: SharedStore) {
     db.insert_user(&user("alice")).await.unwrap();
     let err = db.insert_user(&user("alice")).await.unwrap_err();
     assert!(matches!(err, RepoError::Conflict(_)), "{err:?}");
     assert_eq!(db.count_users().await.unwrap(), 1);
 }
 
-async fn users_list_by_name_and_delete(db: Db) {
+pub async fn users_list_by_name_and_delete(db: SharedStore) {
     for name in ["carol", "alice", "bob"] {
         db.insert_user(&user(name)).await.unwrap();
     }
@@ -68,7 +68,7 @@ fn with_roles(name: &str, roles: &[Role]) -> User {
     }
 }
 
-async fn admins(db: &Db) -> Vec<String> {
+async fn admins(db: &SharedStore) -> Vec<String> {
     db.list_users()
         .await
         .unwrap()
@@ -78,7 +78,7 @@ async fn admins(db: &Db) -> Vec<String> {
         .collect()
 }
 
-async fn the_last_admin_is_kept_and_others_go(db: Db) {
+pub async fn the_last_admin_is_kept_and_others_go(db: SharedStore) {
     db.insert_user(&with_roles("root", &[Role::Admin]))
         .await
         .unwrap();
@@ -123,7 +123,7 @@ async fn the_last_admin_is_kept_and_others_go(db: Db) {
 /// separately would, in some round, both see two admins and both delete.
 const RACE_ROUNDS: usize = 25;
 
-async fn two_concurrent_deletes_of_different_admins_leave_one(db: Db) {
+pub async fn two_concurrent_deletes_of_different_admins_leave_one(db: SharedStore) {
     db.insert_user(&with_roles("admin-0", &[Role::Admin]))
         .await
         .unwrap();
@@ -133,22 +133,23 @@ async fn two_concurrent_deletes_of_different_admins_leave_one(db: Db) {
         db.insert_user(&with_roles(&newcomer, &[Role::Admin, Role::Operator]))
             .await
             .unwrap();
-        // Both tasks wait at the barrier, so their deletes start together on two threads.
-        let start = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        // Both deletes wait at the barrier, so they reach the store together.
+        let start = std::sync::Arc::new(super::Barrier::new(2));
         let delete = |name: String| {
             let db = db.clone();
             let start = start.clone();
-            tokio::spawn(async move {
+            async move {
                 start.wait().await;
                 let outcome = db
                     .delete_user_unless_last_admin(&Username::parse(&name).unwrap())
                     .await
                     .unwrap();
                 (name, outcome)
-            })
+            }
         };
-        let (a, b) = tokio::join!(delete(survivor.clone()), delete(newcomer.clone()));
-        let outcomes = [a.unwrap(), b.unwrap()];
+        let (a, b) =
+            futures_util::future::join(delete(survivor.clone()), delete(newcomer.clone())).await;
+        let outcomes = [a, b];
         let deleted = outcomes
             .iter()
             .filter(|(_, o)| *o == UserDeletion::Deleted)
@@ -166,7 +167,7 @@ async fn two_concurrent_deletes_of_different_admins_leave_one(db: Db) {
     }
 }
 
-async fn api_keys_are_found_by_hash_until_revoked(db: Db) {
+pub async fn api_keys_are_found_by_hash_until_revoked(db: SharedStore) {
     let (key, plaintext) = ApiKey::issue(
         ApiKeyId::from_uuid(uuid(1)),
         "ci".into(),
@@ -197,7 +198,7 @@ async fn api_keys_are_found_by_hash_until_revoked(db: Db) {
     assert_eq!(listed[0].revoked_at, Some(at(5)));
 }
 
-async fn api_key_hashes_are_unique(db: Db) {
+pub async fn api_key_hashes_are_unique(db: SharedStore) {
     let (key, _) = ApiKey::issue(
         ApiKeyId::from_uuid(uuid(1)),
         "a".into(),
@@ -216,7 +217,12 @@ async fn api_key_hashes_are_unique(db: Db) {
     ));
 }
 
-contract_tests!(
+/// The tests of this module, for [`contract_suite!`](crate::contract_suite).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_users {
+    ($($backend:ident => $fixture:expr),+) => {
+        $crate::__contract_module!(users [
     a_user_reads_back_as_written,
     a_taken_username_conflicts,
     users_list_by_name_and_delete,
@@ -224,4 +230,6 @@ contract_tests!(
     two_concurrent_deletes_of_different_admins_leave_one,
     api_keys_are_found_by_hash_until_revoked,
     api_key_hashes_are_unique,
-);
+        ] $($backend => $fixture),+);
+    };
+}

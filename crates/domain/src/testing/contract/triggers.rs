@@ -6,13 +6,11 @@
 
 use std::sync::Arc;
 
+use super::{Barrier, SharedStore};
 use baton_domain::event::{Event, EventType};
 use baton_domain::ids::{JobId, TriggerId};
 use baton_domain::job::{JobOrigin, Priority};
-use baton_domain::ports::{
-    DueCursor, EventFilter, EventRepository, FireRecord, JobRepository, TriggerFilter,
-    TriggerRepository,
-};
+use baton_domain::ports::{DueCursor, EventFilter, FireRecord, TriggerFilter};
 use baton_domain::queue::QueueName;
 use baton_domain::schedule::CronSchedule;
 use baton_domain::trigger::{
@@ -20,11 +18,11 @@ use baton_domain::trigger::{
 };
 use baton_domain::workflow::ExecutionMode;
 use baton_domain::{RepoError, Timestamp};
-use baton_storage::Db;
+use futures_util::future::join_all;
 use serde_json::json;
 
-use crate::fixtures::{T0, at};
-use crate::workflows::{
+use super::fixtures::{T0, at};
+use super::workflows::{
     event, job, job_id, micros, single_trigger, stored_workflow, trigger_id, workflow_id,
 };
 
@@ -74,7 +72,7 @@ fn ids(triggers: &[Trigger]) -> Vec<TriggerId> {
     triggers.iter().map(|t| t.id).collect()
 }
 
-async fn event_count(db: &Db) -> u64 {
+pub async fn event_count(db: &SharedStore) -> u64 {
     db.list_events(&EventFilter {
         limit: 1,
         ..EventFilter::default()
@@ -84,7 +82,7 @@ async fn event_count(db: &Db) -> u64 {
     .1
 }
 
-async fn job_count(db: &Db) -> u64 {
+pub async fn job_count(db: &SharedStore) -> u64 {
     db.count_jobs_by_status()
         .await
         .unwrap()
@@ -93,7 +91,7 @@ async fn job_count(db: &Db) -> u64 {
         .sum()
 }
 
-async fn each_kind_reads_back_as_written(db: Db) {
+pub async fn each_kind_reads_back_as_written(db: SharedStore) {
     stored_workflow(&db, 1).await;
     let triggers = [
         full(1, TriggerKind::Single),
@@ -123,7 +121,7 @@ async fn each_kind_reads_back_as_written(db: Db) {
     );
 }
 
-async fn a_taken_name_or_id_conflicts(db: Db) {
+pub async fn a_taken_name_or_id_conflicts(db: SharedStore) {
     stored_workflow(&db, 1).await;
     let first = trigger(1, TriggerKind::Single);
     db.insert_trigger(&first).await.unwrap();
@@ -150,7 +148,7 @@ async fn a_taken_name_or_id_conflicts(db: Db) {
 }
 
 /// A schedule's name is a label, not a key: two triggers may show the same one.
-async fn schedule_names_may_repeat(db: Db) {
+pub async fn schedule_names_may_repeat(db: SharedStore) {
     stored_workflow(&db, 1).await;
     let name = ScheduleName::parse("Daily Report").unwrap();
     let mut first = trigger(1, cron("0 9 * * *", None));
@@ -165,7 +163,7 @@ async fn schedule_names_may_repeat(db: Db) {
     );
 }
 
-async fn missing_triggers_are_not_found(db: Db) {
+pub async fn missing_triggers_are_not_found(db: SharedStore) {
     stored_workflow(&db, 1).await;
     let ghost = trigger(9, TriggerKind::Single);
     assert!(matches!(
@@ -186,7 +184,7 @@ async fn missing_triggers_are_not_found(db: Db) {
     ));
 }
 
-async fn triggers_are_deleted(db: Db) {
+pub async fn triggers_are_deleted(db: SharedStore) {
     stored_workflow(&db, 1).await;
     db.insert_trigger(&trigger(1, TriggerKind::Single))
         .await
@@ -205,7 +203,7 @@ async fn triggers_are_deleted(db: Db) {
     );
 }
 
-async fn triggers_list_oldest_first_by_filter(db: Db) {
+pub async fn triggers_list_oldest_first_by_filter(db: SharedStore) {
     stored_workflow(&db, 1).await;
     stored_workflow(&db, 2).await;
     let mut made = vec![
@@ -266,7 +264,7 @@ async fn triggers_list_oldest_first_by_filter(db: Db) {
     assert_eq!(list(limited).await, [id(5), id(4)]);
 }
 
-async fn updates_are_optimistic(db: Db) {
+pub async fn updates_are_optimistic(db: SharedStore) {
     stored_workflow(&db, 1).await;
     let original = trigger(1, TriggerKind::Single);
     db.insert_trigger(&original).await.unwrap();
@@ -316,7 +314,7 @@ async fn updates_are_optimistic(db: Db) {
     assert_eq!(db.get_trigger(original.id).await.unwrap(), back);
 }
 
-async fn due_candidates_are_enabled_ones_that_may_fire_now(db: Db) {
+pub async fn due_candidates_are_enabled_ones_that_may_fire_now(db: SharedStore) {
     stored_workflow(&db, 1).await;
     let now = micros(at(1_000), 500);
     let timed = |n, kind, next_run: Option<Timestamp>| Trigger {
@@ -383,7 +381,7 @@ async fn due_candidates_are_enabled_ones_that_may_fire_now(db: Db) {
     assert_eq!(due[0], candidates[3], "candidates read back whole");
 }
 
-async fn due_candidates_after_a_cursor_continue_the_due_ones_in_order(db: Db) {
+pub async fn due_candidates_after_a_cursor_continue_the_due_ones_in_order(db: SharedStore) {
     stored_workflow(&db, 1).await;
     let now = at(1_000);
     let timed = |n, kind, next_run: Option<Timestamp>| Trigger {
@@ -447,7 +445,7 @@ async fn due_candidates_after_a_cursor_continue_the_due_ones_in_order(db: Db) {
     assert_eq!(read, [stored[0].clone()], "candidates read back whole");
 }
 
-async fn a_fire_stores_the_trigger_the_job_and_the_events(db: Db) {
+pub async fn a_fire_stores_the_trigger_the_job_and_the_events(db: SharedStore) {
     stored_workflow(&db, 1).await;
     let original = trigger(1, cron("*/5 * * * *", Some("Europe/Paris")));
     db.insert_trigger(&original).await.unwrap();
@@ -483,7 +481,7 @@ async fn a_fire_stores_the_trigger_the_job_and_the_events(db: Db) {
     assert!(db.triggers_for_job(job_id(99)).await.unwrap().is_empty());
 }
 
-async fn a_stale_fire_writes_nothing(db: Db) {
+pub async fn a_stale_fire_writes_nothing(db: SharedStore) {
     stored_workflow(&db, 1).await;
     let original = trigger(1, TriggerKind::Single);
     db.insert_trigger(&original).await.unwrap();
@@ -528,7 +526,7 @@ async fn a_stale_fire_writes_nothing(db: Db) {
     assert!(db.triggers_for_job(late_job.id).await.unwrap().is_empty());
 }
 
-async fn a_fire_with_a_taken_job_id_writes_nothing(db: Db) {
+pub async fn a_fire_with_a_taken_job_id_writes_nothing(db: SharedStore) {
     stored_workflow(&db, 1).await;
     let original = trigger(1, TriggerKind::Single);
     db.insert_trigger(&original).await.unwrap();
@@ -557,19 +555,19 @@ async fn a_fire_with_a_taken_job_id_writes_nothing(db: Db) {
 
 /// Eight servers race to fire one trigger, round after round, each from the same read: every
 /// round exactly one fire wins, and only winners leave a job and an event behind.
-async fn concurrent_fires_of_one_version_succeed_exactly_once(db: Db) {
+pub async fn concurrent_fires_of_one_version_succeed_exactly_once(db: SharedStore) {
     const TASKS: u128 = 8;
     const ROUNDS: u128 = 50;
     stored_workflow(&db, 1).await;
     let original = trigger(1, TriggerKind::Single);
     db.insert_trigger(&original).await.unwrap();
 
-    let barrier = Arc::new(tokio::sync::Barrier::new(TASKS as usize));
+    let barrier = Arc::new(Barrier::new(TASKS as usize));
     let mut tasks = Vec::new();
     for task in 0..TASKS {
         let db = db.clone();
         let barrier = barrier.clone();
-        tasks.push(tokio::spawn(async move {
+        tasks.push(async move {
             let mut wins = Vec::new();
             for round in 0..ROUNDS {
                 let current = db.get_trigger(trigger_id(1)).await.unwrap();
@@ -593,11 +591,11 @@ async fn concurrent_fires_of_one_version_succeed_exactly_once(db: Db) {
                 barrier.wait().await;
             }
             wins
-        }));
+        });
     }
     let mut winners_per_round = vec![0u32; ROUNDS as usize];
-    for task in tasks {
-        for (round, won) in task.await.unwrap().into_iter().enumerate() {
+    for task in join_all(tasks).await {
+        for (round, won) in task.into_iter().enumerate() {
             winners_per_round[round] += u32::from(won);
         }
     }
@@ -643,7 +641,7 @@ fn fire_of(read: &Trigger, n: u128, now: Timestamp) -> FireRecord {
 }
 
 /// The jobs the stored events name, one entry per event.
-async fn jobs_of_events(db: &Db) -> Vec<JobId> {
+pub async fn jobs_of_events(db: &SharedStore) -> Vec<JobId> {
     let (events, _) = db
         .list_events(&EventFilter {
             limit: 10_000,
@@ -656,7 +654,7 @@ async fn jobs_of_events(db: &Db) -> Vec<JobId> {
     jobs
 }
 
-async fn a_batch_stores_every_fire_with_its_job_and_events(db: Db) {
+pub async fn a_batch_stores_every_fire_with_its_job_and_events(db: SharedStore) {
     stored_workflow(&db, 1).await;
     // Every optional field set on one of them, so each column goes through the batch's write.
     let mut read: Vec<Trigger> = (1..=3)
@@ -694,7 +692,7 @@ async fn a_batch_stores_every_fire_with_its_job_and_events(db: Db) {
     assert!(db.record_fires(&[]).await.unwrap().is_empty());
 }
 
-async fn a_stale_fire_in_a_batch_is_refused_alone(db: Db) {
+pub async fn a_stale_fire_in_a_batch_is_refused_alone(db: SharedStore) {
     stored_workflow(&db, 1).await;
     let read: Vec<Trigger> = (1..=3).map(|n| trigger(n, TriggerKind::Single)).collect();
     for t in &read {
@@ -771,7 +769,7 @@ async fn a_stale_fire_in_a_batch_is_refused_alone(db: Db) {
     assert_eq!(job_count(&db).await, 3);
 }
 
-async fn a_trigger_twice_in_one_batch_fires_once(db: Db) {
+pub async fn a_trigger_twice_in_one_batch_fires_once(db: SharedStore) {
     stored_workflow(&db, 1).await;
     let read = trigger(1, TriggerKind::Single);
     db.insert_trigger(&read).await.unwrap();
@@ -789,7 +787,7 @@ async fn a_trigger_twice_in_one_batch_fires_once(db: Db) {
     assert_eq!(event_count(&db).await, 2);
 }
 
-async fn a_batch_with_a_taken_job_id_writes_nothing(db: Db) {
+pub async fn a_batch_with_a_taken_job_id_writes_nothing(db: SharedStore) {
     stored_workflow(&db, 1).await;
     let read: Vec<Trigger> = (1..=2).map(|n| trigger(n, TriggerKind::Single)).collect();
     for t in &read {
@@ -811,7 +809,7 @@ async fn a_batch_with_a_taken_job_id_writes_nothing(db: Db) {
 /// Four servers fire the same twenty triggers round after round, each from the same read and
 /// each batch in an order of its own: every trigger fires exactly once per round, only winners
 /// leave a job and events, and no batch fails (overlapping batches must not deadlock).
-async fn concurrent_batches_fire_each_trigger_exactly_once(db: Db) {
+pub async fn concurrent_batches_fire_each_trigger_exactly_once(db: SharedStore) {
     const TASKS: u128 = 4;
     const TRIGGERS: u128 = 20;
     const ROUNDS: u128 = 15;
@@ -822,12 +820,12 @@ async fn concurrent_batches_fire_each_trigger_exactly_once(db: Db) {
             .unwrap();
     }
 
-    let barrier = Arc::new(tokio::sync::Barrier::new(TASKS as usize));
+    let barrier = Arc::new(Barrier::new(TASKS as usize));
     let mut tasks = Vec::new();
     for task in 0..TASKS {
         let db = db.clone();
         let barrier = barrier.clone();
-        tasks.push(tokio::spawn(async move {
+        tasks.push(async move {
             let mut wins = Vec::new();
             for round in 0..ROUNDS {
                 let mut read = Vec::new();
@@ -858,11 +856,11 @@ async fn concurrent_batches_fire_each_trigger_exactly_once(db: Db) {
                 barrier.wait().await;
             }
             wins
-        }));
+        });
     }
     let mut wins: Vec<(u128, TriggerId)> = Vec::new();
-    for task in tasks {
-        wins.extend(task.await.unwrap());
+    for task in join_all(tasks).await {
+        wins.extend(task);
     }
     wins.sort();
     let expected: Vec<(u128, TriggerId)> = (0..ROUNDS)
@@ -878,7 +876,12 @@ async fn concurrent_batches_fire_each_trigger_exactly_once(db: Db) {
     assert_eq!(event_count(&db).await, (2 * ROUNDS * TRIGGERS) as u64);
 }
 
-contract_tests!(
+/// The tests of this module, for [`contract_suite!`](crate::contract_suite).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_triggers {
+    ($($backend:ident => $fixture:expr),+) => {
+        $crate::__contract_module!(triggers [
     each_kind_reads_back_as_written,
     a_taken_name_or_id_conflicts,
     schedule_names_may_repeat,
@@ -897,4 +900,6 @@ contract_tests!(
     a_trigger_twice_in_one_batch_fires_once,
     a_batch_with_a_taken_job_id_writes_nothing,
     concurrent_batches_fire_each_trigger_exactly_once,
-);
+        ] $($backend => $fixture),+);
+    };
+}

@@ -4,17 +4,17 @@
 // failed unwrap in a contract test is a failed assertion with a location.
 #![allow(clippy::unwrap_used)]
 
+use super::SharedStore;
 use baton_domain::Timestamp;
 use baton_domain::event::{Event, EventType};
 use baton_domain::ids::{EventId, JobId, WorkflowId};
 use baton_domain::job::JobStatus;
-use baton_domain::ports::{EventFilter, EventRepository};
+use baton_domain::ports::EventFilter;
 use baton_domain::robot::RobotId;
-use baton_storage::Db;
 use serde_json::json;
 use time::Duration;
 
-use crate::fixtures::{T0, at, uuid};
+use super::fixtures::{T0, at, uuid};
 
 /// A bare event `n` of `event_type` at `timestamp`.
 fn event(n: u128, event_type: EventType, timestamp: Timestamp) -> Event {
@@ -65,7 +65,7 @@ fn filter(event_type: Option<EventType>, since: Option<Timestamp>, limit: u32) -
     }
 }
 
-async fn appended_events_read_back_in_order_with_growing_seq(db: Db) {
+pub async fn appended_events_read_back_in_order_with_growing_seq(db: SharedStore) {
     let appended = vec![
         full_event(1),
         event(2, EventType::RobotOnline, at(1)),
@@ -92,7 +92,7 @@ async fn appended_events_read_back_in_order_with_growing_seq(db: Db) {
     assert!(later[0].seq > stored[2].seq);
 }
 
-async fn an_empty_log_has_seq_zero_and_appending_nothing_changes_it(db: Db) {
+pub async fn an_empty_log_has_seq_zero_and_appending_nothing_changes_it(db: SharedStore) {
     assert_eq!(db.latest_event_seq().await.unwrap(), 0);
     db.append_events(&[]).await.unwrap();
     assert_eq!(db.latest_event_seq().await.unwrap(), 0);
@@ -103,7 +103,7 @@ async fn an_empty_log_has_seq_zero_and_appending_nothing_changes_it(db: Db) {
     );
 }
 
-async fn events_after_pages_through_the_log_in_seq_order(db: Db) {
+pub async fn events_after_pages_through_the_log_in_seq_order(db: SharedStore) {
     let appended: Vec<Event> = (1..=25)
         .map(|n| event(n, EventType::JobCreated, at(0)))
         .collect();
@@ -123,7 +123,7 @@ async fn events_after_pages_through_the_log_in_seq_order(db: Db) {
     assert_eq!(after, db.latest_event_seq().await.unwrap());
 }
 
-async fn list_events_is_newest_first_with_filters_and_a_total(db: Db) {
+pub async fn list_events_is_newest_first_with_filters_and_a_total(db: SharedStore) {
     let appended = [
         event(1, EventType::JobCreated, at(0)),
         event(2, EventType::RobotOnline, at(10)),
@@ -186,7 +186,7 @@ async fn list_events_is_newest_first_with_filters_and_a_total(db: Db) {
     assert_eq!((none.len(), total), (0, 0));
 }
 
-async fn list_events_is_newest_first_by_time_when_the_log_order_differs(db: Db) {
+pub async fn list_events_is_newest_first_by_time_when_the_log_order_differs(db: SharedStore) {
     // Appended out of time order, as concurrent writers that took their timestamps before
     // inserting can leave them; equal times keep their log order.
     db.append_events(&[
@@ -206,7 +206,7 @@ async fn list_events_is_newest_first_by_time_when_the_log_order_differs(db: Db) 
     assert_eq!((ids, total), (expected, 4));
 }
 
-async fn a_duplicate_event_id_writes_none_of_the_batch(db: Db) {
+pub async fn a_duplicate_event_id_writes_none_of_the_batch(db: SharedStore) {
     db.append_events(&[event(1, EventType::JobCreated, at(0))])
         .await
         .unwrap();
@@ -224,11 +224,18 @@ async fn a_duplicate_event_id_writes_none_of_the_batch(db: Db) {
     assert_eq!(db.list_events(&filter(None, None, 10)).await.unwrap().1, 1);
 }
 
-contract_tests!(
+/// The tests of this module, for [`contract_suite!`](crate::contract_suite).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_events {
+    ($($backend:ident => $fixture:expr),+) => {
+        $crate::__contract_module!(events [
     appended_events_read_back_in_order_with_growing_seq,
     an_empty_log_has_seq_zero_and_appending_nothing_changes_it,
     events_after_pages_through_the_log_in_seq_order,
     list_events_is_newest_first_with_filters_and_a_total,
     list_events_is_newest_first_by_time_when_the_log_order_differs,
     a_duplicate_event_id_writes_none_of_the_batch,
-);
+        ] $($backend => $fixture),+);
+    };
+}

@@ -7,19 +7,20 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
+use super::SharedStore;
 use baton_domain::event::{Event, EventType};
 use baton_domain::flow::FlowId;
 use baton_domain::ids::{EventId, JobId, TriggerId, WorkflowId};
 use baton_domain::job::{CancelMode, Job, JobOrigin, JobStatus, NewJob, NodeExecution, Priority};
-use baton_domain::ports::{EventFilter, EventRepository, JobChange, JobFilter, JobRepository};
+use baton_domain::ports::{EventFilter, JobChange, JobFilter};
 use baton_domain::robot::RobotId;
 use baton_domain::workflow::{ExecutionMode, WorkflowName};
 use baton_domain::{RepoError, Timestamp};
-use baton_storage::Db;
+use futures_util::future::join_all;
 use serde_json::json;
 use time::Duration;
 
-use crate::fixtures::{T0, at, uuid};
+use super::fixtures::{T0, at, uuid};
 
 fn robot(name: &str) -> RobotId {
     RobotId::parse(name).unwrap()
@@ -120,7 +121,7 @@ fn ids(jobs: &[Job]) -> Vec<JobId> {
     jobs.iter().map(|j| j.id).collect()
 }
 
-async fn events_of(db: &Db, event_type: EventType) -> Vec<Event> {
+pub async fn events_of(db: &SharedStore, event_type: EventType) -> Vec<Event> {
     let filter = EventFilter {
         event_type: Some(event_type),
         limit: 10_000,
@@ -129,7 +130,7 @@ async fn events_of(db: &Db, event_type: EventType) -> Vec<Event> {
     db.list_events(&filter).await.unwrap().0
 }
 
-async fn jobs_read_back_with_every_field(db: Db) {
+pub async fn jobs_read_back_with_every_field(db: SharedStore) {
     let origins = [
         JobOrigin::Trigger(TriggerId::from_uuid(uuid(77))),
         JobOrigin::Flow(FlowId::parse("billing-flow").unwrap()),
@@ -153,7 +154,7 @@ async fn jobs_read_back_with_every_field(db: Db) {
     assert_eq!(db.get_job(null_output.id).await.unwrap(), null_output);
 }
 
-async fn insert_job_writes_its_events(db: Db) {
+pub async fn insert_job_writes_its_events(db: SharedStore) {
     let j = job(1, 10, 0);
     let event = created_event(1, &j);
     db.insert_job(&j, std::slice::from_ref(&event))
@@ -170,7 +171,7 @@ async fn insert_job_writes_its_events(db: Db) {
     );
 }
 
-async fn a_duplicate_job_id_conflicts_and_writes_no_events(db: Db) {
+pub async fn a_duplicate_job_id_conflicts_and_writes_no_events(db: SharedStore) {
     let j = job(1, 10, 0);
     db.insert_job(&j, &[created_event(1, &j)]).await.unwrap();
     let twin = job(1, 5, 10);
@@ -183,12 +184,12 @@ async fn a_duplicate_job_id_conflicts_and_writes_no_events(db: Db) {
     assert_eq!(events_of(&db, EventType::JobCreated).await.len(), 1);
 }
 
-async fn an_unknown_job_is_not_found(db: Db) {
+pub async fn an_unknown_job_is_not_found(db: SharedStore) {
     let err = db.get_job(job_id(404)).await.unwrap_err();
     assert!(matches!(err, RepoError::NotFound(_)), "{err:?}");
 }
 
-async fn a_claim_takes_jobs_by_priority_then_age(db: Db) {
+pub async fn a_claim_takes_jobs_by_priority_then_age(db: SharedStore) {
     // (id, priority, created): inserted out of order; 4 and 5 tie on both, so the id decides.
     let jobs = [
         job(1, 10, 0),
@@ -238,7 +239,7 @@ async fn a_claim_takes_jobs_by_priority_then_age(db: Db) {
     );
 }
 
-async fn a_claim_writes_one_job_claimed_event_per_job(db: Db) {
+pub async fn a_claim_writes_one_job_claimed_event_per_job(db: SharedStore) {
     for n in 1..=3 {
         db.insert_job(&job(n, 10, i64::try_from(n).unwrap()), &[])
             .await
@@ -270,7 +271,7 @@ async fn a_claim_writes_one_job_claimed_event_per_job(db: Db) {
     assert_eq!(events_of(&db, EventType::JobClaimed).await.len(), 3);
 }
 
-async fn update_job_stores_every_change_with_its_events(db: Db) {
+pub async fn update_job_stores_every_change_with_its_events(db: SharedStore) {
     db.insert_job(&job(1, 10, 0), &[]).await.unwrap();
     let [mut j] = db
         .claim_jobs(&robot("robot-1"), at(1), 60, 1)
@@ -326,7 +327,7 @@ async fn update_job_stores_every_change_with_its_events(db: Db) {
     assert_eq!(db.get_job(requeued.id).await.unwrap(), stored);
 }
 
-async fn a_stale_update_job_conflicts_and_writes_no_events(db: Db) {
+pub async fn a_stale_update_job_conflicts_and_writes_no_events(db: SharedStore) {
     let original = job(1, 10, 0);
     db.insert_job(&original, &[]).await.unwrap();
     let claimed_job = db
@@ -342,7 +343,7 @@ async fn a_stale_update_job_conflicts_and_writes_no_events(db: Db) {
     assert!(events_of(&db, EventType::JobCancelled).await.is_empty());
 }
 
-async fn update_job_of_an_unknown_id_is_not_found(db: Db) {
+pub async fn update_job_of_an_unknown_id_is_not_found(db: SharedStore) {
     let j = job(1, 10, 0);
     let event = created_event(1, &j);
     let err = db.update_job(&j, &[event]).await.unwrap_err();
@@ -354,7 +355,7 @@ async fn update_job_of_an_unknown_id_is_not_found(db: Db) {
     );
 }
 
-async fn get_jobs_reads_the_known_ids_and_leaves_out_the_others(db: Db) {
+pub async fn get_jobs_reads_the_known_ids_and_leaves_out_the_others(db: SharedStore) {
     for n in 1..=3 {
         db.insert_job(&job(n, 10, 0), &[]).await.unwrap();
     }
@@ -368,7 +369,7 @@ async fn get_jobs_reads_the_known_ids_and_leaves_out_the_others(db: Db) {
 }
 
 /// Three claimed jobs completed by robot-1, with their `job_completed` events.
-async fn three_completions(db: &Db) -> Vec<JobChange> {
+pub async fn three_completions(db: &SharedStore) -> Vec<JobChange> {
     for n in 1..=3 {
         db.insert_job(&job(n, 10, i64::try_from(n).unwrap()), &[])
             .await
@@ -398,7 +399,7 @@ async fn three_completions(db: &Db) -> Vec<JobChange> {
         .collect()
 }
 
-async fn update_jobs_each_stores_every_change_with_its_events(db: Db) {
+pub async fn update_jobs_each_stores_every_change_with_its_events(db: SharedStore) {
     let changes = three_completions(&db).await;
     let outcomes = db.update_jobs_each(&changes).await.unwrap();
     assert_eq!(outcomes.len(), 3);
@@ -413,7 +414,7 @@ async fn update_jobs_each_stores_every_change_with_its_events(db: Db) {
     assert!(db.update_jobs_each(&[]).await.unwrap().is_empty());
 }
 
-async fn update_jobs_each_keeps_every_field_and_stores_a_repeat_once(db: Db) {
+pub async fn update_jobs_each_keeps_every_field_and_stores_a_repeat_once(db: SharedStore) {
     let original = full_job(1, JobOrigin::Trigger(TriggerId::from_uuid(uuid(77))));
     db.insert_job(&original, &[]).await.unwrap();
     let mut changed = original.clone();
@@ -441,7 +442,7 @@ async fn update_jobs_each_keeps_every_field_and_stores_a_repeat_once(db: Db) {
     assert_eq!(db.get_job(expected.id).await.unwrap(), expected);
 }
 
-async fn update_jobs_each_refuses_stale_and_unknown_jobs_alone(db: Db) {
+pub async fn update_jobs_each_refuses_stale_and_unknown_jobs_alone(db: SharedStore) {
     let mut changes = three_completions(&db).await;
     // A cancel wins the race for the second job after the robot read it.
     let mut cancelled = db.get_job(changes[1].job.id).await.unwrap();
@@ -481,7 +482,7 @@ async fn update_jobs_each_refuses_stale_and_unknown_jobs_alone(db: Db) {
     assert!(events_of(&db, EventType::JobCreated).await.is_empty());
 }
 
-async fn list_jobs_filters_newest_first(db: Db) {
+pub async fn list_jobs_filters_newest_first(db: SharedStore) {
     let mut jobs: Vec<Job> = (1..=6)
         .map(|n| job(n, 10, i64::try_from(n).unwrap() * 10))
         .collect();
@@ -568,7 +569,7 @@ async fn list_jobs_filters_newest_first(db: Db) {
     );
 }
 
-async fn expired_leases_are_claimed_or_running_jobs_past_their_lease(db: Db) {
+pub async fn expired_leases_are_claimed_or_running_jobs_past_their_lease(db: SharedStore) {
     for n in 1..=5 {
         db.insert_job(&job(n, 10, i64::try_from(n).unwrap()), &[])
             .await
@@ -608,7 +609,7 @@ async fn expired_leases_are_claimed_or_running_jobs_past_their_lease(db: Db) {
     assert_eq!(db.expired_job_leases(at(1000), 1).await.unwrap().len(), 1);
 }
 
-async fn count_jobs_by_status_leaves_out_empty_statuses(db: Db) {
+pub async fn count_jobs_by_status_leaves_out_empty_statuses(db: SharedStore) {
     assert!(db.count_jobs_by_status().await.unwrap().is_empty());
     for n in 1..=6 {
         db.insert_job(&job(n, 10, i64::try_from(n).unwrap()), &[])
@@ -629,7 +630,7 @@ async fn count_jobs_by_status_leaves_out_empty_statuses(db: Db) {
     );
 }
 
-async fn eight_claimers_drain_2000_jobs_exactly_once(db: Db) {
+pub async fn eight_claimers_drain_2000_jobs_exactly_once(db: SharedStore) {
     const JOBS: u128 = 2000;
     let jobs: Vec<Job> = (0..JOBS)
         .map(|n| {
@@ -647,23 +648,21 @@ async fn eight_claimers_drain_2000_jobs_exactly_once(db: Db) {
         .map(|chunk| {
             let db = db.clone();
             let chunk = chunk.to_vec();
-            tokio::spawn(async move {
+            async move {
                 for j in &chunk {
                     db.insert_job(j, &[]).await.unwrap();
                 }
-            })
+            }
         })
         .collect();
-    for writer in writers {
-        writer.await.unwrap();
-    }
+    join_all(writers).await;
     let inserted = started.elapsed();
 
     let started = Instant::now();
     let claimers: Vec<_> = (0..8)
         .map(|c| {
             let db = db.clone();
-            tokio::spawn(async move {
+            async move {
                 let me = robot(&format!("robot-{c}"));
                 let mut mine = Vec::new();
                 loop {
@@ -678,18 +677,15 @@ async fn eight_claimers_drain_2000_jobs_exactly_once(db: Db) {
                         mine.push(got.id);
                     }
                 }
-            })
+            }
         })
         .collect();
     let mut all = Vec::new();
-    for claimer in claimers {
-        all.extend(claimer.await.unwrap());
+    for claimer in join_all(claimers).await {
+        all.extend(claimer);
     }
     let drained = started.elapsed();
-    eprintln!(
-        "{:?}: inserted {JOBS} jobs in {inserted:?}, 8 claimers drained them in {drained:?}",
-        db.backend()
-    );
+    eprintln!("inserted {JOBS} jobs in {inserted:?}, 8 claimers drained them in {drained:?}");
 
     let distinct: HashSet<JobId> = all.iter().copied().collect();
     assert_eq!(all.len(), distinct.len(), "no job was claimed twice");
@@ -710,7 +706,12 @@ async fn eight_claimers_drain_2000_jobs_exactly_once(db: Db) {
     assert_eq!(claim_events, 2000, "one job_claimed event per claim");
 }
 
-contract_tests!(
+/// The tests of this module, for [`contract_suite!`](crate::contract_suite).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_jobs {
+    ($($backend:ident => $fixture:expr),+) => {
+        $crate::__contract_module!(jobs [
     jobs_read_back_with_every_field,
     insert_job_writes_its_events,
     a_duplicate_job_id_conflicts_and_writes_no_events,
@@ -728,4 +729,6 @@ contract_tests!(
     expired_leases_are_claimed_or_running_jobs_past_their_lease,
     count_jobs_by_status_leaves_out_empty_statuses,
     eight_claimers_drain_2000_jobs_exactly_once,
-);
+        ] $($backend => $fixture),+);
+    };
+}

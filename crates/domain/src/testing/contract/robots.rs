@@ -4,14 +4,14 @@
 // failed unwrap in a contract test is a failed assertion with a location.
 #![allow(clippy::unwrap_used)]
 
+use super::SharedStore;
 use baton_domain::RepoError;
 use baton_domain::event::EventType;
-use baton_domain::ports::{EventFilter, EventRepository, RobotRepository};
+use baton_domain::ports::EventFilter;
 use baton_domain::robot::{Robot, RobotId, RobotLoad, RobotStatus};
-use baton_storage::Db;
 
-use crate::fixtures::{T0, at};
-use crate::workflows::{event, job_id, micros};
+use super::fixtures::{T0, at};
+use super::workflows::{event, job_id, micros};
 
 fn id(name: &str) -> RobotId {
     RobotId::parse(name).unwrap()
@@ -44,7 +44,7 @@ fn new_robot(name: &str) -> Robot {
     Robot::register(id(name), None, None, T0).unwrap()
 }
 
-async fn event_count(db: &Db) -> u64 {
+pub async fn event_count(db: &SharedStore) -> u64 {
     db.list_events(&EventFilter {
         limit: 1,
         ..EventFilter::default()
@@ -54,7 +54,7 @@ async fn event_count(db: &Db) -> u64 {
     .1
 }
 
-async fn robots_read_back_as_written(db: Db) {
+pub async fn robots_read_back_as_written(db: SharedStore) {
     let busy = busy_robot("robot-b");
     let fresh = new_robot("robot-a");
     db.insert_robot(&busy).await.unwrap();
@@ -82,14 +82,14 @@ async fn robots_read_back_as_written(db: Db) {
     );
 }
 
-async fn a_taken_robot_id_conflicts(db: Db) {
+pub async fn a_taken_robot_id_conflicts(db: SharedStore) {
     db.insert_robot(&busy_robot("r1")).await.unwrap();
     let err = db.insert_robot(&new_robot("r1")).await.unwrap_err();
     assert!(matches!(err, RepoError::Conflict(_)), "{err:?}");
     assert_eq!(db.get_robot(&id("r1")).await.unwrap(), busy_robot("r1"));
 }
 
-async fn missing_robots_are_not_found(db: Db) {
+pub async fn missing_robots_are_not_found(db: SharedStore) {
     assert!(matches!(
         db.get_robot(&id("ghost")).await,
         Err(RepoError::NotFound(_))
@@ -100,7 +100,7 @@ async fn missing_robots_are_not_found(db: Db) {
     ));
 }
 
-async fn robots_are_deleted(db: Db) {
+pub async fn robots_are_deleted(db: SharedStore) {
     db.insert_robot(&new_robot("r1")).await.unwrap();
     db.insert_robot(&new_robot("r2")).await.unwrap();
     db.delete_robot(&id("r1")).await.unwrap();
@@ -111,7 +111,7 @@ async fn robots_are_deleted(db: Db) {
     assert_eq!(db.list_robots(None).await.unwrap(), vec![new_robot("r2")]);
 }
 
-async fn save_inserts_then_replaces_every_field_with_events(db: Db) {
+pub async fn save_inserts_then_replaces_every_field_with_events(db: SharedStore) {
     let busy = busy_robot("r1");
     db.save_robot(&busy, &[event(1, EventType::RobotOnline, at(5))])
         .await
@@ -146,7 +146,7 @@ async fn save_inserts_then_replaces_every_field_with_events(db: Db) {
     assert_eq!(event_count(&db).await, 2);
 }
 
-async fn stale_robots_are_online_ones_without_a_recent_heartbeat(db: Db) {
+pub async fn stale_robots_are_online_ones_without_a_recent_heartbeat(db: SharedStore) {
     let before = micros(at(100), 500);
     let beat = |name: &str, when| {
         let mut robot = new_robot(name);
@@ -181,7 +181,7 @@ async fn stale_robots_are_online_ones_without_a_recent_heartbeat(db: Db) {
     );
 }
 
-async fn marking_offline_loses_to_a_newer_heartbeat(db: Db) {
+pub async fn marking_offline_loses_to_a_newer_heartbeat(db: SharedStore) {
     let robot = busy_robot("r1");
     db.insert_robot(&robot).await.unwrap();
     let seen = robot.last_heartbeat;
@@ -237,7 +237,7 @@ async fn marking_offline_loses_to_a_newer_heartbeat(db: Db) {
     assert_eq!(event_count(&db).await, 1);
 }
 
-async fn a_robot_never_seen_is_marked_by_a_null_heartbeat(db: Db) {
+pub async fn a_robot_never_seen_is_marked_by_a_null_heartbeat(db: SharedStore) {
     let mut robot = new_robot("r1");
     robot.status = RobotStatus::Idle;
     db.insert_robot(&robot).await.unwrap();
@@ -269,7 +269,7 @@ async fn a_robot_never_seen_is_marked_by_a_null_heartbeat(db: Db) {
     );
 }
 
-async fn robots_are_found_by_their_token_hash(db: Db) {
+pub async fn robots_are_found_by_their_token_hash(db: SharedStore) {
     let with_token = busy_robot("r1");
     db.insert_robot(&with_token).await.unwrap();
     db.insert_robot(&new_robot("r2")).await.unwrap();
@@ -289,7 +289,12 @@ async fn robots_are_found_by_their_token_hash(db: Db) {
     );
 }
 
-contract_tests!(
+/// The tests of this module, for [`contract_suite!`](crate::contract_suite).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_robots {
+    ($($backend:ident => $fixture:expr),+) => {
+        $crate::__contract_module!(robots [
     robots_read_back_as_written,
     robots_are_found_by_their_token_hash,
     a_taken_robot_id_conflicts,
@@ -299,4 +304,6 @@ contract_tests!(
     stale_robots_are_online_ones_without_a_recent_heartbeat,
     marking_offline_loses_to_a_newer_heartbeat,
     a_robot_never_seen_is_marked_by_a_null_heartbeat,
-);
+        ] $($backend => $fixture),+);
+    };
+}

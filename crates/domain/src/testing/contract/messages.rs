@@ -4,21 +4,20 @@
 // failed unwrap in a contract test is a failed assertion with a location.
 #![allow(clippy::unwrap_used)]
 
+use super::SharedStore;
 use baton_domain::RepoError;
 use baton_domain::agent::Message;
 use baton_domain::ids::MessageId;
-use baton_domain::ports::MessageRepository;
-use baton_storage::Db;
 use serde_json::json;
 
-use crate::fixtures::{T0, at};
-use crate::workflows::{agent_id, message, message_id, micros, stored_workflow};
+use super::fixtures::{T0, at};
+use super::workflows::{agent_id, message, message_id, micros, stored_workflow};
 
 fn ids(messages: &[Message]) -> Vec<MessageId> {
     messages.iter().map(|m| m.id).collect()
 }
 
-async fn messages_read_back_as_written(db: Db) {
+pub async fn messages_read_back_as_written(db: SharedStore) {
     let (_, agents) = stored_workflow(&db, 1).await;
     let agent = agents[0].id;
     let with_everything = message(
@@ -47,11 +46,11 @@ async fn messages_read_back_as_written(db: Db) {
     );
 }
 
-async fn an_empty_batch_is_accepted(db: Db) {
+pub async fn an_empty_batch_is_accepted(db: SharedStore) {
     db.insert_messages(&[]).await.unwrap();
 }
 
-async fn messages_of_an_unknown_agent_are_not_found_and_nothing_is_written(db: Db) {
+pub async fn messages_of_an_unknown_agent_are_not_found_and_nothing_is_written(db: SharedStore) {
     let (_, agents) = stored_workflow(&db, 1).await;
     let known = message(1, agents[0].id, at(1), None);
     let unknown = message(2, agent_id(999), at(2), None);
@@ -72,7 +71,7 @@ async fn messages_of_an_unknown_agent_are_not_found_and_nothing_is_written(db: D
     ));
 }
 
-async fn a_duplicate_message_id_conflicts(db: Db) {
+pub async fn a_duplicate_message_id_conflicts(db: SharedStore) {
     let (_, agents) = stored_workflow(&db, 1).await;
     let first = message(1, agents[0].id, at(1), None);
     db.insert_messages(std::slice::from_ref(&first))
@@ -94,7 +93,7 @@ async fn a_duplicate_message_id_conflicts(db: Db) {
     );
 }
 
-async fn listing_is_newest_first_strictly_after_and_limited(db: Db) {
+pub async fn listing_is_newest_first_strictly_after_and_limited(db: SharedStore) {
     let (_, agents) = stored_workflow(&db, 1).await;
     let (agent, other) = (agents[0].id, agents[1].id);
     let now = at(1_000);
@@ -150,7 +149,7 @@ async fn listing_is_newest_first_strictly_after_and_limited(db: Db) {
     );
 }
 
-async fn an_expired_message_is_not_found_then_purged(db: Db) {
+pub async fn an_expired_message_is_not_found_then_purged(db: SharedStore) {
     let (_, agents) = stored_workflow(&db, 1).await;
     let agent = agents[0].id;
     let now = micros(at(100), 250);
@@ -186,11 +185,18 @@ async fn an_expired_message_is_not_found_then_purged(db: Db) {
     );
 }
 
-contract_tests!(
+/// The tests of this module, for [`contract_suite!`](crate::contract_suite).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_messages {
+    ($($backend:ident => $fixture:expr),+) => {
+        $crate::__contract_module!(messages [
     messages_read_back_as_written,
     an_empty_batch_is_accepted,
     messages_of_an_unknown_agent_are_not_found_and_nothing_is_written,
     a_duplicate_message_id_conflicts,
     listing_is_newest_first_strictly_after_and_limited,
     an_expired_message_is_not_found_then_purged,
-);
+        ] $($backend => $fixture),+);
+    };
+}

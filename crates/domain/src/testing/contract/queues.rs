@@ -7,20 +7,21 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
+use super::SharedStore;
 use baton_domain::RepoError;
 use baton_domain::Timestamp;
 use baton_domain::ids::QueueItemId;
-use baton_domain::ports::{ItemCursor, QueueRepository};
+use baton_domain::ports::ItemCursor;
 use baton_domain::queue::{
     ItemData, QueueItem, QueueItemStatus, QueueName, QueueSettings, StatusCounts,
 };
 use baton_domain::robot::RobotId;
-use baton_storage::Db;
+use futures_util::future::join_all;
 use time::Duration;
 
-use crate::fixtures::{T0, at, uuid};
+use super::fixtures::{T0, at, uuid};
 
-pub(crate) fn queue(name: &str) -> QueueName {
+pub fn queue(name: &str) -> QueueName {
     QueueName::parse(name).unwrap()
 }
 
@@ -29,7 +30,7 @@ fn robot(name: &str) -> RobotId {
 }
 
 /// A NEW item of `queue_name` with id `n`, created `created` seconds after T0, no optional fields.
-pub(crate) fn item(queue_name: &str, n: u128, created: i64) -> QueueItem {
+pub fn item(queue_name: &str, n: u128, created: i64) -> QueueItem {
     QueueItem {
         id: QueueItemId::from_uuid(uuid(n)),
         queue_name: queue(queue_name),
@@ -49,7 +50,7 @@ pub(crate) fn item(queue_name: &str, n: u128, created: i64) -> QueueItem {
     }
 }
 
-pub(crate) fn with_reference(mut item: QueueItem, reference: &str) -> QueueItem {
+pub fn with_reference(mut item: QueueItem, reference: &str) -> QueueItem {
     item.reference = Some(reference.to_owned());
     item
 }
@@ -59,7 +60,7 @@ fn micros(t: Timestamp, us: i64) -> Timestamp {
     t + Duration::microseconds(us)
 }
 
-pub(crate) fn unique_settings() -> QueueSettings {
+pub fn unique_settings() -> QueueSettings {
     QueueSettings::new(3, 60, true).unwrap()
 }
 
@@ -74,7 +75,7 @@ fn ids(items: &[QueueItem]) -> Vec<QueueItemId> {
     items.iter().map(|i| i.id).collect()
 }
 
-pub(crate) async fn total_items(db: &Db, name: &str) -> u64 {
+pub async fn total_items(db: &SharedStore, name: &str) -> u64 {
     let mut total = 0;
     for status in QueueItemStatus::ALL {
         total += db.count_items(&queue(name), status).await.unwrap();
@@ -82,7 +83,7 @@ pub(crate) async fn total_items(db: &Db, name: &str) -> u64 {
     total
 }
 
-async fn ensure_queue_creates_a_default_queue_once(db: Db) {
+pub async fn ensure_queue_creates_a_default_queue_once(db: SharedStore) {
     let created = db.ensure_queue(&queue("invoices"), T0).await.unwrap();
     assert_eq!(created.name, queue("invoices"));
     assert_eq!(created.settings, QueueSettings::default());
@@ -92,12 +93,12 @@ async fn ensure_queue_creates_a_default_queue_once(db: Db) {
     assert_eq!(db.get_queue(&queue("invoices")).await.unwrap(), created);
 }
 
-async fn an_unknown_queue_is_not_found(db: Db) {
+pub async fn an_unknown_queue_is_not_found(db: SharedStore) {
     let err = db.get_queue(&queue("nope")).await.unwrap_err();
     assert!(matches!(err, RepoError::NotFound(_)), "{err:?}");
 }
 
-async fn queue_settings_are_saved_and_replaced(db: Db) {
+pub async fn queue_settings_are_saved_and_replaced(db: SharedStore) {
     let first = QueueSettings::new(0, 1, true).unwrap();
     let saved = db
         .save_queue_settings(&queue("q"), &first, micros(T0, 1))
@@ -122,7 +123,7 @@ async fn queue_settings_are_saved_and_replaced(db: Db) {
     );
 }
 
-async fn items_read_back_with_every_field(db: Db) {
+pub async fn items_read_back_with_every_field(db: SharedStore) {
     let full = QueueItem {
         id: QueueItemId::from_uuid(uuid(1)),
         queue_name: queue("invoices"),
@@ -151,12 +152,12 @@ async fn items_read_back_with_every_field(db: Db) {
     assert_eq!(q.settings, QueueSettings::default());
 }
 
-async fn inserting_no_items_is_a_no_op(db: Db) {
+pub async fn inserting_no_items_is_a_no_op(db: SharedStore) {
     db.insert_items(&[]).await.unwrap();
     assert!(db.list_queues().await.unwrap().is_empty());
 }
 
-async fn an_unknown_item_is_not_found(db: Db) {
+pub async fn an_unknown_item_is_not_found(db: SharedStore) {
     let err = db
         .get_item(QueueItemId::from_uuid(uuid(404)))
         .await
@@ -164,7 +165,7 @@ async fn an_unknown_item_is_not_found(db: Db) {
     assert!(matches!(err, RepoError::NotFound(_)), "{err:?}");
 }
 
-async fn a_duplicate_item_id_conflicts_and_writes_nothing(db: Db) {
+pub async fn a_duplicate_item_id_conflicts_and_writes_nothing(db: SharedStore) {
     db.insert_items(&[item("q", 1, 0)]).await.unwrap();
     let err = db
         .insert_items(&[item("q", 2, 1), item("q", 1, 2)])
@@ -178,7 +179,7 @@ async fn a_duplicate_item_id_conflicts_and_writes_nothing(db: Db) {
     assert_eq!(total_items(&db, "q").await, 1);
 }
 
-async fn a_reference_repeated_in_one_batch_conflicts_and_writes_nothing(db: Db) {
+pub async fn a_reference_repeated_in_one_batch_conflicts_and_writes_nothing(db: SharedStore) {
     db.save_queue_settings(&queue("unique"), &unique_settings(), T0)
         .await
         .unwrap();
@@ -204,7 +205,7 @@ async fn a_reference_repeated_in_one_batch_conflicts_and_writes_nothing(db: Db) 
         .unwrap();
 }
 
-async fn a_reference_used_before_conflicts_and_writes_nothing(db: Db) {
+pub async fn a_reference_used_before_conflicts_and_writes_nothing(db: SharedStore) {
     db.save_queue_settings(&queue("unique"), &unique_settings(), T0)
         .await
         .unwrap();
@@ -230,7 +231,7 @@ async fn a_reference_used_before_conflicts_and_writes_nothing(db: Db) {
         .unwrap();
 }
 
-async fn references_repeat_freely_where_uniqueness_is_not_asked(db: Db) {
+pub async fn references_repeat_freely_where_uniqueness_is_not_asked(db: SharedStore) {
     db.save_queue_settings(&queue("unique"), &unique_settings(), T0)
         .await
         .unwrap();
@@ -250,7 +251,7 @@ async fn references_repeat_freely_where_uniqueness_is_not_asked(db: Db) {
     assert_eq!(total_items(&db, "unique").await, 3);
 }
 
-async fn making_a_queue_unique_covers_the_references_it_already_has(db: Db) {
+pub async fn making_a_queue_unique_covers_the_references_it_already_has(db: SharedStore) {
     db.insert_items(&[with_reference(item("q", 1, 0), "R")])
         .await
         .unwrap();
@@ -272,22 +273,22 @@ async fn making_a_queue_unique_covers_the_references_it_already_has(db: Db) {
     assert_eq!(total_items(&db, "q").await, 2);
 }
 
-async fn concurrent_inserts_of_one_reference_let_exactly_one_win(db: Db) {
+pub async fn concurrent_inserts_of_one_reference_let_exactly_one_win(db: SharedStore) {
     db.save_queue_settings(&queue("unique"), &unique_settings(), T0)
         .await
         .unwrap();
     let tasks: Vec<_> = (0..8u128)
         .map(|n| {
             let db = db.clone();
-            tokio::spawn(async move {
+            async move {
                 db.insert_items(&[with_reference(item("unique", 100 + n, 0), "R")])
                     .await
-            })
+            }
         })
         .collect();
     let mut wins = 0;
-    for task in tasks {
-        match task.await.unwrap() {
+    for task in join_all(tasks).await {
+        match task {
             Ok(()) => wins += 1,
             Err(RepoError::Conflict(_)) => {}
             Err(other) => panic!("unexpected error: {other:?}"),
@@ -297,7 +298,7 @@ async fn concurrent_inserts_of_one_reference_let_exactly_one_win(db: Db) {
     assert_eq!(total_items(&db, "unique").await, 1);
 }
 
-async fn a_claim_takes_the_oldest_new_items_with_a_lease(db: Db) {
+pub async fn a_claim_takes_the_oldest_new_items_with_a_lease(db: SharedStore) {
     db.save_queue_settings(&queue("q"), &QueueSettings::new(3, 60, false).unwrap(), T0)
         .await
         .unwrap();
@@ -362,7 +363,7 @@ async fn a_claim_takes_the_oldest_new_items_with_a_lease(db: Db) {
     );
 }
 
-async fn a_claim_of_nothing_returns_nothing(db: Db) {
+pub async fn a_claim_of_nothing_returns_nothing(db: SharedStore) {
     assert!(
         db.claim_items(&queue("unknown"), &robot("r"), T0, 10)
             .await
@@ -384,7 +385,7 @@ async fn a_claim_of_nothing_returns_nothing(db: Db) {
     );
 }
 
-async fn update_item_stores_every_change_and_bumps_the_version(db: Db) {
+pub async fn update_item_stores_every_change_and_bumps_the_version(db: SharedStore) {
     let original = with_reference(item("q", 1, 0), "R");
     db.insert_items(std::slice::from_ref(&original))
         .await
@@ -423,7 +424,7 @@ async fn update_item_stores_every_change_and_bumps_the_version(db: Db) {
     assert_eq!(db.get_item(original.id).await.unwrap(), stored);
 }
 
-async fn a_stale_update_item_conflicts(db: Db) {
+pub async fn a_stale_update_item_conflicts(db: SharedStore) {
     let original = item("q", 1, 0);
     db.insert_items(std::slice::from_ref(&original))
         .await
@@ -446,12 +447,12 @@ async fn a_stale_update_item_conflicts(db: Db) {
     ));
 }
 
-async fn update_item_of_an_unknown_id_is_not_found(db: Db) {
+pub async fn update_item_of_an_unknown_id_is_not_found(db: SharedStore) {
     let err = db.update_item(&item("q", 1, 0)).await.unwrap_err();
     assert!(matches!(err, RepoError::NotFound(_)), "{err:?}");
 }
 
-async fn counts_per_status_and_queue_summaries(db: Db) {
+pub async fn counts_per_status_and_queue_summaries(db: SharedStore) {
     db.ensure_queue(&queue("empty"), T0).await.unwrap();
     let mut items = Vec::new();
     for n in 0..4 {
@@ -538,7 +539,7 @@ async fn counts_per_status_and_queue_summaries(db: Db) {
     );
 }
 
-async fn list_items_is_newest_first_filtered_and_limited(db: Db) {
+pub async fn list_items_is_newest_first_filtered_and_limited(db: SharedStore) {
     let mut items: Vec<QueueItem> = (1..=6)
         .map(|n| item("q", n, i64::try_from(n).unwrap()))
         .collect();
@@ -568,7 +569,7 @@ async fn list_items_is_newest_first_filtered_and_limited(db: Db) {
     );
 }
 
-async fn list_items_paging_with_a_cursor_walks_every_item_once(db: Db) {
+pub async fn list_items_paging_with_a_cursor_walks_every_item_once(db: SharedStore) {
     // 40 items over 10 distinct creation dates, so pages split ties, inserted in scrambled order.
     let mut items: Vec<QueueItem> = (0..40u128)
         .map(|n| {
@@ -605,7 +606,7 @@ async fn list_items_paging_with_a_cursor_walks_every_item_once(db: Db) {
     }
 }
 
-async fn expired_leases_are_in_progress_items_oldest_lease_first(db: Db) {
+pub async fn expired_leases_are_in_progress_items_oldest_lease_first(db: SharedStore) {
     db.save_queue_settings(&queue("q"), &QueueSettings::new(3, 60, false).unwrap(), T0)
         .await
         .unwrap();
@@ -650,7 +651,7 @@ async fn expired_leases_are_in_progress_items_oldest_lease_first(db: Db) {
     assert_eq!(db.expired_item_leases(at(1000), 2).await.unwrap().len(), 2);
 }
 
-async fn eight_claimers_drain_2000_items_exactly_once(db: Db) {
+pub async fn eight_claimers_drain_2000_items_exactly_once(db: SharedStore) {
     const ITEMS: u128 = 2000;
     let items: Vec<QueueItem> = (0..ITEMS)
         .map(|n| item("load", n + 1, i64::try_from(n % 50).unwrap()))
@@ -663,7 +664,7 @@ async fn eight_claimers_drain_2000_items_exactly_once(db: Db) {
     let claimers: Vec<_> = (0..8)
         .map(|c| {
             let db = db.clone();
-            tokio::spawn(async move {
+            async move {
                 let me = robot(&format!("robot-{c}"));
                 let mut mine = Vec::new();
                 loop {
@@ -681,18 +682,15 @@ async fn eight_claimers_drain_2000_items_exactly_once(db: Db) {
                         mine.push(got.id);
                     }
                 }
-            })
+            }
         })
         .collect();
     let mut all = Vec::new();
-    for claimer in claimers {
-        all.extend(claimer.await.unwrap());
+    for claimer in join_all(claimers).await {
+        all.extend(claimer);
     }
     let drained = started.elapsed();
-    eprintln!(
-        "{:?}: inserted {ITEMS} items in {inserted:?}, 8 claimers drained them in {drained:?}",
-        db.backend()
-    );
+    eprintln!("inserted {ITEMS} items in {inserted:?}, 8 claimers drained them in {drained:?}");
 
     let distinct: HashSet<QueueItemId> = all.iter().copied().collect();
     assert_eq!(all.len(), distinct.len(), "no item was claimed twice");
@@ -712,7 +710,12 @@ async fn eight_claimers_drain_2000_items_exactly_once(db: Db) {
     );
 }
 
-contract_tests!(
+/// The tests of this module, for [`contract_suite!`](crate::contract_suite).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_queues {
+    ($($backend:ident => $fixture:expr),+) => {
+        $crate::__contract_module!(queues [
     ensure_queue_creates_a_default_queue_once,
     an_unknown_queue_is_not_found,
     queue_settings_are_saved_and_replaced,
@@ -735,4 +738,6 @@ contract_tests!(
     list_items_paging_with_a_cursor_walks_every_item_once,
     expired_leases_are_in_progress_items_oldest_lease_first,
     eight_claimers_drain_2000_items_exactly_once,
-);
+        ] $($backend => $fixture),+);
+    };
+}

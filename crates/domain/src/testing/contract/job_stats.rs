@@ -4,18 +4,16 @@
 // failed unwrap in a contract test is a failed assertion with a location.
 #![allow(clippy::unwrap_used)]
 
+use super::SharedStore;
 use baton_domain::Timestamp;
 use baton_domain::ids::{JobId, WorkflowId};
 use baton_domain::job::{Job, JobOrigin, JobStatus, NewJob, Priority};
-use baton_domain::ports::{
-    ErrorCount, JobRepository, JobScope, JobStatsRepository, StatusTotals, WorkflowDuration,
-};
+use baton_domain::ports::{ErrorCount, JobScope, StatusTotals, WorkflowDuration};
 use baton_domain::robot::RobotId;
 use baton_domain::workflow::{ExecutionMode, WorkflowName};
-use baton_storage::Db;
 use time::Duration;
 
-use crate::fixtures::{T0, at, uuid};
+use super::fixtures::{T0, at, uuid};
 
 fn robot(name: &str) -> RobotId {
     RobotId::parse(name).unwrap()
@@ -62,7 +60,7 @@ fn failed(n: u128, created: i64, error: Option<&str>) -> Job {
     job
 }
 
-async fn insert(db: &Db, jobs: &[Job]) {
+pub async fn insert(db: &SharedStore, jobs: &[Job]) {
     for job in jobs {
         db.insert_job(job, &[]).await.unwrap();
     }
@@ -89,7 +87,7 @@ fn totals(status: JobStatus, jobs: u64, retried: u64, timed: u64, sum: i64) -> S
     }
 }
 
-async fn totals_count_each_status_with_retries_and_durations(db: Db) {
+pub async fn totals_count_each_status_with_retries_and_durations(db: SharedStore) {
     assert_eq!(db.job_totals(&all()).await.unwrap(), []);
     let mut retried = ended(3, 1, 0, "robot-1", JobStatus::Completed, 2_500);
     retried.retry_count = 2;
@@ -139,7 +137,7 @@ async fn totals_count_each_status_with_retries_and_durations(db: Db) {
     );
 }
 
-async fn scopes_bound_creation_and_end_from_below_inclusively(db: Db) {
+pub async fn scopes_bound_creation_and_end_from_below_inclusively(db: SharedStore) {
     // Created at 0, 10, 20 s; each ends 1 s + 2 s after its creation.
     insert(
         &db,
@@ -187,7 +185,7 @@ async fn scopes_bound_creation_and_end_from_below_inclusively(db: Db) {
     );
 }
 
-async fn durations_follow_every_update_of_a_job(db: Db) {
+pub async fn durations_follow_every_update_of_a_job(db: SharedStore) {
     let mut job = pending(1, 1, 0);
     db.insert_job(&job, &[]).await.unwrap();
     job.claim(robot("robot-1"), at(1), 60).unwrap();
@@ -213,7 +211,7 @@ async fn durations_follow_every_update_of_a_job(db: Db) {
     );
 }
 
-async fn completed_durations_are_ranked_shortest_first(db: Db) {
+pub async fn completed_durations_are_ranked_shortest_first(db: SharedStore) {
     // Completed jobs of 5, 1, 4, 2, 3 seconds, one more of 3 s, and other statuses around them.
     let mut jobs: Vec<Job> = [5, 1, 4, 2, 3, 3]
         .into_iter()
@@ -258,7 +256,7 @@ async fn completed_durations_are_ranked_shortest_first(db: Db) {
     );
 }
 
-async fn slowest_workflows_average_their_completed_jobs(db: Db) {
+pub async fn slowest_workflows_average_their_completed_jobs(db: SharedStore) {
     let mut jobs = vec![
         // Workflow 1: 1 s and 3 s → 2 s. Its failure does not count.
         ended(1, 1, 0, "robot-1", JobStatus::Completed, 1_000),
@@ -310,7 +308,7 @@ async fn slowest_workflows_average_their_completed_jobs(db: Db) {
     );
 }
 
-async fn error_counts_rank_failed_jobs_by_error_type(db: Db) {
+pub async fn error_counts_rank_failed_jobs_by_error_type(db: SharedStore) {
     insert(
         &db,
         &[
@@ -353,11 +351,18 @@ async fn error_counts_rank_failed_jobs_by_error_type(db: Db) {
     assert_eq!(db.error_counts(&all(), 100).await.unwrap().len(), 6);
 }
 
-contract_tests!(
+/// The tests of this module, for [`contract_suite!`](crate::contract_suite).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_job_stats {
+    ($($backend:ident => $fixture:expr),+) => {
+        $crate::__contract_module!(job_stats [
     totals_count_each_status_with_retries_and_durations,
     scopes_bound_creation_and_end_from_below_inclusively,
     durations_follow_every_update_of_a_job,
     completed_durations_are_ranked_shortest_first,
     slowest_workflows_average_their_completed_jobs,
     error_counts_rank_failed_jobs_by_error_type,
-);
+        ] $($backend => $fixture),+);
+    };
+}

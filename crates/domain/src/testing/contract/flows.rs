@@ -4,17 +4,17 @@
 // failed unwrap in a contract test is a failed assertion with a location.
 #![allow(clippy::unwrap_used)]
 
+use super::SharedStore;
 use baton_domain::RepoError;
 use baton_domain::event::EventType;
 use baton_domain::flow::{Flow, FlowCommand, FlowConfig, FlowId, FlowStatus};
 use baton_domain::job::JobOrigin;
-use baton_domain::ports::{EventFilter, EventRepository, FlowRepository, JobRepository};
+use baton_domain::ports::EventFilter;
 use baton_domain::{RepoResult, Timestamp};
-use baton_storage::Db;
 use serde_json::json;
 
-use crate::fixtures::{T0, at};
-use crate::workflows::{event, job, job_id, micros, workflow_id};
+use super::fixtures::{T0, at};
+use super::workflows::{event, job, job_id, micros, workflow_id};
 
 fn flow_id(name: &str) -> FlowId {
     FlowId::parse(name).unwrap()
@@ -47,7 +47,7 @@ fn names(flows: &[Flow]) -> Vec<&str> {
     flows.iter().map(|f| f.flow_id().as_str()).collect()
 }
 
-async fn event_count(db: &Db) -> u64 {
+pub async fn event_count(db: &SharedStore) -> u64 {
     db.list_events(&EventFilter {
         limit: 1,
         ..EventFilter::default()
@@ -57,7 +57,7 @@ async fn event_count(db: &Db) -> u64 {
     .1
 }
 
-async fn job_count(db: &Db) -> u64 {
+pub async fn job_count(db: &SharedStore) -> u64 {
     db.count_jobs_by_status()
         .await
         .unwrap()
@@ -74,7 +74,7 @@ fn is_not_found<T: std::fmt::Debug>(result: RepoResult<T>) -> bool {
     matches!(result, Err(RepoError::NotFound(_)))
 }
 
-async fn flows_read_back_as_written(db: Db) {
+pub async fn flows_read_back_as_written(db: SharedStore) {
     let busy = running("sync");
     let idle = flow("archive", at(5));
     db.insert_flows(&[busy.clone(), idle.clone()])
@@ -96,12 +96,12 @@ async fn flows_read_back_as_written(db: Db) {
     );
 }
 
-async fn an_empty_batch_is_accepted(db: Db) {
+pub async fn an_empty_batch_is_accepted(db: SharedStore) {
     db.insert_flows(&[]).await.unwrap();
     assert!(db.list_flows().await.unwrap().is_empty());
 }
 
-async fn a_batch_with_a_stored_id_writes_none(db: Db) {
+pub async fn a_batch_with_a_stored_id_writes_none(db: SharedStore) {
     db.insert_flows(&[flow("sync", T0)]).await.unwrap();
     let batch = [flow("a", at(1)), flow("sync", at(2)), flow("b", at(3))];
     assert!(is_conflict(db.insert_flows(&batch).await));
@@ -113,13 +113,13 @@ async fn a_batch_with_a_stored_id_writes_none(db: Db) {
     );
 }
 
-async fn a_batch_repeating_an_id_writes_none(db: Db) {
+pub async fn a_batch_repeating_an_id_writes_none(db: SharedStore) {
     let batch = [flow("a", at(1)), flow("b", at(2)), flow("a", at(3))];
     assert!(is_conflict(db.insert_flows(&batch).await));
     assert!(db.list_flows().await.unwrap().is_empty());
 }
 
-async fn missing_flows_are_not_found(db: Db) {
+pub async fn missing_flows_are_not_found(db: SharedStore) {
     let ghost = flow("ghost", T0);
     assert!(is_not_found(db.get_flow(ghost.flow_id()).await));
     assert!(is_not_found(db.update_flow(&ghost, &[]).await));
@@ -132,7 +132,7 @@ async fn missing_flows_are_not_found(db: Db) {
     );
 }
 
-async fn flows_are_deleted(db: Db) {
+pub async fn flows_are_deleted(db: SharedStore) {
     db.insert_flows(&[flow("a", at(1)), flow("b", at(2))])
         .await
         .unwrap();
@@ -141,7 +141,7 @@ async fn flows_are_deleted(db: Db) {
     assert_eq!(names(&db.list_flows().await.unwrap()), ["b"]);
 }
 
-async fn updates_are_optimistic_and_carry_events(db: Db) {
+pub async fn updates_are_optimistic_and_carry_events(db: SharedStore) {
     let original = flow("sync", micros(T0, 5));
     db.insert_flows(std::slice::from_ref(&original))
         .await
@@ -195,7 +195,7 @@ async fn updates_are_optimistic_and_carry_events(db: Db) {
     );
 }
 
-async fn starting_a_job_stores_the_flow_the_job_and_the_events(db: Db) {
+pub async fn starting_a_job_stores_the_flow_the_job_and_the_events(db: SharedStore) {
     let mut original = flow("sync", T0);
     original.apply(FlowCommand::Start, at(1)).unwrap();
     db.insert_flows(std::slice::from_ref(&original))
@@ -240,7 +240,7 @@ async fn starting_a_job_stores_the_flow_the_job_and_the_events(db: Db) {
     );
 }
 
-async fn a_finished_job_leaves_no_flow_for_it(db: Db) {
+pub async fn a_finished_job_leaves_no_flow_for_it(db: SharedStore) {
     let mut f = running("sync");
     f.status = FlowStatus::Running;
     db.insert_flows(std::slice::from_ref(&f)).await.unwrap();
@@ -250,7 +250,12 @@ async fn a_finished_job_leaves_no_flow_for_it(db: Db) {
     assert_eq!(db.flow_for_job(job_id(1)).await.unwrap(), None);
 }
 
-contract_tests!(
+/// The tests of this module, for [`contract_suite!`](crate::contract_suite).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_flows {
+    ($($backend:ident => $fixture:expr),+) => {
+        $crate::__contract_module!(flows [
     flows_read_back_as_written,
     an_empty_batch_is_accepted,
     a_batch_with_a_stored_id_writes_none,
@@ -260,4 +265,6 @@ contract_tests!(
     updates_are_optimistic_and_carry_events,
     starting_a_job_stores_the_flow_the_job_and_the_events,
     a_finished_job_leaves_no_flow_for_it,
-);
+        ] $($backend => $fixture),+);
+    };
+}

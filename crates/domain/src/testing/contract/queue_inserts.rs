@@ -5,22 +5,22 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use super::SharedStore;
 use baton_domain::RepoError;
-use baton_domain::ports::QueueRepository;
-use baton_storage::Db;
+use futures_util::future::join_all;
 
-use crate::queues::{item, queue, total_items, unique_settings, with_reference};
+use super::queues::{item, queue, total_items, unique_settings, with_reference};
 
 fn is_conflict(outcome: &Result<(), RepoError>) -> bool {
     matches!(outcome, Err(RepoError::Conflict(_)))
 }
 
-async fn insert_each_of_nothing_answers_nothing(db: Db) {
+pub async fn insert_each_of_nothing_answers_nothing(db: SharedStore) {
     assert!(db.insert_each(&[]).await.is_empty());
 }
 
-async fn insert_each_refuses_only_the_items_whose_reference_is_taken(db: Db) {
-    db.save_queue_settings(&queue("unique"), &unique_settings(), crate::fixtures::T0)
+pub async fn insert_each_refuses_only_the_items_whose_reference_is_taken(db: SharedStore) {
+    db.save_queue_settings(&queue("unique"), &unique_settings(), super::fixtures::T0)
         .await
         .unwrap();
     db.insert_items(&[with_reference(item("unique", 1, 0), "R-1")])
@@ -67,7 +67,7 @@ async fn insert_each_refuses_only_the_items_whose_reference_is_taken(db: Db) {
     assert!(is_conflict(&later[0]), "{later:?}");
 }
 
-async fn insert_each_pins_an_existing_id_on_its_item_alone(db: Db) {
+pub async fn insert_each_pins_an_existing_id_on_its_item_alone(db: SharedStore) {
     db.insert_items(&[item("q", 1, 0)]).await.unwrap();
     let outcomes = db
         .insert_each(&[item("q", 2, 1), item("q", 1, 1), item("q", 3, 1)])
@@ -78,8 +78,8 @@ async fn insert_each_pins_an_existing_id_on_its_item_alone(db: Db) {
     assert_eq!(total_items(&db, "q").await, 3);
 }
 
-async fn concurrent_single_inserts_each_get_their_own_outcome(db: Db) {
-    db.save_queue_settings(&queue("unique"), &unique_settings(), crate::fixtures::T0)
+pub async fn concurrent_single_inserts_each_get_their_own_outcome(db: SharedStore) {
+    db.save_queue_settings(&queue("unique"), &unique_settings(), super::fixtures::T0)
         .await
         .unwrap();
     // 200 concurrent callers over 150 references: 50 references are named twice.
@@ -87,18 +87,18 @@ async fn concurrent_single_inserts_each_get_their_own_outcome(db: Db) {
         .map(|n| {
             let db = db.clone();
             let reference = format!("R-{}", n % 150);
-            tokio::spawn(async move {
+            async move {
                 let item = with_reference(item("unique", 1000 + n, 0), &reference);
                 let mut outcomes = db.insert_each(std::slice::from_ref(&item)).await;
                 assert_eq!(outcomes.len(), 1);
                 (reference, item.id, outcomes.remove(0))
-            })
+            }
         })
         .collect();
     let mut wins: BTreeMap<String, usize> = BTreeMap::new();
     let mut stored_ids = HashSet::new();
-    for task in tasks {
-        let (reference, id, outcome) = task.await.unwrap();
+    for task in join_all(tasks).await {
+        let (reference, id, outcome) = task;
         match outcome {
             Ok(()) => {
                 *wins.entry(reference).or_default() += 1;
@@ -116,9 +116,16 @@ async fn concurrent_single_inserts_each_get_their_own_outcome(db: Db) {
     }
 }
 
-contract_tests!(
+/// The tests of this module, for [`contract_suite!`](crate::contract_suite).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_queue_inserts {
+    ($($backend:ident => $fixture:expr),+) => {
+        $crate::__contract_module!(queue_inserts [
     insert_each_of_nothing_answers_nothing,
     insert_each_refuses_only_the_items_whose_reference_is_taken,
     insert_each_pins_an_existing_id_on_its_item_alone,
     concurrent_single_inserts_each_get_their_own_outcome,
-);
+        ] $($backend => $fixture),+);
+    };
+}

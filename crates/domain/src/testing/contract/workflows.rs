@@ -6,21 +6,18 @@
 // The builders are shared with the other suites, and not every one uses each of them.
 #![allow(dead_code)]
 
+use super::SharedStore;
 use baton_domain::agent::{Agent, Message};
 use baton_domain::event::{Event, EventType};
 use baton_domain::ids::{AgentId, EventId, JobId, MessageId, TriggerId, WorkflowId};
 use baton_domain::job::{Job, JobOrigin, NewJob, Priority};
-use baton_domain::ports::{
-    JobRepository, MessageRepository, TriggerRepository, WorkflowRepository,
-};
 use baton_domain::trigger::{Trigger, TriggerKind, TriggerName};
 use baton_domain::workflow::{ExecutionMode, Workflow, WorkflowGraph, WorkflowName};
 use baton_domain::{RepoError, Timestamp};
-use baton_storage::Db;
 use serde_json::{Value, json};
 use time::Duration;
 
-use crate::fixtures::{T0, at, uuid};
+use super::fixtures::{T0, at, uuid};
 
 /// `t` plus `us` microseconds: every stored instant must keep them.
 pub fn micros(t: Timestamp, us: i64) -> Timestamp {
@@ -102,7 +99,7 @@ pub fn agents_of(
 }
 
 /// Stores workflow `n` (nodes start → end) with its agents and returns both.
-pub async fn stored_workflow(db: &Db, n: u128) -> (Workflow, Vec<Agent>) {
+pub async fn stored_workflow(db: &SharedStore, n: u128) -> (Workflow, Vec<Agent>) {
     let wf = workflow(n);
     let agents = agents_of(&wf, &[], n * 100);
     db.insert_workflow(&wf, &agents).await.unwrap();
@@ -155,7 +152,7 @@ fn node_ids(agents: &[Agent]) -> Vec<(String, AgentId)> {
     agents.iter().map(|a| (a.node_id.clone(), a.id)).collect()
 }
 
-async fn a_workflow_and_its_agents_read_back_as_written(db: Db) {
+pub async fn a_workflow_and_its_agents_read_back_as_written(db: SharedStore) {
     let wf = workflow_with(1, chain(&["fetch", "parse", "store"]), micros(T0, 654_321));
     let agents = agents_of(&wf, &[], 10);
     db.insert_workflow(&wf, &agents).await.unwrap();
@@ -182,7 +179,7 @@ async fn a_workflow_and_its_agents_read_back_as_written(db: Db) {
     assert_eq!(one.messages_count, 0);
 }
 
-async fn optional_fields_read_back_as_none(db: Db) {
+pub async fn optional_fields_read_back_as_none(db: SharedStore) {
     let graph =
         WorkflowGraph::parse(json!({"nodes": [{"id": 7, "type": "Start", "disabled": true}]}))
             .unwrap();
@@ -204,7 +201,7 @@ async fn optional_fields_read_back_as_none(db: Db) {
     assert_eq!(agent.node_id, "7");
 }
 
-async fn an_existing_workflow_id_conflicts(db: Db) {
+pub async fn an_existing_workflow_id_conflicts(db: SharedStore) {
     let (wf, agents) = stored_workflow(&db, 1).await;
     let mut twin = workflow_with(1, chain(&["other"]), T0);
     twin.name = WorkflowName::parse("twin").unwrap();
@@ -229,7 +226,7 @@ async fn an_existing_workflow_id_conflicts(db: Db) {
     );
 }
 
-async fn an_agent_id_of_another_workflow_conflicts(db: Db) {
+pub async fn an_agent_id_of_another_workflow_conflicts(db: SharedStore) {
     let (_, first_agents) = stored_workflow(&db, 1).await;
     let wf = workflow(2);
     let mut agents = agents_of(&wf, &[], 200);
@@ -247,7 +244,7 @@ async fn an_agent_id_of_another_workflow_conflicts(db: Db) {
     );
 }
 
-async fn updating_keeps_agent_ids_and_drops_removed_nodes_with_their_messages(db: Db) {
+pub async fn updating_keeps_agent_ids_and_drops_removed_nodes_with_their_messages(db: SharedStore) {
     let wf = workflow_with(1, chain(&["a", "b", "c"]), micros(T0, 1));
     let agents = agents_of(&wf, &[], 10);
     db.insert_workflow(&wf, &agents).await.unwrap();
@@ -301,7 +298,7 @@ async fn updating_keeps_agent_ids_and_drops_removed_nodes_with_their_messages(db
     );
 }
 
-async fn updating_to_an_empty_graph_removes_every_agent(db: Db) {
+pub async fn updating_to_an_empty_graph_removes_every_agent(db: SharedStore) {
     let (wf, agents) = stored_workflow(&db, 1).await;
     let (_, other_agents) = stored_workflow(&db, 2).await;
     db.insert_messages(&[message(1, agents[0].id, at(1), None)])
@@ -326,7 +323,7 @@ async fn updating_to_an_empty_graph_removes_every_agent(db: Db) {
     assert_eq!(others, other_agents, "other workflows keep their agents");
 }
 
-async fn updating_a_missing_workflow_is_not_found(db: Db) {
+pub async fn updating_a_missing_workflow_is_not_found(db: SharedStore) {
     let wf = workflow(9);
     let agents = agents_of(&wf, &[], 900);
     let err = db.update_workflow(&wf, &agents).await.unwrap_err();
@@ -337,7 +334,7 @@ async fn updating_a_missing_workflow_is_not_found(db: Db) {
     );
 }
 
-async fn missing_workflows_and_agents_are_not_found(db: Db) {
+pub async fn missing_workflows_and_agents_are_not_found(db: SharedStore) {
     assert!(matches!(
         db.get_workflow(workflow_id(1)).await,
         Err(RepoError::NotFound(_))
@@ -353,7 +350,7 @@ async fn missing_workflows_and_agents_are_not_found(db: Db) {
     assert!(db.list_workflows().await.unwrap().is_empty());
 }
 
-async fn workflows_list_oldest_first(db: Db) {
+pub async fn workflows_list_oldest_first(db: SharedStore) {
     for (n, created) in [(1, 30), (2, 10), (3, 20)] {
         let wf = workflow_with(n, chain(&["x"]), micros(at(created), 7));
         db.insert_workflow(&wf, &agents_of(&wf, &[], n * 100))
@@ -370,7 +367,9 @@ async fn workflows_list_oldest_first(db: Db) {
     assert_eq!(ids, [workflow_id(2), workflow_id(3), workflow_id(1)]);
 }
 
-async fn deleting_a_workflow_removes_agents_messages_and_triggers_but_not_jobs(db: Db) {
+pub async fn deleting_a_workflow_removes_agents_messages_and_triggers_but_not_jobs(
+    db: SharedStore,
+) {
     let (wf, agents) = stored_workflow(&db, 1).await;
     let (other, other_agents) = stored_workflow(&db, 2).await;
     db.insert_messages(&[
@@ -428,7 +427,7 @@ async fn deleting_a_workflow_removes_agents_messages_and_triggers_but_not_jobs(d
     );
 }
 
-async fn agents_list_in_workflow_then_node_order_with_unexpired_counts(db: Db) {
+pub async fn agents_list_in_workflow_then_node_order_with_unexpired_counts(db: SharedStore) {
     // Workflow 2 is older than workflow 1, so its agents come first.
     let older = workflow_with(2, chain(&["p", "q"]), at(1));
     let newer = workflow_with(1, chain(&["z", "y", "x"]), at(2));
@@ -467,7 +466,12 @@ async fn agents_list_in_workflow_then_node_order_with_unexpired_counts(db: Db) {
     assert_eq!(db.get_agent(q, at(0)).await.unwrap().messages_count, 4);
 }
 
-contract_tests!(
+/// The tests of this module, for [`contract_suite!`](crate::contract_suite).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_workflows {
+    ($($backend:ident => $fixture:expr),+) => {
+        $crate::__contract_module!(workflows [
     a_workflow_and_its_agents_read_back_as_written,
     optional_fields_read_back_as_none,
     an_existing_workflow_id_conflicts,
@@ -479,4 +483,6 @@ contract_tests!(
     workflows_list_oldest_first,
     deleting_a_workflow_removes_agents_messages_and_triggers_but_not_jobs,
     agents_list_in_workflow_then_node_order_with_unexpired_counts,
-);
+        ] $($backend => $fixture),+);
+    };
+}
