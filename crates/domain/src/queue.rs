@@ -224,7 +224,8 @@ impl NewQueueItem {
     pub const MAX_MESSAGE: usize = 1000;
     pub const MAX_CREATED_BY: usize = 100;
 
-    /// Checks every rule of DESIGN §3 and reports all broken ones together.
+    /// Checks every rule of an item (name, data, reference, created_by, message, status) and
+    /// reports all broken ones together.
     pub fn parse(raw: RawQueueItem) -> Result<Self, ValidationError> {
         let mut v = Validator::new();
         let queue_name = v.check(QueueName::parse(raw.queue_name));

@@ -292,7 +292,8 @@ impl Trigger {
         self.next_run = next_run;
     }
 
-    /// The job this trigger started ended; the status follows DESIGN §3.
+    /// The job this trigger started ended; the status follows it: SINGLE → DONE, SCHEDULED and
+    /// QUEUE → IDLE (PAUSED if PAUSING), failure → FAILED, a kill → KILLED.
     pub fn job_finished(&mut self, job: JobId, outcome: JobOutcome, now: Timestamp) {
         if self.current_job_id != Some(job) {
             // A later fire already replaced it (non-blocking schedules); only counts change.

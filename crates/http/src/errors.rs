@@ -87,7 +87,7 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, detail)
     }
 
-    /// 403 for an address banned after repeated failed authentications (DESIGN §5).
+    /// 403 for an address banned after repeated failed authentications (docs/security.md).
     pub fn banned(until: baton_domain::Timestamp) -> Self {
         let until = crate::time_format::rfc3339(until);
         Self::forbidden(format!(

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, web};
 
 use crate::errors::ApiError;
 
-/// The largest JSON body any endpoint accepts (DESIGN §5: 10 MB JSON).
+/// The largest JSON body any endpoint accepts (10 MB; uploads have their own limit).
 pub const JSON_LIMIT_BYTES: usize = 10 * 1024 * 1024;
 
 /// `web::Json` settings: the 10 MB limit and errors in the API's shape.

@@ -1,4 +1,4 @@
-//! Flows (the `/flows` API, DESIGN §3 and §8): adding configurations all or nothing, replacing
+//! Flows (the `/flows` API, docs/flows.md): adding configurations all or nothing, replacing
 //! and deleting them, the commands start, stop (soft or hard), pause and resume, and the round
 //! the engine runs to keep one job of each running flow going (the `runner` module).
 //!

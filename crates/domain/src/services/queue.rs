@@ -1,7 +1,8 @@
 //! Adding, claiming, updating and recovering queue items, and configuring queues.
 //!
 //! Every write goes through this service so that the HTTP adapter, the background engine and
-//! any embedding team apply the same rules: validation of DESIGN §3 before anything is stored,
+//! any embedding team apply the same rules: validation of every item rule before anything is
+//! stored,
 //! the item state machine of [`QueueItem`], and optimistic version checks that make concurrent
 //! writers (several robots, several servers) lose a race visibly instead of overwriting.
 

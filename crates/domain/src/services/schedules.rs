@@ -1,4 +1,5 @@
-//! CasareRPA's schedules (`/api/v1/schedules`). A schedule is a SCHEDULED trigger (DESIGN §3):
+//! CasareRPA's schedules (`/api/v1/schedules`). A schedule is a SCHEDULED trigger
+//! (docs/schedules.md):
 //! it is stored through the [`TriggerRepository`] and fired by the trigger engine
 //! ([`TriggerService::fire_round`]), so `/schedules` and `/triggers` are two views of one thing,
 //! and every SCHEDULED trigger (those made by `POST /triggers` or by a workflow submitted with

@@ -1,6 +1,6 @@
 //! Triggers: creating, changing and deleting them, the integrator's status change
 //! (PyOrchestrator's `POST /api/trigger`), firing the due ones, and following the jobs they
-//! start (DESIGN §3).
+//! start (docs/triggers.md).
 //!
 //! Every write is load → domain method → store-if-version-unchanged. A fire is stored together
 //! with its job, each trigger version-checked on its own, so when several servers share a
@@ -447,7 +447,7 @@ impl TriggerService {
         read.as_ref().map_err(same_error)
     }
 
-    /// The job a trigger started ended: the trigger's status follows DESIGN §3 (SINGLE → DONE,
+    /// The job a trigger started ended: the trigger's status follows its job (SINGLE → DONE,
     /// SCHEDULED and QUEUE → IDLE, PAUSED if PAUSING, failure → FAILED, cancelled or KILLING →
     /// KILLED) and a failure is counted. A job that has not ended changes nothing. Returns the
     /// triggers changed.

@@ -1,5 +1,5 @@
 //! Remembered API key checks. An integrator presents its key on every request, and checking it
-//! is a database read; at `POST /api/queue`'s 10,000 requests/s (issue 9) that read cost the
+//! is a database read; at `POST /api/queue`'s 10,000 requests/s (its target) that read cost the
 //! database about as much CPU as storing the item. So each server remembers a key it found
 //! valid for [`ApiKeyMemo::REFRESH`], as [`super::BanList`] remembers bans: a key revoked on
 //! this server stops working at once (the revocation forgets it here), one revoked on another

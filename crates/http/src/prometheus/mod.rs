@@ -1,4 +1,4 @@
-//! `GET /metrics`: the server in Prometheus' text exposition format (DESIGN §4).
+//! `GET /metrics`: the server in Prometheus' text exposition format (docs/prometheus.md).
 //!
 //! Two kinds of numbers: request counts and latencies this server answered ([`RequestMetrics`],
 //! recorded by the [`record_requests`] middleware), and gauges read at each scrape (jobs, queue

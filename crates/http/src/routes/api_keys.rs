@@ -1,5 +1,5 @@
-//! Admin endpoints for API keys (DESIGN §8): the key is shown once, in the creation response,
-//! and stored only as its SHA-256.
+//! Admin endpoints for API keys (docs/security.md): the key is shown once, in the creation
+//! response, and stored only as its SHA-256.
 
 use actix_web::{HttpResponse, web};
 use baton_domain::auth::{ApiKey, ApiKeyError, Role};

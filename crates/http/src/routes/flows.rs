@@ -1,5 +1,5 @@
-//! Flows: the `/flows` API of `shared/seeds/flows-api.txt` under `/api/v1`, with the mapping of
-//! DESIGN §8. A flow's configuration is a JSON object kept as given; its run state is shown by
+//! Flows: the `/flows` API of `tests/fixtures/seeds/flows-api.txt`, served under `/api/v1`. A
+//! flow's configuration is a JSON object kept as given; its run state is shown by
 //! `/flows/status`. `docs/flows.md` is the reference.
 //!
 //! The seed's status codes are kept where they differ from the rest of the API: `PUT` and

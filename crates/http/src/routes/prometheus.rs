@@ -1,4 +1,4 @@
-//! `GET /metrics`: Prometheus' text exposition (DESIGN §4). The content lives in
+//! `GET /metrics`: Prometheus' text exposition (docs/prometheus.md). The content lives in
 //! [`crate::prometheus`]; this module mounts it and checks who may read it.
 
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};

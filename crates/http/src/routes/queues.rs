@@ -123,7 +123,7 @@ impl From<StatusCounts> for CountsView {
     }
 }
 
-/// A queue with its counts and settings, the shape of DESIGN §8's `GET /queues` entries.
+/// A queue with its counts and settings, an entry of `GET /queues` (docs/queues.md).
 #[derive(Serialize)]
 struct QueueView {
     queue_name: String,
@@ -489,7 +489,7 @@ fn field_error(field: impl Into<String>, message: impl Into<String>) -> FieldErr
 
 /// Converts JSON items into the domain's raw items, or refuses them all with every field error
 /// of every item: the wrong JSON types found here and, for the other fields, the rules of
-/// DESIGN §3 the domain checks. In a batch, field names carry the item's index
+/// the domain checks (`NewQueueItem::parse`). In a batch, field names carry the item's index
 /// (`items[3].reference`) and `path_queue` fills in (and must match) each item's `queue_name`.
 fn read_items(
     values: &[Value],
@@ -513,7 +513,7 @@ fn read_items(
         };
         let mut fields = Fields::with_prefix(map, prefix);
         let raw = raw_item(&mut fields, path_queue);
-        // The rules of DESIGN §3 for the fields of the right type, so that one answer lists
+        // The domain's rules for the fields of the right type, so that one answer lists
         // every problem of every item; a field with a wrong type is reported once, as such.
         if let Err(rules) = NewQueueItem::parse(raw.clone()) {
             fields.merge(rules);

@@ -1,5 +1,5 @@
 //! Triggers: PyOrchestrator's `POST /api/trigger` at the root (set a SINGLE trigger's process
-//! status), and the triggers CRUD of DESIGN §8 under `/api/v1`. `docs/triggers.md` is the
+//! status), and Baton's triggers CRUD under `/api/v1`. `docs/triggers.md` is the
 //! reference.
 //!
 //! Write bodies are read by [`crate::body`] (`{"trigger_name": 5}` →

@@ -30,7 +30,7 @@ use crate::routes::agents::AgentBody;
 use crate::state::AppState;
 use crate::time_format::rfc3339;
 
-/// The largest workflow file `POST /workflows/upload` accepts (DESIGN §5: 50 MB uploads).
+/// The largest workflow file `POST /workflows/upload` accepts: 50 MB, the upload limit.
 pub const MAX_UPLOAD_BYTES: usize = 50 * 1024 * 1024;
 /// The largest value of a text field of the upload form (`trigger_type`, `priority`, …).
 const MAX_FORM_TEXT_BYTES: usize = 64 * 1024;
@@ -186,7 +186,7 @@ impl<'a> From<&'a Workflow> for WorkflowSummary<'a> {
     }
 }
 
-/// One workflow: both documents' fields (DESIGN §4), i.e. the summary plus the graph as
+/// One workflow: the union of both documents' fields, i.e. the summary plus the graph as
 /// submitted, the metadata and, in responses, the agents. Backup files leave the agents out:
 /// they are derived from the graph, and their message counts change by the minute.
 #[derive(Serialize)]

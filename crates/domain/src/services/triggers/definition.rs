@@ -1,6 +1,6 @@
 //! Checking a trigger's fields as a client sends them, for a new trigger or a change to one.
 //!
-//! The rules are those of DESIGN §3 and §8: a name of 1–100 characters; a type of SINGLE,
+//! The rules (docs/triggers.md): a name of 1–100 characters; a type of SINGLE,
 //! SCHEDULED or QUEUE; a workflow id that is a UUID; a cron expression (and optionally a time
 //! zone) for SCHEDULED triggers only and required there; a queue name and a batch size of at
 //! least 1 for QUEUE triggers only, the queue name required there; one of the eight process

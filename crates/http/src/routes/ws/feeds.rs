@@ -65,7 +65,8 @@ pub struct LiveFeeds {
 
 impl LiveFeeds {
     /// How often the event log is read while someone listens: job updates reach clients
-    /// within about this long (issue 9 asks for 100 ms at the 99th percentile), at the cost of
+    /// within about this long (the target is 100 ms at the 99th percentile, docs/performance.md),
+    /// at the cost of
     /// one indexed query per round, twenty a second.
     pub const EVENT_POLL: Duration = Duration::from_millis(50);
     /// How often the head of the log is looked up while nobody listens: an idle server costs

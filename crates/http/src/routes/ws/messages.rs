@@ -1,5 +1,6 @@
 //! What each feed sends: the CasareRPA document's message formats, plus a few fields a client
-//! needs to act on an update without another request (DESIGN: the documents' fields, and more).
+//! needs to act on an update without another request (the documents' fields, and more;
+//! docs/websockets.md).
 
 use std::sync::Arc;
 

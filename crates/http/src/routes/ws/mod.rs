@@ -1,4 +1,4 @@
-//! The websockets (DESIGN §4, the CasareRPA document's "WebSocket Endpoints"):
+//! The websockets (docs/websockets.md; the CasareRPA document's "WebSocket Endpoints"):
 //! `/ws/live-jobs` (every job status change), `/ws/robot-status` (robot heartbeats and status
 //! changes) and `/ws/queue-metrics` (the queue depth every five seconds). A client may send the
 //! text `ping` at any time and gets `pong`. See docs/websockets.md.
@@ -28,7 +28,8 @@ use crate::live::Feed;
 use crate::state::AppState;
 use session::Client;
 
-/// The close code of a refused socket (DESIGN §4).
+/// The close code of a refused socket, fixed so clients can tell a refusal from a network
+/// failure (docs/websockets.md).
 pub const REFUSED: u16 = 4001;
 
 /// Mounts the three feeds at the root (they are outside `/api/v1` in the document).
