@@ -1,10 +1,9 @@
 //! The server's configuration: Baton's own flags, each also read from its environment variable,
 //! plus the CasareRPA document's variables. Defaults work on a laptop with nothing set.
 //!
-//! The clap attributes below are the one source of every default: [`Config::defaults`] (and so
-//! `Config::default()` and the test harness's configuration) parses an empty command line
-//! through them, and a test checks the tables of `docs/configuration.md` and `README.md`
-//! against them.
+//! The clap attributes below are the one source of every default: `Config::default()`, and so
+//! the test harness's configuration, parses an empty command line through them, and a test
+//! checks the tables of `docs/configuration.md` and `README.md` against them.
 
 use std::fmt;
 use std::net::ToSocketAddrs;
