@@ -625,8 +625,8 @@ async fn the_status_endpoints_show_each_flows_run_state(db: TestDatabase) {
     let jobs = env.jobs(&workflow).await;
     assert_eq!(jobs.len(), 1);
     assert_eq!(
-        jobs[0].origin,
-        JobOrigin::Flow(baton_domain::flow::FlowId::parse("busy").unwrap())
+        jobs[0].origin(),
+        &JobOrigin::Flow(baton_domain::flow::FlowId::parse("busy").unwrap())
     );
 }
 
@@ -678,7 +678,7 @@ async fn each_command_answers_the_documents_body(db: TestDatabase) {
     assert_eq!(jobs.len(), 2);
     assert!(
         jobs.iter()
-            .all(|j| j.status == baton_domain::job::JobStatus::Cancelled),
+            .all(|j| j.status() == baton_domain::job::JobStatus::Cancelled),
         "{jobs:?}"
     );
 
@@ -884,7 +884,7 @@ async fn a_running_flow_keeps_one_job_going_with_its_interval_between_runs(db: T
         previous = Some(ended);
     }
     let jobs = env.jobs(&workflow).await;
-    let active = jobs.iter().filter(|j| !j.status.is_final()).count();
+    let active = jobs.iter().filter(|j| !j.status().is_final()).count();
     assert!(active <= 1, "{jobs:?}");
 }
 
@@ -993,7 +993,7 @@ async fn two_servers_never_give_a_flow_two_jobs(db: TestDatabase) {
         let job = env.take_job(&robot).await;
         for _ in 0..3 {
             let jobs = env.jobs(&workflow).await;
-            let active = jobs.iter().filter(|j| !j.status.is_final()).count();
+            let active = jobs.iter().filter(|j| !j.status().is_final()).count();
             assert_eq!(active, 1, "run {run}: {jobs:?}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -1006,7 +1006,7 @@ async fn two_servers_never_give_a_flow_two_jobs(db: TestDatabase) {
     .await;
     let jobs = env.jobs(&workflow).await;
     assert_eq!(jobs.len(), RUNS + 1, "{jobs:?}");
-    assert_eq!(jobs.iter().filter(|j| !j.status.is_final()).count(), 1);
+    assert_eq!(jobs.iter().filter(|j| !j.status().is_final()).count(), 1);
 }
 
 // ---- processes ----

@@ -261,14 +261,14 @@ fn stored(
         max_retries: NewJob::DEFAULT_MAX_RETRIES,
     }
     .into_job(JobId::from_uuid(UuidV7Generator.new_uuid()), created);
-    job.status = status;
+    job.edit(|r| r.status = status);
     if status != JobStatus::Pending {
         let start = created + time::Duration::seconds(1);
-        job.robot_id = robot.map(|r| RobotId::parse(r).unwrap());
-        job.claimed_at = Some(start);
-        job.started_at = Some(start);
+        job.edit(|r| r.robot_id = robot.map(|r| RobotId::parse(r).unwrap()));
+        job.edit(|r| r.claimed_at = Some(start));
+        job.edit(|r| r.started_at = Some(start));
         if status.is_final() {
-            job.completed_at = Some(start + time::Duration::milliseconds(ms));
+            job.edit(|r| r.completed_at = Some(start + time::Duration::milliseconds(ms)));
         }
     }
     job
@@ -361,7 +361,7 @@ async fn fleet_robots_and_job_history_show_what_happened(db: TestDatabase) {
         Some("robot-a"),
     );
     env.db.insert_job(&earlier, &[]).await.unwrap();
-    let old = earlier.id.to_string();
+    let old = earlier.id().to_string();
 
     // Every job as /metrics/jobs/{job_id} shows it.
     let detail1 = env.ok(&format!("/api/v1/metrics/jobs/{job1}")).await;
@@ -722,13 +722,13 @@ fn analytics_data(workflows: &[(WorkflowId, &str)]) -> Vec<Job> {
     let job =
         |w: usize, status: JobStatus, ms: i64| stored(workflows[w], status, recent, ms, robot);
     let retried = |mut job: Job, times: u32| {
-        job.retry_count = times;
+        job.edit(|r| r.retry_count = times);
         job
     };
     let failed = |w: usize, error: &str, at: Timestamp| {
         let mut job = stored(workflows[w], JobStatus::Failed, at, 10, robot);
-        job.error_type = Some(error.to_owned());
-        job.error_message = Some("it broke".to_owned());
+        job.edit(|r| r.error_type = Some(error.to_owned()));
+        job.edit(|r| r.error_message = Some("it broke".to_owned()));
         job
     };
     let mut jobs = vec![

@@ -386,8 +386,10 @@ async fn a_robot_killed_mid_job_leaves_it_to_lease_recovery_and_goes_offline() {
     // as if the robot had been gone that long.
     let id = job.parse().unwrap();
     let mut held = db.get_job(id).await.unwrap();
-    assert_eq!(held.status, JobStatus::Running);
-    held.lease_expires_at = Some(time::OffsetDateTime::now_utc() - time::Duration::seconds(1));
+    assert_eq!(held.status(), JobStatus::Running);
+    held.edit(|r| {
+        r.lease_expires_at = Some(time::OffsetDateTime::now_utc() - time::Duration::seconds(1))
+    });
     db.update_job(&held, &[]).await.unwrap();
 
     let pending = server

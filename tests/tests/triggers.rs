@@ -923,14 +923,14 @@ async fn a_single_trigger_fires_once_and_setting_it_idle_re_arms_it(db: TestData
 
     let jobs = env.expect_jobs(workflow, 1).await;
     let job = &jobs[0];
-    assert_eq!(job.status, JobStatus::Pending);
-    assert_eq!(job.origin, JobOrigin::Trigger(id));
-    assert_eq!(job.priority.value(), 2);
-    assert_eq!(job.workflow_name.as_str(), "Invoices");
-    assert_eq!(job.input["case_id"], "ABC123");
+    assert_eq!(job.status(), JobStatus::Pending);
+    assert_eq!(job.origin(), &JobOrigin::Trigger(id));
+    assert_eq!(job.priority().value(), 2);
+    assert_eq!(job.workflow_name().as_str(), "Invoices");
+    assert_eq!(job.input()["case_id"], "ABC123");
     let fired = env.trigger(&trigger["id"]).await;
     assert_eq!(fired["process_status"], "RUNNING");
-    assert_eq!(fired["current_job_id"], job.id.to_string());
+    assert_eq!(fired["current_job_id"], job.id().to_string());
     assert_eq!(fired["run_count"], 1);
     assert!(fired["last_run"].is_string());
 
@@ -944,7 +944,7 @@ async fn a_single_trigger_fires_once_and_setting_it_idle_re_arms_it(db: TestData
     assert_eq!(refired["run_count"], 2);
     assert_eq!(
         refired["current_job_id"],
-        jobs[0].id.to_string(),
+        jobs[0].id().to_string(),
         "newest first"
     );
 
@@ -1027,7 +1027,7 @@ async fn a_scheduled_trigger_fires_on_its_cron_and_blocks_while_running(db: Test
         .await;
     let first_due = instant(&trigger["next_run"]);
     let jobs = env.expect_jobs(workflow, 1).await;
-    let fired_at = jobs[0].created_at;
+    let fired_at = jobs[0].created_at();
     assert!(
         fired_at >= first_due,
         "fired at {fired_at}, due at {first_due}"
@@ -1150,7 +1150,7 @@ async fn two_servers_fire_a_due_trigger_exactly_once_fifty_times() {
     assert_eq!(trigger["process_status"], "RUNNING");
     let jobs = jobs_of(&pool, workflow).await;
     assert_eq!(jobs.len(), ROUNDS);
-    assert_eq!(trigger["current_job_id"], jobs[0].id.to_string());
+    assert_eq!(trigger["current_job_id"], jobs[0].id().to_string());
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "fifty rounds took {:?}",
@@ -1245,17 +1245,20 @@ async fn two_servers_fire_a_per_second_schedule_once_per_due_second() {
     let schedule_id: TriggerId = id.parse().unwrap();
     assert!(
         jobs.iter()
-            .all(|j| j.origin == JobOrigin::Trigger(schedule_id)),
+            .all(|j| j.origin() == &JobOrigin::Trigger(schedule_id)),
         "every job came from the schedule"
     );
-    let mut seconds: Vec<i64> = jobs.iter().map(|j| j.created_at.unix_timestamp()).collect();
+    let mut seconds: Vec<i64> = jobs
+        .iter()
+        .map(|j| j.created_at().unix_timestamp())
+        .collect();
     seconds.sort_unstable();
     seconds.dedup();
     assert_eq!(
         jobs.len(),
         seconds.len(),
         "a due second fired more than once: {:?}",
-        jobs.iter().map(|j| j.created_at).collect::<Vec<_>>()
+        jobs.iter().map(|j| j.created_at()).collect::<Vec<_>>()
     );
     assert!(
         jobs.len() as u64 >= SECONDS - 2,

@@ -270,14 +270,14 @@ async fn the_seed_example_is_submitted_read_back_and_deleted(db: TestDatabase) {
 
     // The job is pending, of this workflow, with the submitted priority and mode.
     let job = api.job(&body["job_id"]).await;
-    assert_eq!(job.status, JobStatus::Pending);
+    assert_eq!(job.status(), JobStatus::Pending);
     assert_eq!(
-        job.workflow_id.to_string(),
+        job.workflow_id().to_string(),
         body["workflow_id"].as_str().unwrap()
     );
-    assert_eq!(job.workflow_name.as_str(), "My Workflow");
-    assert_eq!(job.priority.value(), 10);
-    assert_eq!(job.origin, JobOrigin::Manual);
+    assert_eq!(job.workflow_name().as_str(), "My Workflow");
+    assert_eq!(job.priority().value(), 10);
+    assert_eq!(job.origin(), &JobOrigin::Manual);
 
     // The curl example: one node, priority 5, everything else by default.
     let curl = api
@@ -289,7 +289,7 @@ async fn the_seed_example_is_submitted_read_back_and_deleted(db: TestDatabase) {
         }))
         .await;
     let curl = curl.expect(200).clone();
-    assert_eq!(api.job(&curl["job_id"]).await.priority.value(), 5);
+    assert_eq!(api.job(&curl["job_id"]).await.priority().value(), 5);
 
     // Read back: both documents' fields.
     let id = body["workflow_id"].as_str().unwrap();
@@ -337,7 +337,7 @@ async fn the_seed_example_is_submitted_read_back_and_deleted(db: TestDatabase) {
     api.delete(&format!("/api/v1/workflows/{id}"))
         .await
         .expect_error(404);
-    assert_eq!(api.job(&body["job_id"]).await.status, JobStatus::Pending);
+    assert_eq!(api.job(&body["job_id"]).await.status(), JobStatus::Pending);
     let list = api.get("/api/v1/workflows").await.expect(200).clone();
     assert_eq!(list.as_array().unwrap().len(), 1);
 
@@ -563,11 +563,11 @@ async fn a_webhook_starts_a_job_per_call_until_its_workflow_is_deleted(db: TestD
     assert_eq!(started["status"], "success");
     assert_eq!(started["workflow_id"], submitted["workflow_id"]);
     let job = api.job(&started["job_id"]).await;
-    assert_eq!(job.origin, JobOrigin::Webhook);
-    assert_eq!(job.status, JobStatus::Pending);
-    assert_eq!(Value::Object(job.input), json!({"order": 7}));
-    assert_eq!(job.priority.value(), 2);
-    assert_eq!(job.execution_mode.as_str(), "internet");
+    assert_eq!(job.origin(), &JobOrigin::Webhook);
+    assert_eq!(job.status(), JobStatus::Pending);
+    assert_eq!(Value::Object(job.input().clone()), json!({"order": 7}));
+    assert_eq!(job.priority().value(), 2);
+    assert_eq!(job.execution_mode().as_str(), "internet");
     call(None).await.expect(200);
     assert_eq!(api.jobs_of(&submitted["workflow_id"]).await.len(), 2);
     call(Some("[1, 2]")).await.expect_error(400);
@@ -643,7 +643,7 @@ async fn uploads_read_the_workflow_from_the_file_and_the_form(db: TestDatabase) 
             "created_at"
         ])
     );
-    assert_eq!(api.job(&body["job_id"]).await.priority.value(), 5);
+    assert_eq!(api.job(&body["job_id"]).await.priority().value(), 5);
     let id = body["workflow_id"].as_str().unwrap();
     let workflow = api
         .get(&format!("/api/v1/workflows/{id}"))
@@ -665,7 +665,7 @@ async fn uploads_read_the_workflow_from_the_file_and_the_form(db: TestDatabase) 
         .text("execution_mode", "internet");
     let body = api.upload(form).await.expect(200).clone();
     assert_eq!(
-        api.job(&body["job_id"]).await.execution_mode.as_str(),
+        api.job(&body["job_id"]).await.execution_mode().as_str(),
         "internet"
     );
     let id = body["workflow_id"].as_str().unwrap();

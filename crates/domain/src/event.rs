@@ -120,7 +120,7 @@ pub struct Event {
 impl Event {
     /// Records that `job` reached its current status.
     pub fn job_changed(id: EventId, job: &Job, requeued: bool, now: Timestamp) -> Self {
-        let event_type = EventType::for_job_status(job.status, requeued);
+        let event_type = EventType::for_job_status(job.status(), requeued);
         let title = match event_type {
             EventType::JobCreated => "Job queued".to_owned(),
             EventType::JobClaimed => "Job claimed".to_owned(),
@@ -130,14 +130,16 @@ impl Event {
             EventType::JobCancelled => "Job cancelled".to_owned(),
             _ => "Job requeued".to_owned(),
         };
-        let details = match (job.status, job.duration_ms(), &job.error_type) {
+        let details = match (job.status(), job.duration_ms(), &job.error_type()) {
             (JobStatus::Failed, _, Some(error_type)) => {
-                Some(format!("{} failed: {error_type}", job.workflow_name))
+                Some(format!("{} failed: {error_type}", job.workflow_name()))
             }
-            (JobStatus::Completed, Some(ms), _) => {
-                Some(format!("{} finished in {}s", job.workflow_name, ms / 1000))
-            }
-            _ => Some(job.workflow_name.to_string()),
+            (JobStatus::Completed, Some(ms), _) => Some(format!(
+                "{} finished in {}s",
+                job.workflow_name(),
+                ms / 1000
+            )),
+            _ => Some(job.workflow_name().to_string()),
         };
         Self {
             id,
@@ -146,10 +148,10 @@ impl Event {
             timestamp: now,
             title,
             details,
-            robot_id: job.robot_id.clone(),
-            job_id: Some(job.id),
-            workflow_id: Some(job.workflow_id),
-            job_status: Some(job.status),
+            robot_id: job.robot_id().cloned(),
+            job_id: Some(job.id()),
+            workflow_id: Some(job.workflow_id()),
+            job_status: Some(job.status()),
             data: serde_json::Map::new(),
         }
     }

@@ -226,8 +226,43 @@ impl NewJob {
 }
 
 /// One execution of a workflow.
+///
+/// Its fields are private: it changes only through its transitions, so its status, holder and
+/// dates always agree. Stores move it in and out of storage as a [`JobRecord`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
+    id: JobId,
+    workflow_id: WorkflowId,
+    workflow_name: WorkflowName,
+    status: JobStatus,
+    priority: Priority,
+    execution_mode: ExecutionMode,
+    input: serde_json::Map<String, Value>,
+    output: Option<Value>,
+    origin: JobOrigin,
+    robot_id: Option<RobotId>,
+    created_at: Timestamp,
+    claimed_at: Option<Timestamp>,
+    started_at: Option<Timestamp>,
+    completed_at: Option<Timestamp>,
+    lease_expires_at: Option<Timestamp>,
+    retry_count: u32,
+    max_retries: u32,
+    error_message: Option<String>,
+    error_type: Option<String>,
+    cancel_requested: Option<CancelMode>,
+    node_executions: Vec<NodeExecution>,
+    updated_at: Timestamp,
+    /// Optimistic-concurrency counter, bumped by every stored change.
+    version: i64,
+}
+
+/// A job's stored state, field by field: what a store writes and reads back.
+///
+/// A record is plain data and checks nothing; [`Job::from_record`] trusts it to be what
+/// [`Job::into_record`] gave, which is why only stores and tests should build one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRecord {
     pub id: JobId,
     pub workflow_id: WorkflowId,
     pub workflow_name: WorkflowName,
@@ -252,6 +287,230 @@ pub struct Job {
     pub updated_at: Timestamp,
     /// Optimistic-concurrency counter, bumped by every stored change.
     pub version: i64,
+}
+
+impl Job {
+    /// The job as a store kept it.
+    pub fn from_record(record: JobRecord) -> Self {
+        let JobRecord {
+            id,
+            workflow_id,
+            workflow_name,
+            status,
+            priority,
+            execution_mode,
+            input,
+            output,
+            origin,
+            robot_id,
+            created_at,
+            claimed_at,
+            started_at,
+            completed_at,
+            lease_expires_at,
+            retry_count,
+            max_retries,
+            error_message,
+            error_type,
+            cancel_requested,
+            node_executions,
+            updated_at,
+            version,
+        } = record;
+        Self {
+            id,
+            workflow_id,
+            workflow_name,
+            status,
+            priority,
+            execution_mode,
+            input,
+            output,
+            origin,
+            robot_id,
+            created_at,
+            claimed_at,
+            started_at,
+            completed_at,
+            lease_expires_at,
+            retry_count,
+            max_retries,
+            error_message,
+            error_type,
+            cancel_requested,
+            node_executions,
+            updated_at,
+            version,
+        }
+    }
+
+    /// Its state for a store to write.
+    pub fn into_record(self) -> JobRecord {
+        let Self {
+            id,
+            workflow_id,
+            workflow_name,
+            status,
+            priority,
+            execution_mode,
+            input,
+            output,
+            origin,
+            robot_id,
+            created_at,
+            claimed_at,
+            started_at,
+            completed_at,
+            lease_expires_at,
+            retry_count,
+            max_retries,
+            error_message,
+            error_type,
+            cancel_requested,
+            node_executions,
+            updated_at,
+            version,
+        } = self;
+        JobRecord {
+            id,
+            workflow_id,
+            workflow_name,
+            status,
+            priority,
+            execution_mode,
+            input,
+            output,
+            origin,
+            robot_id,
+            created_at,
+            claimed_at,
+            started_at,
+            completed_at,
+            lease_expires_at,
+            retry_count,
+            max_retries,
+            error_message,
+            error_type,
+            cancel_requested,
+            node_executions,
+            updated_at,
+            version,
+        }
+    }
+
+    /// A store calls this once it has written the job's change: the optimistic-concurrency
+    /// counter moves one on, as the stored copy's did.
+    pub fn mark_stored(&mut self) {
+        self.version += 1;
+    }
+
+    /// Changes the record behind the job directly, bypassing its transitions: for tests
+    /// that need a state (an old version, a lapsed lease, another id) no short path of
+    /// transitions reaches. Built only for tests and with the `testing` feature.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn edit(&mut self, change: impl FnOnce(&mut JobRecord)) {
+        let mut record = self.to_record();
+        change(&mut record);
+        *self = Self::from_record(record);
+    }
+
+    /// [`Job::into_record`] of a copy.
+    pub fn to_record(&self) -> JobRecord {
+        self.clone().into_record()
+    }
+
+    pub fn id(&self) -> JobId {
+        self.id
+    }
+
+    pub fn workflow_id(&self) -> WorkflowId {
+        self.workflow_id
+    }
+
+    pub fn workflow_name(&self) -> &WorkflowName {
+        &self.workflow_name
+    }
+
+    pub fn status(&self) -> JobStatus {
+        self.status
+    }
+
+    pub fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    pub fn execution_mode(&self) -> ExecutionMode {
+        self.execution_mode
+    }
+
+    pub fn input(&self) -> &serde_json::Map<String, Value> {
+        &self.input
+    }
+
+    pub fn output(&self) -> Option<&Value> {
+        self.output.as_ref()
+    }
+
+    pub fn origin(&self) -> &JobOrigin {
+        &self.origin
+    }
+
+    pub fn robot_id(&self) -> Option<&RobotId> {
+        self.robot_id.as_ref()
+    }
+
+    pub fn created_at(&self) -> Timestamp {
+        self.created_at
+    }
+
+    pub fn claimed_at(&self) -> Option<Timestamp> {
+        self.claimed_at
+    }
+
+    pub fn started_at(&self) -> Option<Timestamp> {
+        self.started_at
+    }
+
+    pub fn completed_at(&self) -> Option<Timestamp> {
+        self.completed_at
+    }
+
+    pub fn lease_expires_at(&self) -> Option<Timestamp> {
+        self.lease_expires_at
+    }
+
+    pub fn retry_count(&self) -> u32 {
+        self.retry_count
+    }
+
+    pub fn max_retries(&self) -> u32 {
+        self.max_retries
+    }
+
+    pub fn error_message(&self) -> Option<&str> {
+        self.error_message.as_deref()
+    }
+
+    pub fn error_type(&self) -> Option<&str> {
+        self.error_type.as_deref()
+    }
+
+    pub fn cancel_requested(&self) -> Option<CancelMode> {
+        self.cancel_requested
+    }
+
+    pub fn node_executions(&self) -> &[NodeExecution] {
+        &self.node_executions
+    }
+
+    pub fn updated_at(&self) -> Timestamp {
+        self.updated_at
+    }
+
+    /// Optimistic-concurrency counter, bumped by every stored change.
+    pub fn version(&self) -> i64 {
+        self.version
+    }
 }
 
 impl Job {

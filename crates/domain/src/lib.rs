@@ -43,12 +43,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let robot = RobotId::parse("robot-1")?;
         let claimed = queues.claim(&QueueName::parse("invoices")?, &robot, 10).await?;
         assert_eq!(claimed.len(), 1);
-        assert_eq!(claimed[0].id, added.id);
+        assert_eq!(claimed[0].id(), added.id());
 
         let done = queues
-            .report(added.id, &robot, QueueItemStatus::Done, None)
+            .report(added.id(), &robot, QueueItemStatus::Done, None)
             .await?;
-        assert_eq!(done.status, QueueItemStatus::Done);
+        assert_eq!(done.status(), QueueItemStatus::Done);
         Ok::<(), Box<dyn std::error::Error>>(())
     })
 }

@@ -32,9 +32,6 @@ pub struct ItemCursor {
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait QueueRepository: Send + Sync {
-    /// The queue named `name`, created with default settings if it does not exist yet.
-    async fn ensure_queue(&self, name: &QueueName, now: Timestamp) -> RepoResult<Queue>;
-
     /// Errors: `NotFound` when no queue has this name.
     async fn get_queue(&self, name: &QueueName) -> RepoResult<Queue>;
 
@@ -103,14 +100,6 @@ pub trait QueueRepository: Send + Sync {
 pub trait WorkflowRepository: Send + Sync {
     /// Stores a new workflow and its agents in one transaction. Errors: `Conflict` if the id exists.
     async fn insert_workflow(
-        &self,
-        workflow: &Workflow,
-        agents: &[crate::agent::Agent],
-    ) -> RepoResult<()>;
-
-    /// Replaces a workflow and its agent set in one transaction; agents of removed nodes are
-    /// deleted with their messages. Errors: `NotFound`.
-    async fn update_workflow(
         &self,
         workflow: &Workflow,
         agents: &[crate::agent::Agent],
@@ -452,9 +441,6 @@ pub trait FlowRepository: Send + Sync {
 
     /// Errors: `NotFound`.
     async fn delete_flow(&self, id: &FlowId) -> RepoResult<()>;
-
-    /// The flow whose current job is `job`, if any.
-    async fn flow_for_job(&self, job: JobId) -> RepoResult<Option<Flow>>;
 }
 
 /// Which events to list.
@@ -469,9 +455,6 @@ pub struct EventFilter {
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait EventRepository: Send + Sync {
-    /// Appends events; storage assigns each a growing `seq`.
-    async fn append_events(&self, events: &[Event]) -> RepoResult<()>;
-
     /// Matching events newest first by timestamp, then by `seq` (at most `limit`), and how many
     /// match in all.
     async fn list_events(&self, filter: &EventFilter) -> RepoResult<(Vec<Event>, u64)>;

@@ -293,8 +293,40 @@ impl NewQueueItem {
 }
 
 /// One unit of work in a queue.
+///
+/// Its fields are private: it changes only through its transitions, so its status, holder and
+/// dates always agree. Stores move it in and out of storage as a [`QueueItemRecord`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueItem {
+    id: QueueItemId,
+    queue_name: QueueName,
+    status: QueueItemStatus,
+    data: Option<ItemData>,
+    reference: Option<String>,
+    message: Option<String>,
+    created_by: Option<String>,
+    created_date: Timestamp,
+    /// Set when a robot claims the item.
+    start_date: Option<Timestamp>,
+    /// Set when the item reaches DONE, FAILED or ABANDONED.
+    end_date: Option<Timestamp>,
+    /// How many leases of this item expired before now.
+    retry_count: u32,
+    /// While IN_PROGRESS under a claim: when the claim lapses.
+    lease_expires_at: Option<Timestamp>,
+    /// The robot holding the claim, if any.
+    robot_id: Option<RobotId>,
+    updated_at: Timestamp,
+    /// Optimistic-concurrency counter, bumped by every stored change.
+    version: i64,
+}
+
+/// A queue item's stored state, field by field: what a store writes and reads back.
+///
+/// A record is plain data and checks nothing; [`QueueItem::from_record`] trusts it to be what
+/// [`QueueItem::into_record`] gave, which is why only stores and tests should build one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueItemRecord {
     pub id: QueueItemId,
     pub queue_name: QueueName,
     pub status: QueueItemStatus,
@@ -316,6 +348,171 @@ pub struct QueueItem {
     pub updated_at: Timestamp,
     /// Optimistic-concurrency counter, bumped by every stored change.
     pub version: i64,
+}
+
+impl QueueItem {
+    /// The queue item as a store kept it.
+    pub fn from_record(record: QueueItemRecord) -> Self {
+        let QueueItemRecord {
+            id,
+            queue_name,
+            status,
+            data,
+            reference,
+            message,
+            created_by,
+            created_date,
+            start_date,
+            end_date,
+            retry_count,
+            lease_expires_at,
+            robot_id,
+            updated_at,
+            version,
+        } = record;
+        Self {
+            id,
+            queue_name,
+            status,
+            data,
+            reference,
+            message,
+            created_by,
+            created_date,
+            start_date,
+            end_date,
+            retry_count,
+            lease_expires_at,
+            robot_id,
+            updated_at,
+            version,
+        }
+    }
+
+    /// Its state for a store to write.
+    pub fn into_record(self) -> QueueItemRecord {
+        let Self {
+            id,
+            queue_name,
+            status,
+            data,
+            reference,
+            message,
+            created_by,
+            created_date,
+            start_date,
+            end_date,
+            retry_count,
+            lease_expires_at,
+            robot_id,
+            updated_at,
+            version,
+        } = self;
+        QueueItemRecord {
+            id,
+            queue_name,
+            status,
+            data,
+            reference,
+            message,
+            created_by,
+            created_date,
+            start_date,
+            end_date,
+            retry_count,
+            lease_expires_at,
+            robot_id,
+            updated_at,
+            version,
+        }
+    }
+
+    /// A store calls this once it has written the item's change: the optimistic-concurrency
+    /// counter moves one on, as the stored copy's did.
+    pub fn mark_stored(&mut self) {
+        self.version += 1;
+    }
+
+    /// Changes the record behind the item directly, bypassing its transitions: for tests
+    /// that need a state (an old version, a lapsed lease, another id) no short path of
+    /// transitions reaches. Built only for tests and with the `testing` feature.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn edit(&mut self, change: impl FnOnce(&mut QueueItemRecord)) {
+        let mut record = self.to_record();
+        change(&mut record);
+        *self = Self::from_record(record);
+    }
+
+    /// [`QueueItem::into_record`] of a copy.
+    pub fn to_record(&self) -> QueueItemRecord {
+        self.clone().into_record()
+    }
+
+    pub fn id(&self) -> QueueItemId {
+        self.id
+    }
+
+    pub fn queue_name(&self) -> &QueueName {
+        &self.queue_name
+    }
+
+    pub fn status(&self) -> QueueItemStatus {
+        self.status
+    }
+
+    pub fn data(&self) -> Option<&ItemData> {
+        self.data.as_ref()
+    }
+
+    pub fn reference(&self) -> Option<&str> {
+        self.reference.as_deref()
+    }
+
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    pub fn created_by(&self) -> Option<&str> {
+        self.created_by.as_deref()
+    }
+
+    pub fn created_date(&self) -> Timestamp {
+        self.created_date
+    }
+
+    /// Set when a robot claims the item.
+    pub fn start_date(&self) -> Option<Timestamp> {
+        self.start_date
+    }
+
+    /// Set when the item reaches DONE, FAILED or ABANDONED.
+    pub fn end_date(&self) -> Option<Timestamp> {
+        self.end_date
+    }
+
+    /// How many leases of this item expired before now.
+    pub fn retry_count(&self) -> u32 {
+        self.retry_count
+    }
+
+    /// While IN_PROGRESS under a claim: when the claim lapses.
+    pub fn lease_expires_at(&self) -> Option<Timestamp> {
+        self.lease_expires_at
+    }
+
+    /// The robot holding the claim, if any.
+    pub fn robot_id(&self) -> Option<&RobotId> {
+        self.robot_id.as_ref()
+    }
+
+    pub fn updated_at(&self) -> Timestamp {
+        self.updated_at
+    }
+
+    /// Optimistic-concurrency counter, bumped by every stored change.
+    pub fn version(&self) -> i64 {
+        self.version
+    }
 }
 
 impl QueueItem {

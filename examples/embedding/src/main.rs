@@ -25,21 +25,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let claimed = queues
             .claim(&QueueName::parse("invoices")?, &robot, 10)
             .await?;
-        if claimed.iter().map(|item| item.id).collect::<Vec<_>>() != [added.id] {
-            return Err(format!("expected to claim {}, claimed {claimed:?}", added.id).into());
+        if claimed.iter().map(|item| item.id()).collect::<Vec<_>>() != [added.id()] {
+            return Err(format!("expected to claim {}, claimed {claimed:?}", added.id()).into());
         }
         let done = queues
             .report(
-                added.id,
+                added.id(),
                 &robot,
                 QueueItemStatus::Done,
                 Some("paid".to_owned()),
             )
             .await?;
-        if done.status != QueueItemStatus::Done {
-            return Err(format!("expected DONE, got {:?}", done.status).into());
+        if done.status() != QueueItemStatus::Done {
+            return Err(format!("expected DONE, got {:?}", done.status()).into());
         }
-        println!("item {} of queue invoices: {:?}", done.id, done.status);
+        println!("item {} of queue invoices: {:?}", done.id(), done.status());
         Ok::<(), Box<dyn std::error::Error>>(())
     })
 }

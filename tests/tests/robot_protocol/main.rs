@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use baton_domain::agent::Agent;
 use baton_domain::ids::{AgentId, JobId, WorkflowId};
-use baton_domain::job::{Job, JobStatus};
+use baton_domain::job::{Job, JobRecord, JobStatus};
 use baton_domain::ports::{
     EventFilter, EventRepository, JobRepository, MessageRepository, RobotRepository,
     WorkflowRepository,
@@ -717,10 +717,12 @@ async fn a_released_job_is_pending_again_without_spending_a_retry() {
 // ---- the engine ----
 
 /// Moves a held job's lease into the past, as if its robot had stopped renewing long ago.
-async fn lapse_lease(h: &Harness, id: &str, change: impl FnOnce(&mut Job)) {
+async fn lapse_lease(h: &Harness, id: &str, change: impl FnOnce(&mut JobRecord)) {
     let mut job = h.db.get_job(id.parse().unwrap()).await.unwrap();
-    job.lease_expires_at = Some(time::OffsetDateTime::now_utc() - time::Duration::seconds(1));
-    change(&mut job);
+    job.edit(|r| {
+        r.lease_expires_at = Some(time::OffsetDateTime::now_utc() - time::Duration::seconds(1));
+        change(r);
+    });
     h.db.update_job(&job, &[]).await.unwrap();
 }
 
@@ -736,10 +738,10 @@ async fn expired_leases_requeue_then_fail_and_a_late_robot_is_refused() {
     h.job_call(robot, &id, "start", None).await;
     lapse_lease(&h, &id, |_| {}).await;
     let job = h
-        .wait_for_job(&id, |j| j.status == JobStatus::Pending)
+        .wait_for_job(&id, |j| j.status() == JobStatus::Pending)
         .await;
-    assert_eq!(job.retry_count, 1);
-    assert_eq!(job.robot_id, None);
+    assert_eq!(job.retry_count(), 1);
+    assert_eq!(job.robot_id(), None);
     assert_eq!(h.job_events(&id).await.last().unwrap(), "job_requeued");
     let late = h
         .call("robot-1", &token, &format!("/jobs/{id}/complete"), None)
@@ -748,16 +750,16 @@ async fn expired_leases_requeue_then_fail_and_a_late_robot_is_refused() {
 
     h.claim(robot, 0).await;
     lapse_lease(&h, &id, |job| job.retry_count = job.max_retries).await;
-    let job = h.wait_for_job(&id, |j| j.status.is_final()).await;
-    assert_eq!(job.status, JobStatus::Failed);
-    assert_eq!(job.error_type.as_deref(), Some(Job::LEASE_EXPIRED));
+    let job = h.wait_for_job(&id, |j| j.status().is_final()).await;
+    assert_eq!(job.status(), JobStatus::Failed);
+    assert_eq!(job.error_type(), Some(Job::LEASE_EXPIRED));
 
     let cancelled = h.run(workflow, 10).await;
     h.claim(robot, 0).await;
     h.cancel(&cancelled, false).await;
     lapse_lease(&h, &cancelled, |_| {}).await;
-    let job = h.wait_for_job(&cancelled, |j| j.status.is_final()).await;
-    assert_eq!(job.status, JobStatus::Cancelled);
+    let job = h.wait_for_job(&cancelled, |j| j.status().is_final()).await;
+    assert_eq!(job.status(), JobStatus::Cancelled);
     // The robot that held it learns of the cancel, and may acknowledge it.
     let ack = h.job_call(robot, &cancelled, "renew", None).await;
     assert_eq!(ack["cancel"], "soft");

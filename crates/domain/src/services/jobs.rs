@@ -195,16 +195,16 @@ impl JobService {
             let Some(job) = claimed.into_iter().next() else {
                 return Ok(None);
             };
-            match self.ports.workflows.get_workflow(job.workflow_id).await {
+            match self.ports.workflows.get_workflow(job.workflow_id()).await {
                 Ok(workflow) => {
-                    self.robot_took(robot, job.id).await;
+                    self.robot_took(robot, job.id()).await;
                     return Ok(Some(ClaimedJob {
                         job,
                         workflow: Arc::new(workflow),
                     }));
                 }
                 // The lease recovery gives the job back if the failure below does not stick.
-                Err(RepoError::NotFound(_)) => self.fail_orphan(job.id, robot).await?,
+                Err(RepoError::NotFound(_)) => self.fail_orphan(job.id(), robot).await?,
                 Err(other) => return Err(other.into()),
             }
         }
@@ -341,12 +341,12 @@ impl JobService {
         let now = self.clock.now();
         let mut recovered = 0;
         for mut job in self.ports.jobs.expired_job_leases(now, limit).await? {
-            let before = job.status;
-            let holder = job.robot_id.clone();
+            let before = job.status();
+            let holder = job.robot_id().cloned();
             if job.expire_lease(now).is_err() {
                 continue;
             }
-            let event = self.job_event(&job, job.status == JobStatus::Pending, now);
+            let event = self.job_event(&job, job.status() == JobStatus::Pending, now);
             match self.ports.jobs.update_job(&job, &[event]).await {
                 Ok(stored) => {
                     recovered += 1;
@@ -402,16 +402,16 @@ impl JobService {
         let mut last = None;
         for _ in 0..UPDATE_ATTEMPTS {
             let mut job = self.ports.jobs.get_job(id).await?;
-            let before = job.status;
-            let holder = job.robot_id.clone();
+            let before = job.status();
+            let holder = job.robot_id().cloned();
             let now = self.clock.now();
             if change(&mut job, now)? == Decision::Keep {
                 return Ok(job);
             }
-            let events: Vec<Event> = if job.status == before {
+            let events: Vec<Event> = if job.status() == before {
                 Vec::new()
             } else {
-                vec![self.job_event(&job, job.status == JobStatus::Pending, now)]
+                vec![self.job_event(&job, job.status() == JobStatus::Pending, now)]
             };
             match self.ports.jobs.update_job(&job, &events).await {
                 Ok(stored) => {
@@ -430,11 +430,11 @@ impl JobService {
     async fn after_change(&self, before: JobStatus, holder: Option<&RobotId>, job: &Job) {
         if let Some(robot) = holder
             && before.is_active()
-            && !job.status.is_active()
+            && !job.status().is_active()
         {
-            self.robot_let_go(robot, job.id).await;
+            self.robot_let_go(robot, job.id()).await;
         }
-        if !before.is_final() && job.status.is_final() {
+        if !before.is_final() && job.status().is_final() {
             self.after_job_finished(job).await;
         }
     }
@@ -447,7 +447,7 @@ impl JobService {
         // Only a fire points a trigger at its job (as `current_job_id`), and every fire's job
         // has the trigger as its origin: the jobs of clients, flows and webhooks have no
         // trigger to tell, and skip the look-up.
-        if !matches!(job.origin, JobOrigin::Trigger(_)) {
+        if !matches!(job.origin(), &JobOrigin::Trigger(_)) {
             return;
         }
         let triggers = TriggerService::new(
@@ -459,7 +459,7 @@ impl JobService {
         );
         if let Err(error) = triggers.job_finished(job).await {
             self.follow_ups.follow_up_failed(
-                job.id,
+                job.id(),
                 "update the trigger that started the job",
                 &error,
             );
@@ -475,7 +475,7 @@ impl JobService {
                     WORKFLOW_MISSING.to_owned(),
                     format!(
                         "workflow {} was deleted before the job ran",
-                        job.workflow_id
+                        job.workflow_id()
                     ),
                     now,
                 )?;
@@ -503,10 +503,10 @@ impl JobService {
             return Ok(());
         }
         let now = self.clock.now();
-        let Some((agent, keep_for)) = self.agent_of(job.workflow_id, node_id, now).await? else {
+        let Some((agent, keep_for)) = self.agent_of(job.workflow_id(), node_id, now).await? else {
             let error = ServiceError::Repo(RepoError::NotFound("agent"));
             self.follow_ups.follow_up_failed(
-                job.id,
+                job.id(),
                 "store the messages of an unknown node",
                 &error,
             );
@@ -516,7 +516,7 @@ impl JobService {
             .into_iter()
             .map(|payload| {
                 let id = MessageId::from_uuid(self.ids.new_uuid());
-                Message::new(id, agent, Some(job.id), payload, keep_for, now)
+                Message::new(id, agent, Some(job.id()), payload, keep_for, now)
             })
             .collect::<Result<Vec<_>, _>>()?;
         self.ports.messages.insert_messages(&messages).await?;
@@ -607,13 +607,13 @@ impl JobService {
 /// What the robot holding a job should do about a cancel: `None` carry on, `Soft` stop after
 /// the current node and call `cancelled`, `Hard` stop at once (the job is already cancelled).
 pub fn cancel_signal(job: &Job) -> Option<CancelMode> {
-    job.cancel_requested
+    job.cancel_requested()
 }
 
 /// A job that was cancelled while `robot` held it. The robot's "should I go on?" calls (start,
 /// progress, renew) are answered with the cancel instead of a 409, so it stops cleanly.
 fn cancelled_in_hands_of(job: &Job, robot: &RobotId) -> bool {
-    job.status == JobStatus::Cancelled && job.robot_id.as_ref() == Some(robot)
+    job.status() == JobStatus::Cancelled && job.robot_id() == Some(robot)
 }
 
 /// Refuses a report whose messages break the message rules (payload size) before anything of

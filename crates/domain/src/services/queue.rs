@@ -221,12 +221,12 @@ impl QueueService {
         // A round usually holds many items of few queues: read each queue's settings once.
         let mut max_retries: HashMap<String, u32> = HashMap::new();
         for mut item in self.repo.expired_item_leases(now, limit).await? {
-            let retries = match max_retries.get(item.queue_name.as_str()) {
+            let retries = match max_retries.get(item.queue_name().as_str()) {
                 Some(retries) => *retries,
                 None => {
-                    let queue = self.repo.get_queue(&item.queue_name).await?;
+                    let queue = self.repo.get_queue(&item.queue_name()).await?;
                     let retries = queue.settings.max_retries;
-                    max_retries.insert(item.queue_name.as_str().to_owned(), retries);
+                    max_retries.insert(item.queue_name().as_str().to_owned(), retries);
                     retries
                 }
             };
@@ -268,14 +268,14 @@ impl QueueService {
 /// Refuses a robot's report on an item it does not hold: one that is not IN_PROGRESS, or is
 /// claimed by another robot (or by none, when an operator set it IN_PROGRESS by hand).
 fn ensure_held_by(item: &QueueItem, robot: &RobotId) -> Result<(), TransitionError> {
-    if item.status != QueueItemStatus::InProgress {
+    if item.status() != QueueItemStatus::InProgress {
         return Err(TransitionError {
             entity: "queue item",
             action: "report the outcome of",
-            state: item.status.as_str().to_owned(),
+            state: item.status().as_str().to_owned(),
         });
     }
-    if item.robot_id.as_ref() != Some(robot) {
+    if item.robot_id() != Some(robot) {
         return Err(TransitionError {
             entity: "queue item",
             action: "report the outcome of",
@@ -330,7 +330,7 @@ mod tests {
         let mut item = NewQueueItem::parse(raw("q"))
             .unwrap()
             .into_item(QueueItemId::from_uuid(uuid::Uuid::from_u128(9)), NOW);
-        item.status = status;
+        item.edit(|r| r.status = status);
         item
     }
 
@@ -338,7 +338,7 @@ mod tests {
     async fn valid_items_get_ids_and_server_time_and_are_stored_together() {
         let mut repo = MockQueueRepository::new();
         repo.expect_insert_items()
-            .withf(|items| items.len() == 2 && items.iter().all(|i| i.created_date == NOW))
+            .withf(|items| items.len() == 2 && items.iter().all(|i| i.created_date() == NOW))
             .times(1)
             .returning(|_| Ok(()));
         let items = service(repo)
@@ -346,14 +346,14 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            items[0].id,
+            items[0].id(),
             QueueItemId::from_uuid(uuid::Uuid::from_u128(1))
         );
         assert_eq!(
-            items[1].id,
+            items[1].id(),
             QueueItemId::from_uuid(uuid::Uuid::from_u128(2))
         );
-        assert_eq!(items[0].data.as_ref().unwrap().as_str(), r#"{"case":1}"#);
+        assert_eq!(items[0].data().unwrap().as_str(), r#"{"case":1}"#);
     }
 
     #[tokio::test]
@@ -387,13 +387,13 @@ mod tests {
     async fn one_item_is_stored_with_the_per_item_insert() {
         let mut repo = MockQueueRepository::new();
         repo.expect_insert_each()
-            .withf(|items| items.len() == 1 && items[0].created_date == NOW)
+            .withf(|items| items.len() == 1 && items[0].created_date() == NOW)
             .times(1)
             .returning(|_| vec![Ok(())]);
         repo.expect_insert_items().times(0);
         let item = service(repo).add_item(raw("a")).await.unwrap();
-        assert_eq!(item.id, QueueItemId::from_uuid(uuid::Uuid::from_u128(1)));
-        assert_eq!(item.queue_name.as_str(), "a");
+        assert_eq!(item.id(), QueueItemId::from_uuid(uuid::Uuid::from_u128(1)));
+        assert_eq!(item.queue_name().as_str(), "a");
     }
 
     #[tokio::test]
@@ -464,9 +464,9 @@ mod tests {
             )
             .await
             .unwrap();
-        assert_eq!(item.status, QueueItemStatus::Done);
-        assert_eq!(item.end_date, Some(NOW));
-        assert_eq!(item.message.as_deref(), Some("ok"));
+        assert_eq!(item.status(), QueueItemStatus::Done);
+        assert_eq!(item.end_date(), Some(NOW));
+        assert_eq!(item.message(), Some("ok"));
     }
 
     #[tokio::test]
@@ -490,9 +490,9 @@ mod tests {
     async fn expired_leases_go_back_to_new_or_are_abandoned_per_the_queue_settings() {
         let mut repo = MockQueueRepository::new();
         let mut lapsed = stored_item(QueueItemStatus::InProgress);
-        lapsed.lease_expires_at = Some(NOW - time::Duration::seconds(1));
+        lapsed.edit(|r| r.lease_expires_at = Some(NOW - time::Duration::seconds(1)));
         let mut exhausted = lapsed.clone();
-        exhausted.retry_count = 3;
+        exhausted.edit(|r| r.retry_count = 3);
         repo.expect_expired_item_leases()
             .returning(move |_, _| Ok(vec![lapsed.clone(), exhausted.clone()]));
         repo.expect_get_queue().returning(|_| {
@@ -505,7 +505,7 @@ mod tests {
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = seen.clone();
         repo.expect_update_item().times(2).returning(move |item| {
-            sink.lock().unwrap().push(item.status);
+            sink.lock().unwrap().push(item.status());
             Ok(item.clone())
         });
         assert_eq!(service(repo).recover_expired_leases(100).await.unwrap(), 2);
@@ -584,9 +584,9 @@ mod tests {
             )
             .await
             .unwrap();
-        assert_eq!(item.status, QueueItemStatus::Done);
-        assert_eq!(item.end_date, Some(NOW));
-        assert_eq!(item.message.as_deref(), Some("ok"));
+        assert_eq!(item.status(), QueueItemStatus::Done);
+        assert_eq!(item.end_date(), Some(NOW));
+        assert_eq!(item.message(), Some("ok"));
     }
 
     #[tokio::test]
@@ -609,7 +609,7 @@ mod tests {
         for status in [QueueItemStatus::New, QueueItemStatus::Done] {
             let mut repo = MockQueueRepository::new();
             let mut item = held_by("r1");
-            item.status = status;
+            item.edit(|r| r.status = status);
             repo.expect_get_item().returning(move |_| Ok(item.clone()));
             repo.expect_update_item().times(0);
             let err = service(repo)
@@ -717,7 +717,7 @@ mod tests {
     async fn a_recovery_round_reads_each_queue_once_and_skips_items_that_changed_meanwhile() {
         let mut repo = MockQueueRepository::new();
         let mut lapsed = stored_item(QueueItemStatus::InProgress);
-        lapsed.lease_expires_at = Some(NOW - time::Duration::seconds(1));
+        lapsed.edit(|r| r.lease_expires_at = Some(NOW - time::Duration::seconds(1)));
         let second = lapsed.clone();
         repo.expect_expired_item_leases()
             .returning(move |_, _| Ok(vec![lapsed.clone(), second.clone()]));

@@ -361,7 +361,7 @@ impl TriggerService {
                 }
             };
             let job = self.job_of(&trigger, workflow, now);
-            trigger.fire(job.id, now);
+            trigger.fire(job.id(), now);
             batch.fires.push(self.fire_record(trigger, job, now));
         }
         Ok(batch)
@@ -394,7 +394,7 @@ impl TriggerService {
                     for fire in batch {
                         let id = fire.trigger.id;
                         match outcomes.next() {
-                            Some(Ok(())) => round.fired.push((id, fire.job.id)),
+                            Some(Ok(())) => round.fired.push((id, fire.job.id())),
                             Some(Err(RepoError::Conflict(_))) => round.lost_races += 1,
                             Some(Err(e)) => round.failed.push((id, e)),
                             None => round.failed.push((
@@ -452,15 +452,15 @@ impl TriggerService {
     /// KILLED) and a failure is counted. A job that has not ended changes nothing. Returns the
     /// triggers changed.
     pub async fn job_finished(&self, job: &Job) -> Result<Vec<Trigger>, ServiceError> {
-        let outcome = match job.status {
+        let outcome = match job.status() {
             JobStatus::Completed => JobOutcome::Completed,
             JobStatus::Failed => JobOutcome::Failed,
             JobStatus::Cancelled => JobOutcome::Cancelled,
             JobStatus::Pending | JobStatus::Claimed | JobStatus::Running => return Ok(Vec::new()),
         };
         let mut changed = Vec::new();
-        for trigger in self.triggers.triggers_for_job(job.id).await? {
-            if let Some(stored) = self.finish_job_of(trigger, job.id, outcome).await? {
+        for trigger in self.triggers.triggers_for_job(job.id()).await? {
+            if let Some(stored) = self.finish_job_of(trigger, job.id(), outcome).await? {
                 changed.push(stored);
             }
         }
@@ -514,7 +514,7 @@ impl TriggerService {
             let workflow = self.workflows.get_workflow(trigger.workflow_id).await?;
             let now = self.clock.now();
             let job = self.job_of(&trigger, &workflow, now);
-            trigger.fire_manually(job.id, now);
+            trigger.fire_manually(job.id(), now);
             let events = self.fire_events(&trigger, &job, now);
             match self.triggers.record_fire(&trigger, &job, &events).await {
                 Ok(()) => {
@@ -574,9 +574,9 @@ impl TriggerService {
             format!("Trigger {} fired", trigger.name),
             now,
         );
-        event.details = Some(job.workflow_name.to_string());
-        event.job_id = Some(job.id);
-        event.workflow_id = Some(job.workflow_id);
+        event.details = Some(job.workflow_name().to_string());
+        event.job_id = Some(job.id());
+        event.workflow_id = Some(job.workflow_id());
         event
             .data
             .insert("trigger_id".into(), Value::String(trigger.id.to_string()));

@@ -117,26 +117,26 @@ pub(crate) struct JobView {
 impl From<&Job> for JobView {
     fn from(job: &Job) -> Self {
         Self {
-            job_id: job.id.to_string(),
-            workflow_id: job.workflow_id.to_string(),
-            workflow_name: job.workflow_name.to_string(),
-            status: job.status.as_str(),
-            priority: job.priority.value(),
-            execution_mode: job.execution_mode.as_str(),
-            input: job.input.clone(),
-            output: job.output.clone(),
-            robot_id: job.robot_id.as_ref().map(|r| r.as_str().to_owned()),
-            created_at: rfc3339(job.created_at),
-            claimed_at: job.claimed_at.map(rfc3339),
-            started_at: job.started_at.map(rfc3339),
-            completed_at: job.completed_at.map(rfc3339),
-            lease_expires_at: job.lease_expires_at.map(rfc3339),
-            retry_count: job.retry_count,
-            max_retries: job.max_retries,
-            error_type: job.error_type.clone(),
-            error_message: job.error_message.clone(),
-            cancel_requested: job.cancel_requested.map(CancelMode::as_str),
-            node_executions: job.node_executions.iter().map(NodeView::from).collect(),
+            job_id: job.id().to_string(),
+            workflow_id: job.workflow_id().to_string(),
+            workflow_name: job.workflow_name().to_string(),
+            status: job.status().as_str(),
+            priority: job.priority().value(),
+            execution_mode: job.execution_mode().as_str(),
+            input: job.input().clone(),
+            output: job.output().cloned(),
+            robot_id: job.robot_id().map(|r| r.as_str().to_owned()),
+            created_at: rfc3339(job.created_at()),
+            claimed_at: job.claimed_at().map(rfc3339),
+            started_at: job.started_at().map(rfc3339),
+            completed_at: job.completed_at().map(rfc3339),
+            lease_expires_at: job.lease_expires_at().map(rfc3339),
+            retry_count: job.retry_count(),
+            max_retries: job.max_retries(),
+            error_type: job.error_type().map(str::to_owned),
+            error_message: job.error_message().map(str::to_owned),
+            cancel_requested: job.cancel_requested().map(CancelMode::as_str),
+            node_executions: job.node_executions().iter().map(NodeView::from).collect(),
             duration_ms: job.duration_ms(),
         }
     }
@@ -163,7 +163,7 @@ async fn run(
             )),
             other => other.into(),
         })?;
-    tracing::info!(by = %caller.principal.display_id(), job = %job.id, workflow = %job.workflow_id, "job queued");
+    tracing::info!(by = %caller.principal.display_id(), job = %job.id(), workflow = %job.workflow_id(), "job queued");
     Ok(HttpResponse::Created().json(JobView::from(&job)))
 }
 
@@ -186,7 +186,7 @@ async fn cancel(
         CancelMode::Soft
     };
     let job = job_service(&state).cancel(id, mode).await?;
-    tracing::info!(by = %caller.principal.display_id(), job = %job.id, mode = mode.as_str(), status = %job.status, "job cancel requested");
+    tracing::info!(by = %caller.principal.display_id(), job = %job.id(), mode = mode.as_str(), status = %job.status(), "job cancel requested");
     Ok(HttpResponse::Ok().json(JobView::from(&job)))
 }
 

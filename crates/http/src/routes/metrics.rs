@@ -129,20 +129,20 @@ struct JobSummaryView {
 impl From<&Job> for JobSummaryView {
     fn from(job: &Job) -> Self {
         Self {
-            job_id: job.id.to_string(),
-            workflow_id: job.workflow_id.to_string(),
-            workflow_name: job.workflow_name.to_string(),
-            robot_id: job.robot_id.as_ref().map(|r| r.as_str().to_owned()),
-            status: job.status.as_str(),
-            priority: job.priority.value(),
-            created_at: rfc3339(job.created_at),
-            claimed_at: job.claimed_at.map(rfc3339),
-            started_at: job.started_at.map(rfc3339),
-            completed_at: job.completed_at.map(rfc3339),
+            job_id: job.id().to_string(),
+            workflow_id: job.workflow_id().to_string(),
+            workflow_name: job.workflow_name().to_string(),
+            robot_id: job.robot_id().map(|r| r.as_str().to_owned()),
+            status: job.status().as_str(),
+            priority: job.priority().value(),
+            created_at: rfc3339(job.created_at()),
+            claimed_at: job.claimed_at().map(rfc3339),
+            started_at: job.started_at().map(rfc3339),
+            completed_at: job.completed_at().map(rfc3339),
             duration_ms: job.duration_ms(),
-            retry_count: job.retry_count,
-            error_type: job.error_type.clone(),
-            error_message: job.error_message.clone(),
+            retry_count: job.retry_count(),
+            error_type: job.error_type().map(str::to_owned),
+            error_message: job.error_message().map(str::to_owned),
         }
     }
 }

@@ -78,20 +78,20 @@ struct ItemView {
 impl From<&QueueItem> for ItemView {
     fn from(item: &QueueItem) -> Self {
         Self {
-            id: item.id.to_string(),
-            queue_name: item.queue_name.as_str().to_owned(),
-            status: item.status.as_str(),
-            data: item.data.as_ref().map(|d| d.as_str().to_owned()),
-            reference: item.reference.clone(),
-            message: item.message.clone(),
-            created_by: item.created_by.clone(),
-            created_date: rfc3339(item.created_date),
-            start_date: item.start_date.map(rfc3339),
-            end_date: item.end_date.map(rfc3339),
-            retry_count: item.retry_count,
-            lease_expires_at: item.lease_expires_at.map(rfc3339),
-            robot_id: item.robot_id.as_ref().map(|r| r.as_str().to_owned()),
-            updated_at: rfc3339(item.updated_at),
+            id: item.id().to_string(),
+            queue_name: item.queue_name().as_str().to_owned(),
+            status: item.status().as_str(),
+            data: item.data().map(|d| d.as_str().to_owned()),
+            reference: item.reference().map(str::to_owned),
+            message: item.message().map(str::to_owned),
+            created_by: item.created_by().map(str::to_owned),
+            created_date: rfc3339(item.created_date()),
+            start_date: item.start_date().map(rfc3339),
+            end_date: item.end_date().map(rfc3339),
+            retry_count: item.retry_count(),
+            lease_expires_at: item.lease_expires_at().map(rfc3339),
+            robot_id: item.robot_id().map(|r| r.as_str().to_owned()),
+            updated_at: rfc3339(item.updated_at()),
         }
     }
 }
@@ -174,7 +174,7 @@ async fn add_one(
     // baton-storage's `group_commit`), and answered only once its own commit is done.
     let item = service(&state).add_item(raw).await?;
     Ok(HttpResponse::Created()
-        .json(serde_json::json!({"success": true, "id": item.id.to_string()})))
+        .json(serde_json::json!({"success": true, "id": item.id().to_string()})))
 }
 
 /// `POST /queues/{queue_name}/items`: up to 1,000 items stored all together or not at all.
@@ -206,7 +206,7 @@ async fn add_items(
     }
     let raw = read_items(&values, Some(queue.as_str()), true)?;
     let items = service(&state).add_items(raw, true).await?;
-    let ids: Vec<String> = items.iter().map(|item| item.id.to_string()).collect();
+    let ids: Vec<String> = items.iter().map(|item| item.id().to_string()).collect();
     Ok(HttpResponse::Created().json(serde_json::json!({
         "success": true,
         "count": ids.len(),
@@ -336,7 +336,7 @@ async fn set_status(
     let id = item_id(&path)?;
     let (status, message) = read_status_body(&body)?;
     let item = service(&state).set_status(id, status, message).await?;
-    tracing::info!(by = %caller.principal.display_id(), item = %item.id, status = %item.status, "queue item status set");
+    tracing::info!(by = %caller.principal.display_id(), item = %item.id(), status = %item.status(), "queue item status set");
     Ok(HttpResponse::Ok().json(ItemView::from(&item)))
 }
 
@@ -466,8 +466,8 @@ fn read_page_query(
 /// The position after `item`: its creation instant in unix microseconds and its id. Clients
 /// treat it as opaque; it names a position, not an item, so it stays valid if the item changes.
 fn encode_cursor(item: &QueueItem) -> String {
-    let micros = item.created_date.unix_timestamp_nanos() / 1_000;
-    format!("{micros}.{}", item.id)
+    let micros = item.created_date().unix_timestamp_nanos() / 1_000;
+    format!("{micros}.{}", item.id())
 }
 
 fn decode_cursor(text: &str) -> Option<ItemCursor> {
@@ -690,8 +690,8 @@ mod tests {
             datetime!(2025-05-01 0:00 UTC),
         );
         let cursor = decode_cursor(&encode_cursor(&item)).unwrap();
-        assert_eq!(cursor.created_date, item.created_date);
-        assert_eq!(cursor.id, item.id);
+        assert_eq!(cursor.created_date, item.created_date());
+        assert_eq!(cursor.id, item.id());
         assert_eq!(decode_cursor("12.not-a-uuid"), None);
         assert_eq!(
             decode_cursor("x.00000000-0000-0000-0000-000000000007"),

@@ -66,15 +66,15 @@ impl<'a> From<&'a ClaimedJob> for ClaimView<'a> {
     fn from(claimed: &'a ClaimedJob) -> Self {
         let job = &claimed.job;
         Self {
-            job_id: job.id.to_string(),
-            workflow_id: job.workflow_id.to_string(),
-            workflow_name: job.workflow_name.to_string(),
+            job_id: job.id().to_string(),
+            workflow_id: job.workflow_id().to_string(),
+            workflow_name: job.workflow_name().to_string(),
             workflow_json: claimed.workflow.graph.source(),
-            input: &job.input,
-            priority: job.priority.value(),
-            execution_mode: job.execution_mode.as_str(),
-            lease_expires_at: job.lease_expires_at.map(rfc3339),
-            retry_count: job.retry_count,
+            input: &job.input(),
+            priority: job.priority().value(),
+            execution_mode: job.execution_mode().as_str(),
+            lease_expires_at: job.lease_expires_at().map(rfc3339),
+            retry_count: job.retry_count(),
         }
     }
 }
@@ -92,10 +92,10 @@ struct AckView {
 impl From<&Job> for AckView {
     fn from(job: &Job) -> Self {
         Self {
-            job_id: job.id.to_string(),
-            status: job.status.as_str(),
+            job_id: job.id().to_string(),
+            status: job.status().as_str(),
             cancel: cancel_signal(job).map(CancelMode::as_str),
-            lease_expires_at: job.lease_expires_at.map(rfc3339),
+            lease_expires_at: job.lease_expires_at().map(rfc3339),
         }
     }
 }
@@ -121,7 +121,7 @@ async fn claim(
     .await?;
     match claimed {
         Some(claimed) => {
-            tracing::info!(robot = %caller.robot_id, job = %claimed.job.id, workflow = %claimed.job.workflow_id, "job claimed");
+            tracing::info!(robot = %caller.robot_id, job = %claimed.job.id(), workflow = %claimed.job.workflow_id(), "job claimed");
             Ok(HttpResponse::Ok().json(ClaimView::from(&claimed)))
         }
         None => Ok(HttpResponse::NoContent().finish()),
@@ -171,7 +171,7 @@ async fn progress(
     let job = job_service(&state)
         .progress(id, &caller.robot_id, report)
         .await?;
-    tracing::debug!(robot = %caller.robot_id, job = %job.id, node = %node, "node reported");
+    tracing::debug!(robot = %caller.robot_id, job = %job.id(), node = %node, "node reported");
     Ok(HttpResponse::Ok().json(AckView::from(&job)))
 }
 
@@ -199,7 +199,7 @@ async fn complete(
     let job = job_service(&state)
         .complete(id, &caller.robot_id, output)
         .await?;
-    tracing::info!(robot = %caller.robot_id, job = %job.id, "job completed");
+    tracing::info!(robot = %caller.robot_id, job = %job.id(), "job completed");
     Ok(HttpResponse::Ok().json(JobView::from(&job)))
 }
 
@@ -225,7 +225,7 @@ async fn fail(
             error_message.unwrap_or_else(|| "the robot gave no error message".to_owned()),
         )
         .await?;
-    tracing::info!(robot = %caller.robot_id, job = %job.id, error_type = job.error_type.as_deref().unwrap_or_default(), "job failed");
+    tracing::info!(robot = %caller.robot_id, job = %job.id(), error_type = job.error_type().unwrap_or_default(), "job failed");
     Ok(HttpResponse::Ok().json(JobView::from(&job)))
 }
 
@@ -237,7 +237,7 @@ async fn cancelled(
 ) -> ApiResult<HttpResponse> {
     let id = job_id(&path.1)?;
     let job = job_service(&state).cancelled(id, &caller.robot_id).await?;
-    tracing::info!(robot = %caller.robot_id, job = %job.id, "job cancelled by its robot");
+    tracing::info!(robot = %caller.robot_id, job = %job.id(), "job cancelled by its robot");
     Ok(HttpResponse::Ok().json(JobView::from(&job)))
 }
 
@@ -249,7 +249,7 @@ async fn release(
 ) -> ApiResult<HttpResponse> {
     let id = job_id(&path.1)?;
     let job = job_service(&state).release(id, &caller.robot_id).await?;
-    tracing::info!(robot = %caller.robot_id, job = %job.id, status = %job.status, "job released");
+    tracing::info!(robot = %caller.robot_id, job = %job.id(), status = %job.status(), "job released");
     Ok(HttpResponse::Ok().json(JobView::from(&job)))
 }
 

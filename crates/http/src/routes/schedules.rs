@@ -202,11 +202,11 @@ async fn trigger(
         )),
         other => not_found(id)(other),
     })?;
-    tracing::info!(by = %caller.principal.display_id(), schedule = %id, job = %job.id, "schedule triggered now");
+    tracing::info!(by = %caller.principal.display_id(), schedule = %id, job = %job.id(), "schedule triggered now");
     Ok(HttpResponse::Ok().json(Done {
         status: "success",
         message: format!("Schedule triggered: {id}"),
-        job_id: Some(job.id.to_string()),
+        job_id: Some(job.id().to_string()),
     }))
 }
 

@@ -100,10 +100,10 @@ impl SubmitResponse {
         };
         match &submitted.started {
             Started::Job(job) => {
-                response.job_id = Some(job.id.to_string());
+                response.job_id = Some(job.id().to_string());
                 response.message = format!(
                     "Workflow submitted and queued for {} execution",
-                    job.execution_mode.as_str()
+                    job.execution_mode().as_str()
                 );
             }
             Started::Schedule(trigger) => {
@@ -323,13 +323,13 @@ async fn run_webhook(
 ) -> ApiResult<HttpResponse> {
     let input = webhook_input(&body)?;
     let job = service(&state).run_webhook(&path, input).await?;
-    tracing::info!(workflow = %job.workflow_id, job = %job.id, "webhook started a job");
+    tracing::info!(workflow = %job.workflow_id(), job = %job.id(), "webhook started a job");
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "status": "success",
-        "job_id": job.id.to_string(),
-        "workflow_id": job.workflow_id.to_string(),
-        "message": format!("Job queued for {} execution", job.execution_mode.as_str()),
-        "created_at": rfc3339(job.created_at),
+        "job_id": job.id().to_string(),
+        "workflow_id": job.workflow_id().to_string(),
+        "message": format!("Job queued for {} execution", job.execution_mode().as_str()),
+        "created_at": rfc3339(job.created_at()),
     })))
 }
 

@@ -35,19 +35,6 @@ macro_rules! matching_events {
 
 #[async_trait]
 impl EventRepository for Db {
-    async fn append_events(&self, events: &[Event]) -> RepoResult<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        // One multi-row INSERT: atomic, and the rows take consecutive `seq` values in the
-        // order given.
-        crate::with_conn!(self, |conn| {
-            crate::append_event_rows!(conn, events);
-            Ok(())
-        })?;
-        Ok(())
-    }
-
     async fn list_events(&self, filter: &EventFilter) -> RepoResult<(Vec<Event>, u64)> {
         let (rows, total): (Vec<EventRow>, i64) = crate::with_conn!(self, |conn| {
             // By time, not by `seq`: a writer takes its timestamp before it inserts, so under

@@ -201,18 +201,4 @@ impl FlowRepository for Db {
         }
         Ok(())
     }
-
-    async fn flow_for_job(&self, job: JobId) -> RepoResult<Option<Flow>> {
-        let job = DbUuid(*job.as_uuid());
-        let row: Option<FlowRow> = crate::with_conn!(self, |conn| {
-            Ok(flows::table
-                .filter(flows::current_job_id.eq(job))
-                .order((flows::created_at.asc(), flows::flow_id.asc()))
-                .select(FlowRow::as_select())
-                .first(conn)
-                .await
-                .optional()?)
-        })?;
-        Ok(row.map(FlowRow::into_domain).transpose()?)
-    }
 }

@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use baton_domain::event::Event;
 use baton_domain::flow::FlowId;
 use baton_domain::ids::{EventId, JobId, TriggerId, WorkflowId};
-use baton_domain::job::{CancelMode, Job, JobOrigin, JobStatus, NodeExecution, Priority};
+use baton_domain::job::{
+    CancelMode, Job, JobOrigin, JobRecord, JobStatus, NodeExecution, Priority,
+};
 use baton_domain::ports::{JobChange, JobFilter, JobRepository};
 use baton_domain::robot::RobotId;
 use baton_domain::workflow::{ExecutionMode, WorkflowName};
@@ -72,38 +74,38 @@ pub(crate) struct JobRow {
 
 impl JobRow {
     pub(crate) fn from_domain(job: &Job) -> DbResult<Self> {
-        let (origin_kind, origin_ref) = origin_to_columns(&job.origin);
+        let (origin_kind, origin_ref) = origin_to_columns(&job.origin());
         Ok(Self {
-            id: DbUuid(*job.id.as_uuid()),
-            workflow_id: DbUuid(*job.workflow_id.as_uuid()),
-            workflow_name: job.workflow_name.as_str().to_owned(),
-            status: job.status.as_str().to_owned(),
-            priority: i32::from(job.priority.value()),
-            execution_mode: job.execution_mode.as_str().to_owned(),
-            input: object_to_text(&job.input),
-            output: job.output.as_ref().map(Value::to_string),
+            id: DbUuid(*job.id().as_uuid()),
+            workflow_id: DbUuid(*job.workflow_id().as_uuid()),
+            workflow_name: job.workflow_name().as_str().to_owned(),
+            status: job.status().as_str().to_owned(),
+            priority: i32::from(job.priority().value()),
+            execution_mode: job.execution_mode().as_str().to_owned(),
+            input: object_to_text(&job.input()),
+            output: job.output().map(Value::to_string),
             origin_kind: origin_kind.to_owned(),
             origin_ref,
-            robot_id: job.robot_id.as_ref().map(|r| r.as_str().to_owned()),
-            created_at: DbTime(job.created_at),
-            claimed_at: job.claimed_at.map(DbTime),
-            started_at: job.started_at.map(DbTime),
-            completed_at: job.completed_at.map(DbTime),
-            lease_expires_at: job.lease_expires_at.map(DbTime),
-            retry_count: to_i32(job.retry_count),
-            max_retries: to_i32(job.max_retries),
-            error_message: job.error_message.clone(),
-            error_type: job.error_type.clone(),
-            cancel_requested: job.cancel_requested.map(|c| c.as_str().to_owned()),
-            node_executions: nodes_to_text(&job.node_executions)?,
-            updated_at: DbTime(job.updated_at),
-            version: job.version,
+            robot_id: job.robot_id().map(|r| r.as_str().to_owned()),
+            created_at: DbTime(job.created_at()),
+            claimed_at: job.claimed_at().map(DbTime),
+            started_at: job.started_at().map(DbTime),
+            completed_at: job.completed_at().map(DbTime),
+            lease_expires_at: job.lease_expires_at().map(DbTime),
+            retry_count: to_i32(job.retry_count()),
+            max_retries: to_i32(job.max_retries()),
+            error_message: job.error_message().map(str::to_owned),
+            error_type: job.error_type().map(str::to_owned),
+            cancel_requested: job.cancel_requested().map(|c| c.as_str().to_owned()),
+            node_executions: nodes_to_text(&job.node_executions())?,
+            updated_at: DbTime(job.updated_at()),
+            version: job.version(),
             duration_ms: job.duration_ms(),
         })
     }
 
     pub(crate) fn into_domain(self) -> DbResult<Job> {
-        Ok(Job {
+        Ok(Job::from_record(JobRecord {
             id: JobId::from_uuid(self.id.0),
             workflow_id: WorkflowId::from_uuid(self.workflow_id.0),
             workflow_name: WorkflowName::parse(self.workflow_name)
@@ -141,7 +143,7 @@ impl JobRow {
             node_executions: text_to_nodes(&self.node_executions)?,
             updated_at: self.updated_at.0,
             version: self.version,
-        })
+        }))
     }
 }
 
@@ -322,7 +324,7 @@ macro_rules! claim_jobs_in {
             .await?;
         let mut claimed = rows_to_jobs(rows)?;
         // RETURNING gives no order: hand the jobs out in claim order.
-        claimed.sort_by_key(|job| (job.priority, job.created_at, job.id));
+        claimed.sort_by_key(|job| (job.priority(), job.created_at(), job.id()));
         let events: Vec<Event> = claimed
             .iter()
             .map(|job| {
@@ -340,8 +342,8 @@ macro_rules! claim_jobs_in {
 macro_rules! update_if_unchanged {
     ($conn:ident, $job:expr, $row:expr) => {{
         let job: &Job = $job;
-        let id = DbUuid(*job.id.as_uuid());
-        let version = job.version;
+        let id = DbUuid(*job.id().as_uuid());
+        let version = job.version();
         let updated: Option<JobRow> = diesel::update(
             jobs::table
                 .filter(jobs::id.eq(id))
@@ -360,7 +362,7 @@ macro_rules! update_if_unchanged {
                 Err(if exists == 0 {
                     RepoError::NotFound("job")
                 } else {
-                    RepoError::Conflict(format!("job {} changed since version {version}", job.id))
+                    RepoError::Conflict(format!("job {} changed since version {version}", job.id()))
                 })
             }
         }
@@ -382,7 +384,7 @@ macro_rules! insert_job_row {
             .await
             .map_err(|e| match $crate::error::map_diesel(e) {
                 baton_domain::RepoError::Conflict(_) => {
-                    baton_domain::RepoError::Conflict(format!("job {} already exists", job.id))
+                    baton_domain::RepoError::Conflict(format!("job {} already exists", job.id()))
                 }
                 other => other,
             })?;
@@ -511,7 +513,7 @@ impl JobRepository for Db {
     async fn update_job(&self, job: &Job, events: &[Event]) -> RepoResult<Job> {
         // The row carries the next version; the UPDATE checks the one that was read.
         let mut changes = JobRow::from_domain(job)?;
-        changes.version = job.version + 1;
+        changes.version = job.version() + 1;
         let row: JobRow = crate::transaction!(self, |conn| {
             // A refusal aborts the transaction, so the events are not written.
             let updated = update_if_unchanged!(conn, job, &changes)?;
@@ -544,14 +546,14 @@ impl JobRepository for Db {
             .iter()
             .map(|change| {
                 let mut row = JobRow::from_domain(&change.job)?;
-                row.version = change.job.version + 1;
+                row.version = change.job.version() + 1;
                 Ok(row)
             })
             .collect::<DbResult<Vec<JobRow>>>()?;
         match self.pools() {
             Pools::Pg(pool) => {
                 // One statement for the batch: see `batch_update`.
-                let checked = changes.iter().map(|change| change.job.version);
+                let checked = changes.iter().map(|change| change.job.version());
                 let update = batch_update::update_from_arrays(rows.into_iter().zip(checked));
                 let mut guard = pool.get().await.map_err(map_pool)?;
                 let conn: &mut AsyncPgConnection = &mut guard;
@@ -563,7 +565,7 @@ impl JobRepository for Db {
                         let mut updated = matched.clone();
                         let unmatched: Vec<DbUuid> = changes
                             .iter()
-                            .map(|change| DbUuid(*change.job.id.as_uuid()))
+                            .map(|change| DbUuid(*change.job.id().as_uuid()))
                             .filter(|id| !updated.contains(&id.0))
                             .collect();
                         let existing: HashSet<uuid::Uuid> = if unmatched.is_empty() {
@@ -582,19 +584,19 @@ impl JobRepository for Db {
                         let outcomes = changes
                             .iter()
                             .map(|change| {
-                                let id = change.job.id;
+                                let id = change.job.id();
                                 // Taken out of the set, so a job listed twice is stored once.
                                 if updated.remove(id.as_uuid()) {
                                     events.extend(change.events.iter().cloned());
                                     let mut stored = change.job.clone();
-                                    stored.version += 1;
+                                    stored.mark_stored();
                                     Ok(stored)
                                 } else if existing.contains(id.as_uuid())
                                     || matched.contains(id.as_uuid())
                                 {
                                     Err(RepoError::Conflict(format!(
                                         "job {id} changed since version {}",
-                                        change.job.version
+                                        change.job.version()
                                     )))
                                 } else {
                                     Err(RepoError::NotFound("job"))
@@ -658,7 +660,13 @@ async fn update_each_row_by_row(
     let checked: Vec<(DbUuid, i64, JobRow)> = changes
         .iter()
         .zip(rows)
-        .map(|(change, row)| (DbUuid(*change.job.id.as_uuid()), change.job.version, row))
+        .map(|(change, row)| {
+            (
+                DbUuid(*change.job.id().as_uuid()),
+                change.job.version(),
+                row,
+            )
+        })
         .collect();
     let mut guard = pool.get().await.map_err(map_pool)?;
     // One writer at a time: see `Db::sqlite_writer`.
@@ -706,7 +714,8 @@ async fn update_each_row_by_row(
                     }
                     Err(true) => Err(RepoError::Conflict(format!(
                         "job {} changed since version {}",
-                        change.job.id, change.job.version
+                        change.job.id(),
+                        change.job.version()
                     ))),
                     Err(false) => Err(RepoError::NotFound("job")),
                 });

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use baton_domain::ids::QueueItemId;
 use baton_domain::ports::{ItemCursor, QueueRepository};
 use baton_domain::queue::{
-    ItemData, Queue, QueueItem, QueueItemStatus, QueueName, QueueSettings, QueueSummary,
-    StatusCounts,
+    ItemData, Queue, QueueItem, QueueItemRecord, QueueItemStatus, QueueName, QueueSettings,
+    QueueSummary, StatusCounts,
 };
 use baton_domain::robot::RobotId;
 use baton_domain::{RepoError, RepoResult, Timestamp};
@@ -90,26 +90,26 @@ struct QueueItemRow {
 impl QueueItemRow {
     fn from_domain(item: &QueueItem) -> Self {
         Self {
-            id: DbUuid(*item.id.as_uuid()),
-            queue_name: item.queue_name.as_str().to_owned(),
-            status: item.status.as_str().to_owned(),
-            data: item.data.as_ref().map(|d| d.as_str().to_owned()),
-            reference: item.reference.clone(),
-            message: item.message.clone(),
-            created_by: item.created_by.clone(),
-            created_date: DbTime(item.created_date),
-            start_date: item.start_date.map(DbTime),
-            end_date: item.end_date.map(DbTime),
-            retry_count: to_i32(item.retry_count),
-            lease_expires_at: item.lease_expires_at.map(DbTime),
-            robot_id: item.robot_id.as_ref().map(|r| r.as_str().to_owned()),
-            updated_at: DbTime(item.updated_at),
-            version: item.version,
+            id: DbUuid(*item.id().as_uuid()),
+            queue_name: item.queue_name().as_str().to_owned(),
+            status: item.status().as_str().to_owned(),
+            data: item.data().map(|d| d.as_str().to_owned()),
+            reference: item.reference().map(str::to_owned),
+            message: item.message().map(str::to_owned),
+            created_by: item.created_by().map(str::to_owned),
+            created_date: DbTime(item.created_date()),
+            start_date: item.start_date().map(DbTime),
+            end_date: item.end_date().map(DbTime),
+            retry_count: to_i32(item.retry_count()),
+            lease_expires_at: item.lease_expires_at().map(DbTime),
+            robot_id: item.robot_id().map(|r| r.as_str().to_owned()),
+            updated_at: DbTime(item.updated_at()),
+            version: item.version(),
         }
     }
 
     fn into_domain(self) -> DbResult<QueueItem> {
-        Ok(QueueItem {
+        Ok(QueueItem::from_record(QueueItemRecord {
             id: QueueItemId::from_uuid(self.id.0),
             queue_name: QueueName::parse(self.queue_name)
                 .map_err(|e| corrupt("queue item queue name", e))?,
@@ -134,7 +134,7 @@ impl QueueItemRow {
                 .map_err(|e| corrupt("queue item robot id", e))?,
             updated_at: self.updated_at.0,
             version: self.version,
-        })
+        }))
     }
 }
 
@@ -266,24 +266,6 @@ fn lease_end(now: Timestamp, seconds: i64) -> DbResult<DbTime> {
 
 #[async_trait]
 impl QueueRepository for Db {
-    async fn ensure_queue(&self, name: &QueueName, now: Timestamp) -> RepoResult<Queue> {
-        let row = QueueRow::new(name.as_str(), &QueueSettings::default(), now);
-        let stored: QueueRow = crate::with_conn!(self, |conn| {
-            // DO NOTHING keeps the settings of a queue that exists, even one created concurrently.
-            diesel::insert_into(queues::table)
-                .values(&row)
-                .on_conflict_do_nothing()
-                .execute(conn)
-                .await?;
-            Ok(queues::table
-                .find(&row.name)
-                .select(QueueRow::as_select())
-                .first(conn)
-                .await?)
-        })?;
-        Ok(stored.into_domain()?)
-    }
-
     async fn get_queue(&self, name: &QueueName) -> RepoResult<Queue> {
         let name = name.as_str().to_owned();
         let row: Option<QueueRow> = crate::with_conn!(self, |conn| {
@@ -401,9 +383,9 @@ impl QueueRepository for Db {
         let mut new_queues: BTreeMap<&str, Timestamp> = BTreeMap::new();
         for item in items {
             let created = new_queues
-                .entry(item.queue_name.as_str())
-                .or_insert(item.updated_at);
-            *created = (*created).min(item.updated_at);
+                .entry(item.queue_name().as_str())
+                .or_insert(item.updated_at());
+            *created = (*created).min(item.updated_at());
         }
         let queue_rows: Vec<QueueRow> = new_queues
             .iter()
@@ -434,8 +416,8 @@ impl QueueRepository for Db {
             let mut seen: HashSet<(&str, &str)> = HashSet::new();
             let mut references = Vec::new();
             for item in items {
-                let queue = item.queue_name.as_str();
-                let Some(reference) = item.reference.as_deref() else {
+                let queue = item.queue_name().as_str();
+                let Some(reference) = item.reference() else {
                     continue;
                 };
                 if !unique.contains(queue) {
@@ -450,7 +432,7 @@ impl QueueRepository for Db {
                 references.push(ReferenceRow {
                     queue_name: queue.to_owned(),
                     reference: reference.to_owned(),
-                    item_id: DbUuid(*item.id.as_uuid()),
+                    item_id: DbUuid(*item.id().as_uuid()),
                 });
             }
 
@@ -588,8 +570,8 @@ impl QueueRepository for Db {
     }
 
     async fn update_item(&self, item: &QueueItem) -> RepoResult<QueueItem> {
-        let id = DbUuid(*item.id.as_uuid());
-        let version = item.version;
+        let id = DbUuid(*item.id().as_uuid());
+        let version = item.version();
         let changes = QueueItemChanges::from_domain(item);
         let updated: Option<QueueItemRow> = crate::with_conn!(self, |conn| {
             let updated = diesel::update(
@@ -615,7 +597,7 @@ impl QueueRepository for Db {
             Some(row) => Ok(row.into_domain()?),
             None => Err(RepoError::Conflict(format!(
                 "queue item {} changed since version {version}",
-                item.id
+                item.id()
             ))),
         }
     }

@@ -244,30 +244,6 @@ impl WorkflowRepository for Db {
         .map_err(Into::into)
     }
 
-    async fn update_workflow(&self, workflow: &Workflow, agents: &[Agent]) -> RepoResult<()> {
-        let row = WorkflowRow::from_domain(workflow);
-        crate::transaction!(self, |conn| {
-            // `created_at` is left as stored: a workflow's creation does not move with revisions.
-            let updated = diesel::update(workflows::table.find(row.id))
-                .set((
-                    workflows::name.eq(&row.name),
-                    workflows::description.eq(&row.description),
-                    workflows::workflow_json.eq(&row.workflow_json),
-                    workflows::version.eq(row.version),
-                    workflows::metadata.eq(&row.metadata),
-                    workflows::updated_at.eq(row.updated_at),
-                ))
-                .execute(conn)
-                .await?;
-            if updated == 0 {
-                return Err(RepoError::NotFound("workflow").into());
-            }
-            replace_agents!(conn, workflow, agents);
-            Ok(())
-        })
-        .map_err(Into::into)
-    }
-
     async fn get_workflow(&self, id: WorkflowId) -> RepoResult<Workflow> {
         let id = DbUuid(*id.as_uuid());
         let row: Option<WorkflowRow> = crate::with_conn!(self, |conn| {

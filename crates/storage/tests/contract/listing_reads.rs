@@ -34,7 +34,7 @@ async fn stored_items(db: &Db) {
     let items: Vec<QueueItem> = (1..=ITEMS)
         .map(|n| {
             let mut item = item("orders", n, i64::try_from(n).unwrap());
-            item.status = QueueItemStatus::ALL[usize::try_from(n % 5).unwrap()];
+            item.edit(|r| r.status = QueueItemStatus::ALL[usize::try_from(n % 5).unwrap()]);
             item
         })
         .chain((1..=ITEMS / 5).map(|n| item("returns", ITEMS + n, i64::try_from(n).unwrap())))
@@ -53,21 +53,22 @@ async fn page_items(db: &Db, status: Option<QueueItemStatus>) {
         assert_eq!(page.len(), PAGE as usize);
         assert!(
             page.windows(2)
-                .all(|w| w[0].created_date > w[1].created_date),
+                .all(|w| w[0].created_date() > w[1].created_date()),
             "newest first"
         );
         assert!(
             page.iter()
-                .all(|i| i.queue_name.as_str() == "orders" && status.is_none_or(|s| i.status == s))
+                .all(|i| i.queue_name().as_str() == "orders"
+                    && status.is_none_or(|s| i.status() == s))
         );
         assert!(
-            cursor.is_none_or(|c| page[0].created_date < c.created_date),
+            cursor.is_none_or(|c| page[0].created_date() < c.created_date),
             "on from the cursor"
         );
         let last = &page[page.len() - 1];
         cursor = Some(ItemCursor {
-            created_date: last.created_date,
-            id: last.id,
+            created_date: last.created_date(),
+            id: last.id(),
         });
     }
 }
@@ -87,13 +88,17 @@ async fn stored_jobs(db: &Db) {
             max_retries: NewJob::DEFAULT_MAX_RETRIES,
         }
         .into_job(JobId::from_uuid(uuid(n)), at(i64::try_from(n).unwrap()));
-        job.status = match n % 5 {
-            0 => JobStatus::Pending,
-            3 => JobStatus::Failed,
-            _ => JobStatus::Completed,
-        };
-        if job.status != JobStatus::Pending {
-            job.robot_id = Some(RobotId::parse(format!("robot-{}", (n + 1) % 5)).unwrap());
+        job.edit(|r| {
+            r.status = match n % 5 {
+                0 => JobStatus::Pending,
+                3 => JobStatus::Failed,
+                _ => JobStatus::Completed,
+            }
+        });
+        if job.status() != JobStatus::Pending {
+            job.edit(|r| {
+                r.robot_id = Some(RobotId::parse(format!("robot-{}", (n + 1) % 5)).unwrap())
+            });
         }
         db.insert_job(&job, &[]).await.unwrap();
     }

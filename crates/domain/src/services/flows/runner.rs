@@ -69,7 +69,7 @@ impl FlowService {
             return Ok(Some(flow));
         };
         let (status, ended_at) = match self.ports.jobs.get_job(job_id).await {
-            Ok(job) if job.status.is_final() => (job.status, job.completed_at),
+            Ok(job) if job.status().is_final() => (job.status(), job.completed_at()),
             Ok(_) => return Ok(Some(flow)),
             // Jobs are never deleted; should one vanish all the same, the flow must not wait
             // for it forever.
@@ -134,7 +134,7 @@ impl FlowService {
             max_retries: NewJob::DEFAULT_MAX_RETRIES,
         }
         .into_job(JobId::from_uuid(self.ids.new_uuid()), now);
-        flow.job_started(job.id, now);
+        flow.job_started(job.id(), now);
         let event = Event::job_changed(EventId::from_uuid(self.ids.new_uuid()), &job, false, now);
         match self
             .ports
@@ -143,7 +143,7 @@ impl FlowService {
             .await
         {
             Ok(()) => {
-                round.started.push((flow.flow_id().clone(), job.id));
+                round.started.push((flow.flow_id().clone(), job.id()));
                 Ok(())
             }
             Err(RepoError::Conflict(_)) => {

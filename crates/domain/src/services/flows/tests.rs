@@ -138,7 +138,7 @@ impl FlowRepository for MemoryFlows {
     }
     async fn record_flow_job(&self, flow: &Flow, job: &Job, events: &[Event]) -> RepoResult<()> {
         self.store_checked(flow, events)?;
-        self.jobs.lock().unwrap().insert(job.id, job.clone());
+        self.jobs.lock().unwrap().insert(job.id(), job.clone());
         Ok(())
     }
     async fn delete_flow(&self, id: &FlowId) -> RepoResult<()> {
@@ -149,14 +149,17 @@ impl FlowRepository for MemoryFlows {
             .map(|_| ())
             .ok_or(RepoError::NotFound("flow"))
     }
-    async fn flow_for_job(&self, job: JobId) -> RepoResult<Option<Flow>> {
-        Ok(self
-            .rows
+}
+
+impl MemoryFlows {
+    /// The flow whose current job is `job`, if any.
+    fn flow_for_job(&self, job: JobId) -> Option<Flow> {
+        self.rows
             .lock()
             .unwrap()
             .values()
             .find(|f| f.current_job_id == Some(job))
-            .cloned())
+            .cloned()
     }
 }
 
@@ -172,7 +175,7 @@ struct RecordingCanceller {
 #[async_trait]
 impl JobCanceller for RecordingCanceller {
     async fn cancel_hard(&self, job: JobId) -> Result<(), ServiceError> {
-        let flow = self.flows.flow_for_job(job).await?;
+        let flow = self.flows.flow_for_job(job);
         self.flow_status_at_cancel
             .lock()
             .unwrap()
@@ -608,7 +611,7 @@ async fn a_hard_stop_cancels_the_current_job_and_stops_the_flow() {
         "stored stopping before its job is cancelled: a running flow whose job ended would get \
          its next job from the engine before the stop is stored"
     );
-    assert_eq!(env.job(job).status, JobStatus::Cancelled);
+    assert_eq!(env.job(job).status(), JobStatus::Cancelled);
     let stopped = env.flows.events.lock().unwrap().last().cloned().unwrap();
     assert_eq!(stopped.event_type, EventType::FlowStopped);
     assert_eq!(stopped.data["stop"], "hard");
@@ -632,7 +635,7 @@ async fn a_hard_stop_of_a_job_that_already_ended_still_stops_the_flow() {
         .await
         .unwrap();
     assert_eq!(flows[0].status, FlowStatus::Stopped);
-    assert_eq!(env.job(job).status, JobStatus::Completed);
+    assert_eq!(env.job(job).status(), JobStatus::Completed);
     assert!(env.canceller.cancelled.lock().unwrap().is_empty());
 }
 
@@ -647,7 +650,7 @@ async fn a_soft_stop_waits_for_the_job_and_then_stops() {
     assert_eq!(flows[0].status, FlowStatus::Stopping);
     assert_eq!(flows[0].current_job_id, Some(job));
     assert!(env.canceller.cancelled.lock().unwrap().is_empty());
-    assert_eq!(env.job(job).status, JobStatus::Pending);
+    assert_eq!(env.job(job).status(), JobStatus::Pending);
 
     let round = env.service.run_round().await.unwrap();
     assert!(round.settled.is_empty(), "the job has not ended yet");
@@ -680,30 +683,31 @@ async fn a_command_that_loses_a_race_is_judged_again_on_the_newer_flow() {
             .unwrap()
             .get_mut(&first)
             .unwrap()
-            .status = JobStatus::Cancelled;
+            .edit(|r| r.status = JobStatus::Cancelled);
         flow.job_finished(first, NOW);
-        let next = Job {
-            id: JobId::from_uuid(uuid::Uuid::from_u128(999)),
-            ..env.job(first)
-        };
-        let next = Job {
-            status: JobStatus::Pending,
-            cancel_requested: None,
-            completed_at: None,
-            ..next
-        };
-        flow.job_started(next.id, NOW);
+        let mut next = env.job(first);
+        next.edit(|r| {
+            r.id = JobId::from_uuid(uuid::Uuid::from_u128(999));
+            r.status = JobStatus::Pending;
+            r.cancel_requested = None;
+            r.completed_at = None;
+        });
+        flow.job_started(next.id(), NOW);
         flow.version += 1;
-        env.flows.jobs.lock().unwrap().insert(next.id, next.clone());
+        env.flows
+            .jobs
+            .lock()
+            .unwrap()
+            .insert(next.id(), next.clone());
         env.flows.put(flow);
-        next.id
+        next.id()
     };
     let flows = env
         .command(FlowCommand::Stop { hard: true }, Some(&["a"]))
         .await
         .unwrap();
     assert_eq!(flows[0].status, FlowStatus::Stopped);
-    assert_eq!(env.job(second).status, JobStatus::Cancelled);
+    assert_eq!(env.job(second).status(), JobStatus::Cancelled);
     assert!(env.canceller.cancelled.lock().unwrap().contains(&second));
 }
 
@@ -713,7 +717,7 @@ async fn pause_lets_the_job_run_on_and_resume_starts_the_next() {
     let job = env.running_with_job("a", 30).await;
     let flows = env.command(FlowCommand::Pause, Some(&["a"])).await.unwrap();
     assert_eq!(flows[0].status, FlowStatus::Paused);
-    assert_eq!(env.job(job).status, JobStatus::Pending, "the job runs on");
+    assert_eq!(env.job(job).status(), JobStatus::Pending, "the job runs on");
     env.advance(Duration::seconds(10));
     env.complete(job);
     env.service.run_round().await.unwrap();
@@ -737,11 +741,11 @@ async fn a_started_flow_gets_one_job_of_its_workflow() {
     let env = Env::new();
     let job = env.running_with_job("a", 5).await;
     let stored = env.job(job);
-    assert_eq!(stored.workflow_id, workflow_id());
-    assert_eq!(stored.workflow_name.to_string(), "Inbox");
-    assert_eq!(stored.origin, JobOrigin::Flow(id("a")));
-    assert_eq!(stored.status, JobStatus::Pending);
-    assert_eq!(stored.created_at, NOW);
+    assert_eq!(stored.workflow_id(), workflow_id());
+    assert_eq!(stored.workflow_name().to_string(), "Inbox");
+    assert_eq!(stored.origin(), &JobOrigin::Flow(id("a")));
+    assert_eq!(stored.status(), JobStatus::Pending);
+    assert_eq!(stored.created_at(), NOW);
     assert!(env.flows.event_types().contains(&EventType::JobCreated));
     // While the job runs, rounds start nothing more.
     for _ in 0..3 {
@@ -870,7 +874,7 @@ async fn a_deleted_flow_leaves_its_job_running() {
     let env = Env::new();
     let job = env.running_with_job("a", 5).await;
     env.service.delete("a").await.unwrap();
-    assert_eq!(env.job(job).status, JobStatus::Pending);
+    assert_eq!(env.job(job).status(), JobStatus::Pending);
     assert!(env.canceller.cancelled.lock().unwrap().is_empty());
     let round = env.service.run_round().await.unwrap();
     assert!(round.started.is_empty() && round.failed.is_empty());

@@ -61,10 +61,10 @@ impl JobService {
         let mut workflows: HashMap<WorkflowId, Option<Arc<Workflow>>> = HashMap::new();
         let mut claimed = Vec::with_capacity(jobs.len());
         for job in jobs {
-            let workflow = match workflows.entry(job.workflow_id) {
+            let workflow = match workflows.entry(job.workflow_id()) {
                 Entry::Occupied(known) => known.get().clone(),
                 Entry::Vacant(slot) => {
-                    let read = match self.ports.workflows.get_workflow(job.workflow_id).await {
+                    let read = match self.ports.workflows.get_workflow(job.workflow_id()).await {
                         Ok(workflow) => Some(Arc::new(workflow)),
                         Err(RepoError::NotFound(_)) => None,
                         Err(other) => return Err(other.into()),
@@ -74,11 +74,11 @@ impl JobService {
             };
             match workflow {
                 Some(workflow) => claimed.push(ClaimedJob { job, workflow }),
-                None => self.fail_orphan(job.id, robot).await?,
+                None => self.fail_orphan(job.id(), robot).await?,
             }
         }
         if let Some(last) = claimed.last() {
-            self.robot_took(robot, last.job.id).await;
+            self.robot_took(robot, last.job.id()).await;
         }
         Ok(claimed)
     }
@@ -102,7 +102,7 @@ impl JobService {
             .get_jobs(&ids)
             .await?
             .into_iter()
-            .map(|job| (job.id, job))
+            .map(|job| (job.id(), job))
             .collect();
         let now = self.clock.now();
         let mut outcomes: Vec<Option<Result<Job, ServiceError>>> =
@@ -126,15 +126,15 @@ impl JobService {
                 }));
                 continue;
             };
-            let before = job.status;
+            let before = job.status();
             if let Err(refused) = apply(&mut job, robot, &end.end, now) {
                 outcomes[index] = Some(Err(refused.into()));
                 continue;
             }
-            let events = if job.status == before {
+            let events = if job.status() == before {
                 Vec::new()
             } else {
-                vec![self.job_event(&job, job.status == JobStatus::Pending, now)]
+                vec![self.job_event(&job, job.status() == JobStatus::Pending, now)]
             };
             changes.push(JobChange { job, events });
             changed.push((index, before));
@@ -183,8 +183,8 @@ impl JobService {
     async fn after_batch(&self, robot: &RobotId, finished: &[(JobStatus, Job)]) {
         let let_go: Vec<JobId> = finished
             .iter()
-            .filter(|(before, job)| before.is_active() && !job.status.is_active())
-            .map(|(_, job)| job.id)
+            .filter(|(before, job)| before.is_active() && !job.status().is_active())
+            .map(|(_, job)| job.id())
             .collect();
         if let Some(&first) = let_go.first() {
             self.update_robot(robot, first, "clear the robot's finished job", |record| {
@@ -197,7 +197,7 @@ impl JobService {
             .await;
         }
         for (before, job) in finished {
-            if !before.is_final() && job.status.is_final() {
+            if !before.is_final() && job.status().is_final() {
                 self.after_job_finished(job).await;
             }
         }

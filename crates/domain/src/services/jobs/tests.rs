@@ -170,7 +170,7 @@ fn claimed() -> Job {
     let mut job = pending();
     job.claim(robot(), NOW - time::Duration::minutes(1), LEASE)
         .unwrap();
-    job.version = 1;
+    job.edit(|r| r.version = 1);
     job
 }
 
@@ -178,14 +178,14 @@ fn running() -> Job {
     let mut job = claimed();
     job.start(&robot(), NOW - time::Duration::seconds(50))
         .unwrap();
-    job.version = 2;
+    job.edit(|r| r.version = 2);
     job
 }
 
 fn hard_cancelled() -> Job {
     let mut job = running();
     job.cancel(CancelMode::Hard, NOW).unwrap();
-    job.version = 3;
+    job.edit(|r| r.version = 3);
     job
 }
 
@@ -203,7 +203,7 @@ fn report(messages: Vec<Value>) -> NodeReport {
 fn stores(jobs: &mut MockJobRepository) {
     jobs.expect_update_job().returning(|job, _| {
         let mut stored = job.clone();
-        stored.version += 1;
+        stored.edit(|r| r.version += 1);
         Ok(stored)
     });
 }
@@ -225,10 +225,10 @@ async fn running_a_workflow_queues_a_pending_job_with_a_created_event() {
         .jobs
         .expect_insert_job()
         .withf(|job, events| {
-            job.status == JobStatus::Pending
-                && job.workflow_name.as_str() == "nightly"
-                && job.priority == Priority::new(3).unwrap()
-                && job.input.get("x") == Some(&json!(1))
+            job.status() == JobStatus::Pending
+                && job.workflow_name().as_str() == "nightly"
+                && job.priority() == Priority::new(3).unwrap()
+                && job.input().get("x") == Some(&json!(1))
                 && event_types(events) == [EventType::JobCreated]
         })
         .times(1)
@@ -245,8 +245,8 @@ async fn running_a_workflow_queues_a_pending_job_with_a_created_event() {
         })
         .await
         .unwrap();
-    assert_eq!(job.created_at, NOW);
-    assert_eq!(job.execution_mode, ExecutionMode::Internet);
+    assert_eq!(job.created_at(), NOW);
+    assert_eq!(job.execution_mode(), ExecutionMode::Internet);
 }
 
 #[tokio::test]
@@ -282,7 +282,7 @@ async fn a_cancel_that_loses_a_race_to_the_robot_is_judged_against_the_newer_job
         } else {
             let mut done = running();
             done.complete(&robot(), None, NOW).unwrap();
-            done.version = 3;
+            done.edit(|r| r.version = 3);
             done
         })
     });
@@ -350,9 +350,9 @@ async fn starting_a_claimed_job_records_a_started_event_and_renews_the_lease() {
         .jobs
         .expect_update_job()
         .withf(|job, events| {
-            job.status == JobStatus::Running
-                && job.started_at == Some(NOW)
-                && job.lease_expires_at == Some(NOW + time::Duration::seconds(60))
+            job.status() == JobStatus::Running
+                && job.started_at() == Some(NOW)
+                && job.lease_expires_at() == Some(NOW + time::Duration::seconds(60))
                 && event_types(events) == [EventType::JobStarted]
         })
         .times(1)
@@ -369,7 +369,7 @@ async fn renewing_writes_no_event_since_the_status_stays() {
         .jobs
         .expect_update_job()
         .withf(|job, events| {
-            events.is_empty() && job.lease_expires_at == Some(NOW + time::Duration::seconds(60))
+            events.is_empty() && job.lease_expires_at() == Some(NOW + time::Duration::seconds(60))
         })
         .times(1)
         .returning(|job, _| Ok(job.clone()));
@@ -431,9 +431,9 @@ async fn progress_stores_the_messages_under_the_nodes_agent_and_records_the_node
         .expect_update_job()
         .withf(|job, events| {
             events.is_empty()
-                && job.node_executions.len() == 1
-                && job.node_executions[0].node_id == "fetch"
-                && job.node_executions[0].duration_ms == 120
+                && job.node_executions().len() == 1
+                && job.node_executions()[0].node_id == "fetch"
+                && job.node_executions()[0].duration_ms == 120
         })
         .times(1)
         .returning(|job, _| Ok(job.clone()));
@@ -507,7 +507,7 @@ async fn a_long_node_error_is_truncated_rather_than_refused() {
         .jobs
         .expect_update_job()
         .withf(|job, _| {
-            job.node_executions[0]
+            job.node_executions()[0]
                 .error_message
                 .as_ref()
                 .is_some_and(|e| e.chars().count() == Job::MAX_ERROR_MESSAGE)
@@ -529,7 +529,7 @@ async fn finishing_clears_the_robots_current_job() {
         .jobs
         .expect_update_job()
         .withf(|job, events| {
-            job.status == JobStatus::Completed && event_types(events) == [EventType::JobCompleted]
+            job.status() == JobStatus::Completed && event_types(events) == [EventType::JobCompleted]
         })
         .returning(|job, _| Ok(job.clone()));
     mocks.robots.expect_get_robot().returning(|_| {
@@ -578,7 +578,7 @@ async fn acknowledging_a_cancel_twice_answers_the_cancelled_job() {
     mocks.jobs.expect_update_job().times(0);
     let (service, _) = mocks.service();
     let job = service.cancelled(job_id(), &robot()).await.unwrap();
-    assert_eq!(job.status, JobStatus::Cancelled);
+    assert_eq!(job.status(), JobStatus::Cancelled);
 }
 
 // ---- claim ----
@@ -609,7 +609,7 @@ async fn a_claim_hands_out_the_job_with_its_workflow_and_marks_the_robot_busy() 
         .returning(|_, _| Ok(()));
     let (service, _) = mocks.service();
     let claimed = service.claim(&robot()).await.unwrap().unwrap();
-    assert_eq!(claimed.job.id, job_id());
+    assert_eq!(claimed.job.id(), job_id());
     assert_eq!(claimed.workflow.id, workflow_id());
 }
 
@@ -631,15 +631,15 @@ async fn a_claimed_job_whose_workflow_is_gone_is_failed_and_the_next_one_handed_
     mocks.jobs.expect_claim_jobs().returning(move |_, _, _, _| {
         let mut job = claimed();
         if claims.fetch_add(1, Ordering::SeqCst) == 0 {
-            job.workflow_id = WorkflowId::from_uuid(uuid::Uuid::from_u128(99));
+            job.edit(|r| r.workflow_id = WorkflowId::from_uuid(uuid::Uuid::from_u128(99)));
         } else {
-            job.id = JobId::from_uuid(uuid::Uuid::from_u128(2));
+            job.edit(|r| r.id = JobId::from_uuid(uuid::Uuid::from_u128(2)));
         }
         Ok(vec![job])
     });
     mocks.jobs.expect_get_job().returning(|_| {
         let mut job = claimed();
-        job.workflow_id = WorkflowId::from_uuid(uuid::Uuid::from_u128(99));
+        job.edit(|r| r.workflow_id = WorkflowId::from_uuid(uuid::Uuid::from_u128(99)));
         Ok(job)
     });
     mocks.workflows.expect_get_workflow().returning(|id| {
@@ -653,15 +653,15 @@ async fn a_claimed_job_whose_workflow_is_gone_is_failed_and_the_next_one_handed_
         .jobs
         .expect_update_job()
         .withf(|job, events| {
-            job.status == JobStatus::Failed
-                && job.error_type.as_deref() == Some(WORKFLOW_MISSING)
+            job.status() == JobStatus::Failed
+                && job.error_type() == Some(WORKFLOW_MISSING)
                 && event_types(events) == [EventType::JobFailed]
         })
         .times(1)
         .returning(|job, _| Ok(job.clone()));
     let (service, _) = mocks.service();
     let claimed = service.claim(&robot()).await.unwrap().unwrap();
-    assert_eq!(claimed.job.id, JobId::from_uuid(uuid::Uuid::from_u128(2)));
+    assert_eq!(claimed.job.id(), JobId::from_uuid(uuid::Uuid::from_u128(2)));
 }
 
 // ---- the engine's rounds ----
@@ -671,15 +671,15 @@ async fn an_expired_lease_requeues_the_job_with_a_requeued_event() {
     let mut mocks = Mocks::default().without_robot_records();
     mocks.jobs.expect_expired_job_leases().returning(|_, _| {
         let mut job = running();
-        job.lease_expires_at = Some(NOW - time::Duration::seconds(1));
+        job.edit(|r| r.lease_expires_at = Some(NOW - time::Duration::seconds(1)));
         Ok(vec![job])
     });
     mocks
         .jobs
         .expect_update_job()
         .withf(|job, events| {
-            job.status == JobStatus::Pending
-                && job.retry_count == 1
+            job.status() == JobStatus::Pending
+                && job.retry_count() == 1
                 && event_types(events) == [EventType::JobRequeued]
         })
         .times(1)
@@ -693,7 +693,7 @@ async fn a_lease_recovered_elsewhere_first_is_skipped() {
     let mut mocks = Mocks::default();
     mocks.jobs.expect_expired_job_leases().returning(|_, _| {
         let mut job = running();
-        job.lease_expires_at = Some(NOW - time::Duration::seconds(1));
+        job.edit(|r| r.lease_expires_at = Some(NOW - time::Duration::seconds(1)));
         Ok(vec![job])
     });
     mocks
@@ -752,9 +752,11 @@ async fn only_a_job_a_trigger_started_looks_for_its_trigger() {
     mocks.jobs.expect_get_job().returning(move |id| {
         let mut job = running();
         if id == from_trigger {
-            job.id = from_trigger;
-            job.origin =
-                JobOrigin::Trigger(crate::ids::TriggerId::from_uuid(uuid::Uuid::from_u128(9)));
+            job.edit(|r| r.id = from_trigger);
+            job.edit(|r| {
+                r.origin =
+                    JobOrigin::Trigger(crate::ids::TriggerId::from_uuid(uuid::Uuid::from_u128(9)))
+            });
         }
         Ok(job)
     });
@@ -777,7 +779,7 @@ fn nth_id(n: u128) -> JobId {
 /// Running job `n` of robot-a at version 2.
 fn nth_running(n: u128) -> Job {
     let mut job = running();
-    job.id = nth_id(n);
+    job.edit(|r| r.id = nth_id(n));
     job
 }
 
@@ -792,7 +794,7 @@ async fn a_batched_claim_reads_each_workflow_once_and_shows_the_last_job() {
             Ok((1..=3)
                 .map(|n| {
                     let mut job = claimed();
-                    job.id = nth_id(n);
+                    job.edit(|r| r.id = nth_id(n));
                     job
                 })
                 .collect())
@@ -814,7 +816,7 @@ async fn a_batched_claim_reads_each_workflow_once_and_shows_the_last_job() {
         .returning(|_, _| Ok(()));
     let (service, _) = mocks.service();
     let batch = service.claim_many(&robot(), 3).await.unwrap();
-    let ids: Vec<JobId> = batch.iter().map(|c| c.job.id).collect();
+    let ids: Vec<JobId> = batch.iter().map(|c| c.job.id()).collect();
     assert_eq!(ids, [nth_id(1), nth_id(2), nth_id(3)]);
     assert!(Arc::ptr_eq(&batch[0].workflow, &batch[2].workflow));
 }
@@ -835,7 +837,7 @@ async fn a_batched_report_stores_the_held_jobs_in_one_write_and_refuses_the_rest
     let mut mocks = Mocks::default();
     mocks.jobs.expect_get_jobs().times(1).returning(|_| {
         let mut foreign = nth_running(2);
-        foreign.robot_id = Some(other_robot());
+        foreign.edit(|r| r.robot_id = Some(other_robot()));
         Ok(vec![nth_running(1), foreign, nth_running(4)])
     });
     mocks
@@ -845,7 +847,7 @@ async fn a_batched_report_stores_the_held_jobs_in_one_write_and_refuses_the_rest
         .returning(|changes| {
             let stored: Vec<Job> = changes.iter().map(|c| c.job.clone()).collect();
             assert_eq!(
-                stored.iter().map(|j| j.id).collect::<Vec<_>>(),
+                stored.iter().map(|j| j.id()).collect::<Vec<_>>(),
                 [nth_id(1), nth_id(4)]
             );
             assert_eq!(event_types(&changes[0].events), [EventType::JobCompleted]);
@@ -853,7 +855,7 @@ async fn a_batched_report_stores_the_held_jobs_in_one_write_and_refuses_the_rest
             Ok(stored
                 .into_iter()
                 .map(|mut job| {
-                    job.version += 1;
+                    job.edit(|r| r.version += 1);
                     Ok(job)
                 })
                 .collect())
@@ -900,7 +902,7 @@ async fn a_batched_report_stores_the_held_jobs_in_one_write_and_refuses_the_rest
     let outcomes = service.finish_many(&robot(), &ends).await.unwrap();
     let first = outcomes[0].as_ref().unwrap();
     assert_eq!(
-        (first.status, first.output.clone()),
+        (first.status(), first.output().cloned()),
         (JobStatus::Completed, Some(json!({"ok": true})))
     );
     assert!(matches!(outcomes[1], Err(ServiceError::Transition(_))));
@@ -908,7 +910,7 @@ async fn a_batched_report_stores_the_held_jobs_in_one_write_and_refuses_the_rest
         outcomes[2],
         Err(ServiceError::Repo(RepoError::NotFound(_)))
     ));
-    assert_eq!(outcomes[3].as_ref().unwrap().status, JobStatus::Failed);
+    assert_eq!(outcomes[3].as_ref().unwrap().status(), JobStatus::Failed);
     assert!(
         matches!(outcomes[4], Err(ServiceError::Transition(_))),
         "a job listed twice is finished once"
@@ -929,7 +931,7 @@ async fn a_batched_report_that_lost_a_race_is_judged_again_against_the_newer_job
     // The one-job path re-reads: a hard cancel had won.
     mocks.jobs.expect_get_job().times(1).returning(|_| {
         let mut job = hard_cancelled();
-        job.id = nth_id(1);
+        job.edit(|r| r.id = nth_id(1));
         Ok(job)
     });
     let (service, _) = mocks.service();

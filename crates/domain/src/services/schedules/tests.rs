@@ -108,7 +108,7 @@ impl Fixture {
             .lock()
             .unwrap()
             .iter()
-            .map(|(job, _)| job.created_at)
+            .map(|(job, _)| job.created_at())
             .collect()
     }
 }
@@ -447,14 +447,14 @@ async fn triggering_now_starts_one_job_and_keeps_the_rhythm() {
     let later = NOW + Duration::minutes(2);
     f.set_now(later);
     let (after, job) = f.service.trigger_now(s.id).await.unwrap();
-    assert_eq!(job.origin, JobOrigin::Trigger(s.id));
-    assert_eq!(job.workflow_id, workflow_id());
-    assert_eq!(job.priority, Priority::new(3).unwrap());
-    assert_eq!(job.created_at, later);
+    assert_eq!(job.origin(), &JobOrigin::Trigger(s.id));
+    assert_eq!(job.workflow_id(), workflow_id());
+    assert_eq!(job.priority(), Priority::new(3).unwrap());
+    assert_eq!(job.created_at(), later);
     assert_eq!(after.next_run, s.next_run, "the rhythm does not move");
     assert_eq!(after.last_run, Some(later));
     assert_eq!(after.run_count, 1);
-    assert_eq!(after.current_job_id, Some(job.id));
+    assert_eq!(after.current_job_id, Some(job.id()));
     assert_eq!(f.store.stored(s.id), after);
     let fires = f.store.fires.lock().unwrap();
     assert_eq!(fires.len(), 1);

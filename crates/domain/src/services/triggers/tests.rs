@@ -156,7 +156,7 @@ fn job_with(id: JobId, status: JobStatus) -> Job {
         max_retries: 3,
     }
     .into_job(id, NOW);
-    job.status = status;
+    job.edit(|r| r.status = status);
     job
 }
 
@@ -727,12 +727,12 @@ async fn an_idle_single_trigger_fires_once_and_setting_it_idle_re_arms_it() {
 
     let jobs = f.fired_jobs();
     assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].id, job_id);
-    assert_eq!(jobs[0].workflow_id, workflow_id());
-    assert_eq!(jobs[0].workflow_name.as_str(), "Invoices");
-    assert_eq!(jobs[0].status, JobStatus::Pending);
-    assert_eq!(jobs[0].priority.value(), 4);
-    assert_eq!(jobs[0].origin, JobOrigin::Trigger(t.id));
+    assert_eq!(jobs[0].id(), job_id);
+    assert_eq!(jobs[0].workflow_id(), workflow_id());
+    assert_eq!(jobs[0].workflow_name().as_str(), "Invoices");
+    assert_eq!(jobs[0].status(), JobStatus::Pending);
+    assert_eq!(jobs[0].priority().value(), 4);
+    assert_eq!(jobs[0].origin(), &JobOrigin::Trigger(t.id));
 
     assert!(f.fire(NOW + Duration::seconds(1)).await.fired.is_empty());
     f.service
@@ -753,7 +753,7 @@ async fn a_fire_records_the_job_created_and_trigger_fired_events() {
     let (job, events) = &fires[0];
     let types: Vec<EventType> = events.iter().map(|e| e.event_type).collect();
     assert_eq!(types, [EventType::JobCreated, EventType::TriggerFired]);
-    assert!(events.iter().all(|e| e.job_id == Some(job.id)));
+    assert!(events.iter().all(|e| e.job_id == Some(job.id())));
     assert_eq!(events[1].data["trigger_name"], "events");
     assert_eq!(events[1].data["trigger_type"], "SINGLE");
 }
@@ -920,7 +920,10 @@ async fn a_lost_race_among_winners_costs_only_its_own_fire() {
     assert_eq!(*f.store.batches.lock().unwrap(), [3]);
     let jobs = f.fired_jobs();
     assert_eq!(jobs.len(), 2, "no job for the lost race");
-    assert!(jobs.iter().all(|j| j.origin != JobOrigin::Trigger(ids[1])));
+    assert!(
+        jobs.iter()
+            .all(|j| j.origin() != &JobOrigin::Trigger(ids[1]))
+    );
     let loser = f.store.stored(ids[1]);
     assert_eq!(
         loser.run_count, before.run_count,

@@ -146,12 +146,12 @@ async fn manual_submissions_store_the_workflow_and_queue_a_pending_job_with_its_
         .jobs
         .expect_insert_job()
         .withf(|job, events| {
-            job.status == JobStatus::Pending
-                && job.origin == JobOrigin::Manual
-                && job.priority == Priority::new(5).unwrap()
+            job.status() == JobStatus::Pending
+                && job.origin() == &JobOrigin::Manual
+                && job.priority() == Priority::new(5).unwrap()
                 && events.len() == 1
                 && events[0].event_type == EventType::JobCreated
-                && events[0].job_id == Some(job.id)
+                && events[0].job_id == Some(job.id())
         })
         .times(1)
         .returning(|_, _| Ok(()));
@@ -167,7 +167,7 @@ async fn manual_submissions_store_the_workflow_and_queue_a_pending_job_with_its_
     let Started::Job(job) = submitted.started else {
         panic!("expected a job, got {:?}", submitted.started);
     };
-    assert_eq!(job.workflow_id, submitted.workflow.id);
+    assert_eq!(job.workflow_id(), submitted.workflow.id);
 }
 
 #[tokio::test]
@@ -328,10 +328,10 @@ async fn a_webhook_call_queues_a_job_with_the_body_as_input() {
         .run_webhook(&token, input.clone())
         .await
         .unwrap();
-    assert_eq!(job.origin, JobOrigin::Webhook);
-    assert_eq!(job.input, input);
-    assert_eq!(job.priority, Priority::new(3).unwrap());
-    assert_eq!(job.execution_mode, ExecutionMode::Internet);
+    assert_eq!(job.origin(), &JobOrigin::Webhook);
+    assert_eq!(job.input(), &input);
+    assert_eq!(job.priority(), Priority::new(3).unwrap());
+    assert_eq!(job.execution_mode(), ExecutionMode::Internet);
 }
 
 #[tokio::test]

@@ -5,16 +5,24 @@
 #![allow(clippy::unwrap_used)]
 
 use super::SharedStore;
+use baton_domain::RepoResult;
 use baton_domain::Timestamp;
 use baton_domain::event::{Event, EventType};
 use baton_domain::ids::{EventId, JobId, WorkflowId};
-use baton_domain::job::JobStatus;
+use baton_domain::job::{JobOrigin, JobStatus};
 use baton_domain::ports::EventFilter;
 use baton_domain::robot::RobotId;
 use serde_json::json;
 use time::Duration;
 
 use super::fixtures::{T0, at, uuid};
+use super::workflows::job;
+
+/// Writes `events` the only way a store writes events: with the change that causes them, here
+/// the creation of job `n`, in one transaction.
+async fn record(db: &SharedStore, n: u128, events: &[Event]) -> RepoResult<()> {
+    db.insert_job(&job(n, JobOrigin::Manual, T0), events).await
+}
 
 /// A bare event `n` of `event_type` at `timestamp`.
 fn event(n: u128, event_type: EventType, timestamp: Timestamp) -> Event {
@@ -71,7 +79,7 @@ pub async fn appended_events_read_back_in_order_with_growing_seq(db: SharedStore
         event(2, EventType::RobotOnline, at(1)),
         event(3, EventType::FlowStarted, at(1)),
     ];
-    db.append_events(&appended).await.unwrap();
+    record(&db, 1, &appended).await.unwrap();
     let stored = db.events_after(0, 100).await.unwrap();
     assert_eq!(unsequenced(&stored), appended);
     assert!(stored[0].seq > 0);
@@ -81,7 +89,7 @@ pub async fn appended_events_read_back_in_order_with_growing_seq(db: SharedStore
     );
     assert_eq!(db.latest_event_seq().await.unwrap(), stored[2].seq);
 
-    db.append_events(&[event(4, EventType::RobotOffline, at(2))])
+    record(&db, 2, &[event(4, EventType::RobotOffline, at(2))])
         .await
         .unwrap();
     let later = db.events_after(stored[2].seq, 100).await.unwrap();
@@ -92,9 +100,9 @@ pub async fn appended_events_read_back_in_order_with_growing_seq(db: SharedStore
     assert!(later[0].seq > stored[2].seq);
 }
 
-pub async fn an_empty_log_has_seq_zero_and_appending_nothing_changes_it(db: SharedStore) {
+pub async fn an_empty_log_has_seq_zero_and_a_change_without_events_keeps_it(db: SharedStore) {
     assert_eq!(db.latest_event_seq().await.unwrap(), 0);
-    db.append_events(&[]).await.unwrap();
+    record(&db, 3, &[]).await.unwrap();
     assert_eq!(db.latest_event_seq().await.unwrap(), 0);
     assert!(db.events_after(0, 10).await.unwrap().is_empty());
     assert_eq!(
@@ -107,8 +115,8 @@ pub async fn events_after_pages_through_the_log_in_seq_order(db: SharedStore) {
     let appended: Vec<Event> = (1..=25)
         .map(|n| event(n, EventType::JobCreated, at(0)))
         .collect();
-    for chunk in appended.chunks(4) {
-        db.append_events(chunk).await.unwrap();
+    for (n, chunk) in (100..).zip(appended.chunks(4)) {
+        record(&db, n, chunk).await.unwrap();
     }
     let mut walked = Vec::new();
     let mut after = 0;
@@ -132,7 +140,7 @@ pub async fn list_events_is_newest_first_with_filters_and_a_total(db: SharedStor
         event(5, EventType::RobotOnline, at(30)),
         event(6, EventType::JobCreated, at(40)),
     ];
-    db.append_events(&appended).await.unwrap();
+    record(&db, 5, &appended).await.unwrap();
     let ids = |events: &[Event]| events.iter().map(|e| e.id).collect::<Vec<_>>();
     let expect = |ns: &[u128]| {
         ns.iter()
@@ -189,12 +197,16 @@ pub async fn list_events_is_newest_first_with_filters_and_a_total(db: SharedStor
 pub async fn list_events_is_newest_first_by_time_when_the_log_order_differs(db: SharedStore) {
     // Appended out of time order, as concurrent writers that took their timestamps before
     // inserting can leave them; equal times keep their log order.
-    db.append_events(&[
-        event(1, EventType::JobCreated, at(20)),
-        event(2, EventType::RobotOffline, at(10)),
-        event(3, EventType::JobStarted, at(30)),
-        event(4, EventType::JobStarted, at(30)),
-    ])
+    record(
+        &db,
+        6,
+        &[
+            event(1, EventType::JobCreated, at(20)),
+            event(2, EventType::RobotOffline, at(10)),
+            event(3, EventType::JobStarted, at(30)),
+            event(4, EventType::JobStarted, at(30)),
+        ],
+    )
     .await
     .unwrap();
     let (listed, total) = db.list_events(&filter(None, None, 10)).await.unwrap();
@@ -207,16 +219,19 @@ pub async fn list_events_is_newest_first_by_time_when_the_log_order_differs(db: 
 }
 
 pub async fn a_duplicate_event_id_writes_none_of_the_batch(db: SharedStore) {
-    db.append_events(&[event(1, EventType::JobCreated, at(0))])
+    record(&db, 7, &[event(1, EventType::JobCreated, at(0))])
         .await
         .unwrap();
-    let err = db
-        .append_events(&[
+    let err = record(
+        &db,
+        8,
+        &[
             event(2, EventType::JobCreated, at(1)),
             event(1, EventType::JobCreated, at(2)),
-        ])
-        .await
-        .unwrap_err();
+        ],
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(err, baton_domain::RepoError::Conflict(_)),
         "{err:?}"
@@ -231,7 +246,7 @@ macro_rules! __contract_events {
     ($($backend:ident => $fixture:expr),+) => {
         $crate::__contract_module!(events [
     appended_events_read_back_in_order_with_growing_seq,
-    an_empty_log_has_seq_zero_and_appending_nothing_changes_it,
+    an_empty_log_has_seq_zero_and_a_change_without_events_keeps_it,
     events_after_pages_through_the_log_in_seq_order,
     list_events_is_newest_first_with_filters_and_a_total,
     list_events_is_newest_first_by_time_when_the_log_order_differs,

@@ -42,21 +42,21 @@ fn pending(n: u128, wf: u128, created: i64) -> Job {
 fn ended(n: u128, wf: u128, created: i64, by: &str, status: JobStatus, ms: i64) -> Job {
     let mut job = pending(n, wf, created);
     let start = at(created + 1);
-    job.status = status;
-    job.robot_id = Some(robot(by));
-    job.claimed_at = Some(start);
-    job.started_at = Some(start);
-    job.completed_at = Some(start + Duration::milliseconds(ms));
+    job.edit(|r| r.status = status);
+    job.edit(|r| r.robot_id = Some(robot(by)));
+    job.edit(|r| r.claimed_at = Some(start));
+    job.edit(|r| r.started_at = Some(start));
+    job.edit(|r| r.completed_at = Some(start + Duration::milliseconds(ms)));
     if status == JobStatus::Failed {
-        job.error_type = Some("Boom".to_owned());
-        job.error_message = Some("it broke".to_owned());
+        job.edit(|r| r.error_type = Some("Boom".to_owned()));
+        job.edit(|r| r.error_message = Some("it broke".to_owned()));
     }
     job
 }
 
 fn failed(n: u128, created: i64, error: Option<&str>) -> Job {
     let mut job = ended(n, 1, created, "robot-1", JobStatus::Failed, 10);
-    job.error_type = error.map(str::to_owned);
+    job.edit(|r| r.error_type = error.map(str::to_owned));
     job
 }
 
@@ -90,13 +90,13 @@ fn totals(status: JobStatus, jobs: u64, retried: u64, timed: u64, sum: i64) -> S
 pub async fn totals_count_each_status_with_retries_and_durations(db: SharedStore) {
     assert_eq!(db.job_totals(&all()).await.unwrap(), []);
     let mut retried = ended(3, 1, 0, "robot-1", JobStatus::Completed, 2_500);
-    retried.retry_count = 2;
+    retried.edit(|r| r.retry_count = 2);
     let mut retried_failure = ended(5, 1, 0, "robot-1", JobStatus::Failed, 100);
-    retried_failure.retry_count = 1;
+    retried_failure.edit(|r| r.retry_count = 1);
     let mut running = pending(8, 1, 0);
-    running.status = JobStatus::Running;
-    running.robot_id = Some(robot("robot-2"));
-    running.started_at = Some(at(1));
+    running.edit(|r| r.status = JobStatus::Running);
+    running.edit(|r| r.robot_id = Some(robot("robot-2")));
+    running.edit(|r| r.started_at = Some(at(1)));
     insert(
         &db,
         &[
@@ -222,7 +222,7 @@ pub async fn completed_durations_are_ranked_shortest_first(db: SharedStore) {
     jobs.push(ended(21, 1, 0, "robot-1", JobStatus::Cancelled, 1));
     jobs.push(pending(22, 1, 0));
     let mut late = ended(23, 1, 100, "robot-1", JobStatus::Completed, 9_000);
-    late.robot_id = Some(robot("robot-2"));
+    late.edit(|r| r.robot_id = Some(robot("robot-2")));
     jobs.push(late);
     insert(&db, &jobs).await;
 

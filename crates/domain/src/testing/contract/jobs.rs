@@ -11,7 +11,9 @@ use super::SharedStore;
 use baton_domain::event::{Event, EventType};
 use baton_domain::flow::FlowId;
 use baton_domain::ids::{EventId, JobId, TriggerId, WorkflowId};
-use baton_domain::job::{CancelMode, Job, JobOrigin, JobStatus, NewJob, NodeExecution, Priority};
+use baton_domain::job::{
+    CancelMode, Job, JobOrigin, JobRecord, JobStatus, NewJob, NodeExecution, Priority,
+};
 use baton_domain::ports::{EventFilter, JobChange, JobFilter};
 use baton_domain::robot::RobotId;
 use baton_domain::workflow::{ExecutionMode, WorkflowName};
@@ -57,7 +59,7 @@ fn full_job(n: u128, origin: JobOrigin) -> Job {
     let mut input = serde_json::Map::new();
     input.insert("customer".to_owned(), json!({"id": 7, "name": "Ünïcode"}));
     input.insert("dry_run".to_owned(), json!(true));
-    Job {
+    Job::from_record(JobRecord {
         id: job_id(n),
         workflow_id: workflow(2),
         workflow_name: WorkflowName::parse("invoice run").unwrap(),
@@ -98,7 +100,7 @@ fn full_job(n: u128, origin: JobOrigin) -> Job {
         ],
         updated_at: micros(at(9), 500_001),
         version: 11,
-    }
+    })
 }
 
 fn created_event(n: u128, job: &Job) -> Event {
@@ -106,19 +108,19 @@ fn created_event(n: u128, job: &Job) -> Event {
         EventId::from_uuid(uuid(5_000 + n)),
         job,
         false,
-        job.created_at,
+        job.created_at(),
     )
 }
 
 /// What the domain says a claim does, with the version bump storage adds.
 fn claimed(mut job: Job, by: &str, now: Timestamp, lease_seconds: u32) -> Job {
     job.claim(robot(by), now, lease_seconds).unwrap();
-    job.version += 1;
+    job.edit(|r| r.version += 1);
     job
 }
 
 fn ids(jobs: &[Job]) -> Vec<JobId> {
-    jobs.iter().map(|j| j.id).collect()
+    jobs.iter().map(|j| j.id()).collect()
 }
 
 pub async fn events_of(db: &SharedStore, event_type: EventType) -> Vec<Event> {
@@ -140,18 +142,20 @@ pub async fn jobs_read_back_with_every_field(db: SharedStore) {
     for (n, origin) in (1..).zip(origins) {
         let full = full_job(n, origin);
         db.insert_job(&full, &[]).await.unwrap();
-        assert_eq!(db.get_job(full.id).await.unwrap(), full);
+        assert_eq!(db.get_job(full.id()).await.unwrap(), full);
     }
     let mut bare = job(10, 10, 0);
-    bare.input.insert("empty".to_owned(), json!({}));
+    bare.edit(|r| {
+        r.input.insert("empty".to_owned(), json!({}));
+    });
     db.insert_job(&bare, &[]).await.unwrap();
-    assert_eq!(db.get_job(bare.id).await.unwrap(), bare);
+    assert_eq!(db.get_job(bare.id()).await.unwrap(), bare);
     // A JSON null output is a value, not the absence of one.
     let mut null_output = job(11, 0, 0);
-    null_output.output = Some(serde_json::Value::Null);
-    null_output.cancel_requested = Some(CancelMode::Hard);
+    null_output.edit(|r| r.output = Some(serde_json::Value::Null));
+    null_output.edit(|r| r.cancel_requested = Some(CancelMode::Hard));
     db.insert_job(&null_output, &[]).await.unwrap();
-    assert_eq!(db.get_job(null_output.id).await.unwrap(), null_output);
+    assert_eq!(db.get_job(null_output.id()).await.unwrap(), null_output);
 }
 
 pub async fn insert_job_writes_its_events(db: SharedStore) {
@@ -180,7 +184,7 @@ pub async fn a_duplicate_job_id_conflicts_and_writes_no_events(db: SharedStore) 
         .await
         .unwrap_err();
     assert!(matches!(err, RepoError::Conflict(_)), "{err:?}");
-    assert_eq!(db.get_job(j.id).await.unwrap(), j);
+    assert_eq!(db.get_job(j.id()).await.unwrap(), j);
     assert_eq!(events_of(&db, EventType::JobCreated).await.len(), 1);
 }
 
@@ -203,7 +207,7 @@ pub async fn a_claim_takes_jobs_by_priority_then_age(db: SharedStore) {
         db.insert_job(j, &[]).await.unwrap();
     }
     let mut done = job(7, 0, 0);
-    done.status = JobStatus::Completed;
+    done.edit(|r| r.status = JobStatus::Completed);
     db.insert_job(&done, &[]).await.unwrap();
     let now = micros(at(100), 250);
 
@@ -216,9 +220,12 @@ pub async fn a_claim_takes_jobs_by_priority_then_age(db: SharedStore) {
             claimed(jobs[3].clone(), "robot-1", now, 60),
         ]
     );
-    assert_eq!(first[0].lease_expires_at, Some(now + Duration::seconds(60)));
     assert_eq!(
-        db.get_job(first[0].id).await.unwrap(),
+        first[0].lease_expires_at(),
+        Some(now + Duration::seconds(60))
+    );
+    assert_eq!(
+        db.get_job(first[0].id()).await.unwrap(),
         first[0],
         "the claim is stored"
     );
@@ -233,7 +240,7 @@ pub async fn a_claim_takes_jobs_by_priority_then_age(db: SharedStore) {
             .is_empty()
     );
     assert_eq!(
-        db.get_job(done.id).await.unwrap(),
+        db.get_job(done.id()).await.unwrap(),
         done,
         "a finished job is never claimed"
     );
@@ -251,10 +258,10 @@ pub async fn a_claim_writes_one_job_claimed_event_per_job(db: SharedStore) {
     assert_eq!(events.len(), 2);
     // Newest first: the second job's event came last.
     for (event, claimed_job) in events.iter().rev().zip(&got) {
-        assert_eq!(event.job_id, Some(claimed_job.id));
+        assert_eq!(event.job_id, Some(claimed_job.id()));
         assert_eq!(event.job_status, Some(JobStatus::Claimed));
         assert_eq!(event.robot_id, Some(robot("robot-1")));
-        assert_eq!(event.workflow_id, Some(claimed_job.workflow_id));
+        assert_eq!(event.workflow_id, Some(claimed_job.workflow_id()));
         assert_eq!(event.timestamp, now);
         assert_eq!(event.title, "Job claimed");
     }
@@ -297,9 +304,9 @@ pub async fn update_job_stores_every_change_with_its_events(db: SharedStore) {
         .await
         .unwrap();
     let mut expected = j.clone();
-    expected.version += 1;
+    expected.edit(|r| r.version += 1);
     assert_eq!(stored, expected);
-    assert_eq!(db.get_job(j.id).await.unwrap(), expected);
+    assert_eq!(db.get_job(j.id()).await.unwrap(), expected);
     let completed = events_of(&db, EventType::JobCompleted).await;
     assert_eq!(completed.len(), 1);
     assert_eq!(
@@ -313,18 +320,18 @@ pub async fn update_job_stores_every_change_with_its_events(db: SharedStore) {
     // None clears a column: a requeued job loses its robot and lease.
     let mut requeued = job(2, 10, 0);
     db.insert_job(&requeued, &[]).await.unwrap();
-    requeued.robot_id = Some(robot("robot-2"));
-    requeued.lease_expires_at = Some(at(5));
+    requeued.edit(|r| r.robot_id = Some(robot("robot-2")));
+    requeued.edit(|r| r.lease_expires_at = Some(at(5)));
     requeued = db.update_job(&requeued, &[]).await.unwrap();
-    requeued.robot_id = None;
-    requeued.lease_expires_at = None;
-    requeued.output = None;
+    requeued.edit(|r| r.robot_id = None);
+    requeued.edit(|r| r.lease_expires_at = None);
+    requeued.edit(|r| r.output = None);
     let stored = db.update_job(&requeued, &[]).await.unwrap();
     assert_eq!(
-        (stored.robot_id.clone(), stored.lease_expires_at),
+        (stored.robot_id().cloned(), stored.lease_expires_at()),
         (None, None)
     );
-    assert_eq!(db.get_job(requeued.id).await.unwrap(), stored);
+    assert_eq!(db.get_job(requeued.id()).await.unwrap(), stored);
 }
 
 pub async fn a_stale_update_job_conflicts_and_writes_no_events(db: SharedStore) {
@@ -339,7 +346,7 @@ pub async fn a_stale_update_job_conflicts_and_writes_no_events(db: SharedStore) 
     let event = Event::job_changed(EventId::from_uuid(uuid(9)), &stale, false, at(2));
     let err = db.update_job(&stale, &[event]).await.unwrap_err();
     assert!(matches!(err, RepoError::Conflict(_)), "{err:?}");
-    assert_eq!(db.get_job(original.id).await.unwrap(), claimed_job[0]);
+    assert_eq!(db.get_job(original.id()).await.unwrap(), claimed_job[0]);
     assert!(events_of(&db, EventType::JobCancelled).await.is_empty());
 }
 
@@ -363,7 +370,7 @@ pub async fn get_jobs_reads_the_known_ids_and_leaves_out_the_others(db: SharedSt
         .get_jobs(&[job_id(3), job_id(99), job_id(1)])
         .await
         .unwrap();
-    got.sort_by_key(|j| j.id);
+    got.sort_by_key(|j| j.id());
     assert_eq!(got, [job(1, 10, 0), job(3, 10, 0)]);
     assert!(db.get_jobs(&[]).await.unwrap().is_empty());
 }
@@ -405,9 +412,9 @@ pub async fn update_jobs_each_stores_every_change_with_its_events(db: SharedStor
     assert_eq!(outcomes.len(), 3);
     for (change, outcome) in changes.iter().zip(outcomes) {
         let mut expected = change.job.clone();
-        expected.version += 1;
+        expected.edit(|r| r.version += 1);
         assert_eq!(outcome.unwrap(), expected);
-        assert_eq!(db.get_job(expected.id).await.unwrap(), expected);
+        assert_eq!(db.get_job(expected.id()).await.unwrap(), expected);
     }
     let events = events_of(&db, EventType::JobCompleted).await;
     assert_eq!(events.len(), 3, "one event per stored job");
@@ -418,11 +425,11 @@ pub async fn update_jobs_each_keeps_every_field_and_stores_a_repeat_once(db: Sha
     let original = full_job(1, JobOrigin::Trigger(TriggerId::from_uuid(uuid(77))));
     db.insert_job(&original, &[]).await.unwrap();
     let mut changed = original.clone();
-    changed.output = Some(json!({"ünïcode": "✓", "nested": [1, {"a": null}]}));
-    changed.completed_at = Some(micros(at(12), 654_321));
-    changed.lease_expires_at = None;
-    changed.error_message = None;
-    changed.retry_count = 4;
+    changed.edit(|r| r.output = Some(json!({"ünïcode": "✓", "nested": [1, {"a": null}]})));
+    changed.edit(|r| r.completed_at = Some(micros(at(12), 654_321)));
+    changed.edit(|r| r.lease_expires_at = None);
+    changed.edit(|r| r.error_message = None);
+    changed.edit(|r| r.retry_count = 4);
     let change = JobChange {
         job: changed.clone(),
         events: Vec::new(),
@@ -432,31 +439,31 @@ pub async fn update_jobs_each_keeps_every_field_and_stores_a_repeat_once(db: Sha
         .await
         .unwrap();
     let mut expected = changed;
-    expected.version += 1;
+    expected.edit(|r| r.version += 1);
     assert_eq!(outcomes[0].as_ref().unwrap(), &expected);
     assert!(
         matches!(outcomes[1], Err(RepoError::Conflict(_))),
         "a repeat finds the version moved: {:?}",
         outcomes[1]
     );
-    assert_eq!(db.get_job(expected.id).await.unwrap(), expected);
+    assert_eq!(db.get_job(expected.id()).await.unwrap(), expected);
 }
 
 pub async fn update_jobs_each_refuses_stale_and_unknown_jobs_alone(db: SharedStore) {
     let mut changes = three_completions(&db).await;
     // A cancel wins the race for the second job after the robot read it.
-    let mut cancelled = db.get_job(changes[1].job.id).await.unwrap();
+    let mut cancelled = db.get_job(changes[1].job.id()).await.unwrap();
     cancelled.cancel(CancelMode::Hard, at(6)).unwrap();
     db.update_job(&cancelled, &[]).await.unwrap();
     // The third names a job that was never stored.
     let mut unknown = job(42, 10, 0);
-    unknown.version = 1;
+    unknown.edit(|r| r.version = 1);
     changes[2] = JobChange {
         events: vec![created_event(42, &unknown)],
         job: unknown,
     };
     let outcomes = db.update_jobs_each(&changes).await.unwrap();
-    assert_eq!(outcomes[0].as_ref().unwrap().status, JobStatus::Completed);
+    assert_eq!(outcomes[0].as_ref().unwrap().status(), JobStatus::Completed);
     assert!(
         matches!(outcomes[1], Err(RepoError::Conflict(_))),
         "{:?}",
@@ -468,7 +475,7 @@ pub async fn update_jobs_each_refuses_stale_and_unknown_jobs_alone(db: SharedSto
         outcomes[2]
     );
     assert_eq!(
-        db.get_job(changes[1].job.id).await.unwrap().status,
+        db.get_job(changes[1].job.id()).await.unwrap().status(),
         JobStatus::Cancelled,
         "the refused change was not written"
     );
@@ -478,7 +485,7 @@ pub async fn update_jobs_each_refuses_stale_and_unknown_jobs_alone(db: SharedSto
         1,
         "only the stored job's event: {completed:?}"
     );
-    assert_eq!(completed[0].job_id, Some(changes[0].job.id));
+    assert_eq!(completed[0].job_id, Some(changes[0].job.id()));
     assert!(events_of(&db, EventType::JobCreated).await.is_empty());
 }
 
@@ -486,10 +493,11 @@ pub async fn list_jobs_filters_newest_first(db: SharedStore) {
     let mut jobs: Vec<Job> = (1..=6)
         .map(|n| job(n, 10, i64::try_from(n).unwrap() * 10))
         .collect();
-    jobs[1].workflow_id = workflow(2);
-    jobs[2].workflow_id = workflow(2);
+    jobs[1].edit(|r| r.workflow_id = workflow(2));
+    jobs[2].edit(|r| r.workflow_id = workflow(2));
     // Two jobs share a creation time: the id breaks the tie, newest (highest) first.
-    jobs[5].created_at = jobs[4].created_at;
+    let tied = jobs[4].created_at();
+    jobs[5].edit(|r| r.created_at = tied);
     for j in &jobs {
         db.insert_job(j, &[]).await.unwrap();
     }
@@ -583,7 +591,7 @@ pub async fn expired_leases_are_claimed_or_running_jobs_past_their_lease(db: Sha
             .unwrap()
             .try_into()
             .unwrap();
-        assert_eq!(got.id, job_id(n));
+        assert_eq!(got.id(), job_id(n));
     }
     // Job 2 is running, job 3 completed (no lease any more), job 4 renewed to 200.
     let mut running = db.get_job(job_id(2)).await.unwrap();
@@ -672,9 +680,9 @@ pub async fn eight_claimers_drain_2000_jobs_exactly_once(db: SharedStore) {
                     }
                     assert!(batch.len() <= 10);
                     for got in batch {
-                        assert_eq!(got.robot_id.as_ref(), Some(&me));
-                        assert_eq!(got.status, JobStatus::Claimed);
-                        mine.push(got.id);
+                        assert_eq!(got.robot_id(), Some(&me));
+                        assert_eq!(got.status(), JobStatus::Claimed);
+                        mine.push(got.id());
                     }
                 }
             }

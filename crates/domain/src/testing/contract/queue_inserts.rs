@@ -45,7 +45,7 @@ pub async fn insert_each_refuses_only_the_items_whose_reference_is_taken(db: Sha
     assert!(outcomes.iter().all(|o| o.is_ok() || is_conflict(o)));
 
     for (item, outcome) in batch.iter().zip(&outcomes) {
-        let stored = db.get_item(item.id).await;
+        let stored = db.get_item(item.id()).await;
         match outcome {
             Ok(()) => assert_eq!(&stored.unwrap(), item),
             Err(_) => assert!(matches!(stored, Err(RepoError::NotFound(_))), "{stored:?}"),
@@ -91,7 +91,7 @@ pub async fn concurrent_single_inserts_each_get_their_own_outcome(db: SharedStor
                 let item = with_reference(item("unique", 1000 + n, 0), &reference);
                 let mut outcomes = db.insert_each(std::slice::from_ref(&item)).await;
                 assert_eq!(outcomes.len(), 1);
-                (reference, item.id, outcomes.remove(0))
+                (reference, item.id(), outcomes.remove(0))
             }
         })
         .collect();

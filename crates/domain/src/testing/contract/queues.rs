@@ -13,7 +13,7 @@ use baton_domain::Timestamp;
 use baton_domain::ids::QueueItemId;
 use baton_domain::ports::ItemCursor;
 use baton_domain::queue::{
-    ItemData, QueueItem, QueueItemStatus, QueueName, QueueSettings, StatusCounts,
+    ItemData, QueueItem, QueueItemRecord, QueueItemStatus, QueueName, QueueSettings, StatusCounts,
 };
 use baton_domain::robot::RobotId;
 use futures_util::future::join_all;
@@ -31,7 +31,7 @@ fn robot(name: &str) -> RobotId {
 
 /// A NEW item of `queue_name` with id `n`, created `created` seconds after T0, no optional fields.
 pub fn item(queue_name: &str, n: u128, created: i64) -> QueueItem {
-    QueueItem {
+    QueueItem::from_record(QueueItemRecord {
         id: QueueItemId::from_uuid(uuid(n)),
         queue_name: queue(queue_name),
         status: QueueItemStatus::New,
@@ -47,11 +47,11 @@ pub fn item(queue_name: &str, n: u128, created: i64) -> QueueItem {
         robot_id: None,
         updated_at: at(created),
         version: 0,
-    }
+    })
 }
 
 pub fn with_reference(mut item: QueueItem, reference: &str) -> QueueItem {
-    item.reference = Some(reference.to_owned());
+    item.edit(|r| r.reference = Some(reference.to_owned()));
     item
 }
 
@@ -67,12 +67,12 @@ pub fn unique_settings() -> QueueSettings {
 /// What the domain says a claim does, with the version bump storage adds.
 fn claimed(mut item: QueueItem, by: &str, now: Timestamp, lease_seconds: u32) -> QueueItem {
     item.claim(robot(by), now, lease_seconds).unwrap();
-    item.version += 1;
+    item.edit(|r| r.version += 1);
     item
 }
 
 fn ids(items: &[QueueItem]) -> Vec<QueueItemId> {
-    items.iter().map(|i| i.id).collect()
+    items.iter().map(|i| i.id()).collect()
 }
 
 pub async fn total_items(db: &SharedStore, name: &str) -> u64 {
@@ -81,16 +81,6 @@ pub async fn total_items(db: &SharedStore, name: &str) -> u64 {
         total += db.count_items(&queue(name), status).await.unwrap();
     }
     total
-}
-
-pub async fn ensure_queue_creates_a_default_queue_once(db: SharedStore) {
-    let created = db.ensure_queue(&queue("invoices"), T0).await.unwrap();
-    assert_eq!(created.name, queue("invoices"));
-    assert_eq!(created.settings, QueueSettings::default());
-    assert_eq!(created.created_at, T0);
-    let again = db.ensure_queue(&queue("invoices"), at(60)).await.unwrap();
-    assert_eq!(again, created, "an existing queue is returned unchanged");
-    assert_eq!(db.get_queue(&queue("invoices")).await.unwrap(), created);
 }
 
 pub async fn an_unknown_queue_is_not_found(db: SharedStore) {
@@ -116,15 +106,10 @@ pub async fn queue_settings_are_saved_and_replaced(db: SharedStore) {
     assert_eq!(replaced.settings, second);
     assert_eq!(replaced.created_at, micros(T0, 1), "creation time is kept");
     assert_eq!(db.get_queue(&queue("q")).await.unwrap(), replaced);
-    // `ensure_queue` never overwrites saved settings.
-    assert_eq!(
-        db.ensure_queue(&queue("q"), at(10)).await.unwrap(),
-        replaced
-    );
 }
 
 pub async fn items_read_back_with_every_field(db: SharedStore) {
-    let full = QueueItem {
+    let full = QueueItem::from_record(QueueItemRecord {
         id: QueueItemId::from_uuid(uuid(1)),
         queue_name: queue("invoices"),
         status: QueueItemStatus::InProgress,
@@ -140,13 +125,13 @@ pub async fn items_read_back_with_every_field(db: SharedStore) {
         robot_id: Some(robot("robot-1")),
         updated_at: micros(at(3), 654_321),
         version: 7,
-    };
+    });
     let bare = item("invoices", 2, 5);
     db.insert_items(&[full.clone(), bare.clone()])
         .await
         .unwrap();
-    assert_eq!(db.get_item(full.id).await.unwrap(), full);
-    assert_eq!(db.get_item(bare.id).await.unwrap(), bare);
+    assert_eq!(db.get_item(full.id()).await.unwrap(), full);
+    assert_eq!(db.get_item(bare.id()).await.unwrap(), bare);
     // The queue was created on first use, with default settings.
     let q = db.get_queue(&queue("invoices")).await.unwrap();
     assert_eq!(q.settings, QueueSettings::default());
@@ -303,7 +288,7 @@ pub async fn a_claim_takes_the_oldest_new_items_with_a_lease(db: SharedStore) {
         .await
         .unwrap();
     let mut done = item("q", 1, 0);
-    done.status = QueueItemStatus::Done;
+    done.edit(|r| r.status = QueueItemStatus::Done);
     // Inserted out of order; 3 and 4 share a creation date, so the id decides between them.
     let items = [
         done,
@@ -327,9 +312,12 @@ pub async fn a_claim_takes_the_oldest_new_items_with_a_lease(db: SharedStore) {
             claimed(items[3].clone(), "robot-1", now, 60)
         ]
     );
-    assert_eq!(first[0].lease_expires_at, Some(now + Duration::seconds(60)));
     assert_eq!(
-        db.get_item(first[0].id).await.unwrap(),
+        first[0].lease_expires_at(),
+        Some(now + Duration::seconds(60))
+    );
+    assert_eq!(
+        db.get_item(first[0].id()).await.unwrap(),
         first[0],
         "the claim is stored"
     );
@@ -352,12 +340,12 @@ pub async fn a_claim_takes_the_oldest_new_items_with_a_lease(db: SharedStore) {
             .is_empty()
     );
     assert_eq!(
-        db.get_item(items[0].id).await.unwrap(),
+        db.get_item(items[0].id()).await.unwrap(),
         items[0],
         "a DONE item is never claimed"
     );
     assert_eq!(
-        db.get_item(items[5].id).await.unwrap(),
+        db.get_item(items[5].id()).await.unwrap(),
         items[5],
         "another queue's item is left alone"
     );
@@ -403,25 +391,25 @@ pub async fn update_item_stores_every_change_and_bumps_the_version(db: SharedSto
             micros(at(6), 7),
         )
         .unwrap();
-    claimed_item.data = Some(ItemData::parse("[1,2]".to_owned()).unwrap());
+    claimed_item.edit(|r| r.data = Some(ItemData::parse("[1,2]".to_owned()).unwrap()));
     let stored = db.update_item(&claimed_item).await.unwrap();
     let mut expected = claimed_item.clone();
-    expected.version += 1;
+    expected.edit(|r| r.version += 1);
     assert_eq!(stored, expected);
-    assert_eq!(db.get_item(original.id).await.unwrap(), expected);
+    assert_eq!(db.get_item(original.id()).await.unwrap(), expected);
 
     // None clears a column: back to NEW drops the claim.
     let mut retried = stored;
-    retried.status = QueueItemStatus::Failed;
+    retried.edit(|r| r.status = QueueItemStatus::Failed);
     retried
         .set_status(QueueItemStatus::New, None, at(7))
         .unwrap();
     let stored = db.update_item(&retried).await.unwrap();
-    assert_eq!(stored.robot_id, None);
-    assert_eq!(stored.start_date, None);
-    assert_eq!(stored.end_date, None);
-    assert_eq!(stored.version, retried.version + 1);
-    assert_eq!(db.get_item(original.id).await.unwrap(), stored);
+    assert_eq!(stored.robot_id(), None);
+    assert_eq!(stored.start_date(), None);
+    assert_eq!(stored.end_date(), None);
+    assert_eq!(stored.version(), retried.version() + 1);
+    assert_eq!(db.get_item(original.id()).await.unwrap(), stored);
 }
 
 pub async fn a_stale_update_item_conflicts(db: SharedStore) {
@@ -430,13 +418,13 @@ pub async fn a_stale_update_item_conflicts(db: SharedStore) {
         .await
         .unwrap();
     let mut first = original.clone();
-    first.message = Some("first".to_owned());
+    first.edit(|r| r.message = Some("first".to_owned()));
     let stored = db.update_item(&first).await.unwrap();
     let mut stale = original.clone();
-    stale.message = Some("second".to_owned());
+    stale.edit(|r| r.message = Some("second".to_owned()));
     let err = db.update_item(&stale).await.unwrap_err();
     assert!(matches!(err, RepoError::Conflict(_)), "{err:?}");
-    assert_eq!(db.get_item(original.id).await.unwrap(), stored);
+    assert_eq!(db.get_item(original.id()).await.unwrap(), stored);
     // A claim bumps the version too, so an update read before it conflicts.
     db.claim_items(&queue("q"), &robot("r"), at(1), 1)
         .await
@@ -453,7 +441,9 @@ pub async fn update_item_of_an_unknown_id_is_not_found(db: SharedStore) {
 }
 
 pub async fn counts_per_status_and_queue_summaries(db: SharedStore) {
-    db.ensure_queue(&queue("empty"), T0).await.unwrap();
+    db.save_queue_settings(&queue("empty"), &QueueSettings::default(), T0)
+        .await
+        .unwrap();
     let mut items = Vec::new();
     for n in 0..4 {
         items.push(item("b-queue", n, 0));
@@ -464,11 +454,11 @@ pub async fn counts_per_status_and_queue_summaries(db: SharedStore) {
         (12, QueueItemStatus::Failed),
     ] {
         let mut i = item("b-queue", n, 0);
-        i.status = status;
+        i.edit(|r| r.status = status);
         items.push(i);
     }
     let mut abandoned = item("a-queue", 20, 0);
-    abandoned.status = QueueItemStatus::Abandoned;
+    abandoned.edit(|r| r.status = QueueItemStatus::Abandoned);
     items.push(abandoned);
     items.push(item("C-queue", 21, 0));
     db.insert_items(&items).await.unwrap();
@@ -543,8 +533,8 @@ pub async fn list_items_is_newest_first_filtered_and_limited(db: SharedStore) {
     let mut items: Vec<QueueItem> = (1..=6)
         .map(|n| item("q", n, i64::try_from(n).unwrap()))
         .collect();
-    items[1].status = QueueItemStatus::Done;
-    items[3].status = QueueItemStatus::Done;
+    items[1].edit(|r| r.status = QueueItemStatus::Done);
+    items[3].edit(|r| r.status = QueueItemStatus::Done);
     items.push(item("other", 99, 100));
     db.insert_items(&items).await.unwrap();
 
@@ -574,21 +564,21 @@ pub async fn list_items_paging_with_a_cursor_walks_every_item_once(db: SharedSto
     let mut items: Vec<QueueItem> = (0..40u128)
         .map(|n| {
             let mut i = item("q", (n * 7919) % 1000 + 1, i64::try_from(n % 10).unwrap());
-            i.created_date = micros(i.created_date, 500);
+            i.edit(|r| r.created_date = micros(r.created_date, 500));
             if n % 3 == 0 {
-                i.status = QueueItemStatus::Failed;
+                i.edit(|r| r.status = QueueItemStatus::Failed);
             }
             i
         })
         .collect();
     db.insert_items(&items).await.unwrap();
-    items.sort_by_key(|i| std::cmp::Reverse((i.created_date, i.id)));
+    items.sort_by_key(|i| std::cmp::Reverse((i.created_date(), i.id())));
 
     for status in [None, Some(QueueItemStatus::Failed)] {
         let expected: Vec<QueueItemId> = items
             .iter()
-            .filter(|i| status.is_none_or(|s| i.status == s))
-            .map(|i| i.id)
+            .filter(|i| status.is_none_or(|s| i.status() == s))
+            .map(|i| i.id())
             .collect();
         let mut walked = Vec::new();
         let mut cursor = None;
@@ -597,8 +587,8 @@ pub async fn list_items_paging_with_a_cursor_walks_every_item_once(db: SharedSto
             let Some(last) = page.last() else { break };
             assert!(page.len() <= 7);
             cursor = Some(ItemCursor {
-                created_date: last.created_date,
-                id: last.id,
+                created_date: last.created_date(),
+                id: last.id(),
             });
             walked.extend(ids(&page));
         }
@@ -626,7 +616,7 @@ pub async fn expired_leases_are_in_progress_items_oldest_lease_first(db: SharedS
             .unwrap()
             .try_into()
             .unwrap();
-        assert_eq!(got.id, QueueItemId::from_uuid(uuid(n)));
+        assert_eq!(got.id(), QueueItemId::from_uuid(uuid(n)));
     }
     // Item 3 is finished: its lease no longer counts.
     let mut finished = db.get_item(QueueItemId::from_uuid(uuid(3))).await.unwrap();
@@ -647,7 +637,7 @@ pub async fn expired_leases_are_in_progress_items_oldest_lease_first(db: SharedS
         ids(&later),
         [2, 1, 4].map(|n| QueueItemId::from_uuid(uuid(n)))
     );
-    assert_eq!(later[0], db.get_item(later[0].id).await.unwrap());
+    assert_eq!(later[0], db.get_item(later[0].id()).await.unwrap());
     assert_eq!(db.expired_item_leases(at(1000), 2).await.unwrap().len(), 2);
 }
 
@@ -677,9 +667,9 @@ pub async fn eight_claimers_drain_2000_items_exactly_once(db: SharedStore) {
                     }
                     assert!(batch.len() <= 10);
                     for got in batch {
-                        assert_eq!(got.robot_id.as_ref(), Some(&me));
-                        assert_eq!(got.status, QueueItemStatus::InProgress);
-                        mine.push(got.id);
+                        assert_eq!(got.robot_id(), Some(&me));
+                        assert_eq!(got.status(), QueueItemStatus::InProgress);
+                        mine.push(got.id());
                     }
                 }
             }
@@ -716,7 +706,6 @@ pub async fn eight_claimers_drain_2000_items_exactly_once(db: SharedStore) {
 macro_rules! __contract_queues {
     ($($backend:ident => $fixture:expr),+) => {
         $crate::__contract_module!(queues [
-    ensure_queue_creates_a_default_queue_once,
     an_unknown_queue_is_not_found,
     queue_settings_are_saved_and_replaced,
     items_read_back_with_every_field,

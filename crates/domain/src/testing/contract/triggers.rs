@@ -453,7 +453,7 @@ pub async fn a_fire_stores_the_trigger_the_job_and_the_events(db: SharedStore) {
     let now = micros(at(600), 42);
     let job = job(1, JobOrigin::Trigger(original.id), now);
     let mut fired = original.clone();
-    fired.fire(job.id, now);
+    fired.fire(job.id(), now);
     db.record_fire(
         &fired,
         &job,
@@ -474,10 +474,10 @@ pub async fn a_fire_stores_the_trigger_the_job_and_the_events(db: SharedStore) {
         }
     );
     assert_eq!(stored.run_count, 1);
-    assert_eq!(stored.current_job_id, Some(job.id));
-    assert_eq!(db.get_job(job.id).await.unwrap(), job);
+    assert_eq!(stored.current_job_id, Some(job.id()));
+    assert_eq!(db.get_job(job.id()).await.unwrap(), job);
     assert_eq!(event_count(&db).await, 2);
-    assert_eq!(db.triggers_for_job(job.id).await.unwrap(), vec![stored]);
+    assert_eq!(db.triggers_for_job(job.id()).await.unwrap(), vec![stored]);
     assert!(db.triggers_for_job(job_id(99)).await.unwrap().is_empty());
 }
 
@@ -488,7 +488,7 @@ pub async fn a_stale_fire_writes_nothing(db: SharedStore) {
 
     let first_job = job(1, JobOrigin::Trigger(original.id), at(1));
     let mut first = original.clone();
-    first.fire(first_job.id, at(1));
+    first.fire(first_job.id(), at(1));
     db.record_fire(
         &first,
         &first_job,
@@ -501,7 +501,7 @@ pub async fn a_stale_fire_writes_nothing(db: SharedStore) {
     // A second server read the trigger before the first fire.
     let late_job = job(2, JobOrigin::Trigger(original.id), at(2));
     let mut late = original.clone();
-    late.fire(late_job.id, at(2));
+    late.fire(late_job.id(), at(2));
     let err = db
         .record_fire(
             &late,
@@ -513,7 +513,7 @@ pub async fn a_stale_fire_writes_nothing(db: SharedStore) {
     assert!(matches!(err, RepoError::Conflict(_)), "{err:?}");
 
     assert!(
-        matches!(db.get_job(late_job.id).await, Err(RepoError::NotFound(_))),
+        matches!(db.get_job(late_job.id()).await, Err(RepoError::NotFound(_))),
         "no job row"
     );
     assert_eq!(event_count(&db).await, 1, "no event");
@@ -523,7 +523,7 @@ pub async fn a_stale_fire_writes_nothing(db: SharedStore) {
         after_first,
         "trigger unchanged"
     );
-    assert!(db.triggers_for_job(late_job.id).await.unwrap().is_empty());
+    assert!(db.triggers_for_job(late_job.id()).await.unwrap().is_empty());
 }
 
 pub async fn a_fire_with_a_taken_job_id_writes_nothing(db: SharedStore) {
@@ -534,7 +534,7 @@ pub async fn a_fire_with_a_taken_job_id_writes_nothing(db: SharedStore) {
     db.insert_job(&existing, &[]).await.unwrap();
 
     let mut fired = original.clone();
-    fired.fire(existing.id, at(2));
+    fired.fire(existing.id(), at(2));
     let err = db
         .record_fire(
             &fired,
@@ -549,7 +549,7 @@ pub async fn a_fire_with_a_taken_job_id_writes_nothing(db: SharedStore) {
         original,
         "the trigger update rolled back"
     );
-    assert_eq!(db.get_job(existing.id).await.unwrap(), existing);
+    assert_eq!(db.get_job(existing.id()).await.unwrap(), existing);
     assert_eq!(event_count(&db).await, 0);
 }
 
@@ -577,7 +577,7 @@ pub async fn concurrent_fires_of_one_version_succeed_exactly_once(db: SharedStor
                 let now = at(round as i64);
                 let job = job(n, JobOrigin::Trigger(current.id), now);
                 let mut fired = current.clone();
-                fired.fire(job.id, now);
+                fired.fire(job.id(), now);
                 let won = match db
                     .record_fire(&fired, &job, &[event(n, EventType::TriggerFired, now)])
                     .await
@@ -624,12 +624,12 @@ pub async fn concurrent_fires_of_one_version_succeed_exactly_once(db: SharedStor
 fn fire_of(read: &Trigger, n: u128, now: Timestamp) -> FireRecord {
     let job = job(n, JobOrigin::Trigger(read.id), now);
     let mut trigger = read.clone();
-    trigger.fire(job.id, now);
+    trigger.fire(job.id(), now);
     let events = [EventType::JobCreated, EventType::TriggerFired]
         .into_iter()
         .enumerate()
         .map(|(k, event_type)| Event {
-            job_id: Some(job.id),
+            job_id: Some(job.id()),
             ..event(n * 2 + k as u128, event_type, now)
         })
         .collect();
@@ -684,9 +684,12 @@ pub async fn a_batch_stores_every_fire_with_its_job_and_events(db: SharedStore) 
                 ..fire.trigger.clone()
             }
         );
-        assert_eq!(db.get_job(fire.job.id).await.unwrap(), fire.job);
+        assert_eq!(db.get_job(fire.job.id()).await.unwrap(), fire.job);
     }
-    let mut expected: Vec<JobId> = fires.iter().flat_map(|f| [f.job.id, f.job.id]).collect();
+    let mut expected: Vec<JobId> = fires
+        .iter()
+        .flat_map(|f| [f.job.id(), f.job.id()])
+        .collect();
     expected.sort();
     assert_eq!(jobs_of_events(&db).await, expected, "two events per fire");
     assert!(db.record_fires(&[]).await.unwrap().is_empty());
@@ -736,7 +739,7 @@ pub async fn a_stale_fire_in_a_batch_is_refused_alone(db: SharedStore) {
     for refused in [&fires[1], &fires[2]] {
         assert!(
             matches!(
-                db.get_job(refused.job.id).await,
+                db.get_job(refused.job.id()).await,
                 Err(RepoError::NotFound(_))
             ),
             "no job of a refused fire"
@@ -747,18 +750,18 @@ pub async fn a_stale_fire_in_a_batch_is_refused_alone(db: SharedStore) {
         Err(RepoError::NotFound(_))
     ));
     for stored in [&fires[0], &fires[3]] {
-        assert_eq!(db.get_job(stored.job.id).await.unwrap(), stored.job);
+        assert_eq!(db.get_job(stored.job.id()).await.unwrap(), stored.job);
         assert_eq!(
             db.get_trigger(stored.trigger.id)
                 .await
                 .unwrap()
                 .current_job_id,
-            Some(stored.job.id)
+            Some(stored.job.id())
         );
     }
     let mut expected: Vec<JobId> = [&elsewhere, &fires[0], &fires[3]]
         .iter()
-        .flat_map(|f| [f.job.id, f.job.id])
+        .flat_map(|f| [f.job.id(), f.job.id()])
         .collect();
     expected.sort();
     assert_eq!(
@@ -781,7 +784,7 @@ pub async fn a_trigger_twice_in_one_batch_fires_once(db: SharedStore) {
         "{outcomes:?}"
     );
     let stored = db.get_trigger(read.id).await.unwrap();
-    assert_eq!(stored.current_job_id, Some(fires[0].job.id));
+    assert_eq!(stored.current_job_id, Some(fires[0].job.id()));
     assert_eq!(stored.run_count, 1);
     assert_eq!(job_count(&db).await, 1);
     assert_eq!(event_count(&db).await, 2);

@@ -9,13 +9,6 @@ use crate::ports::{EventFilter, EventRepository};
 
 #[async_trait]
 impl EventRepository for InMemoryStore {
-    async fn append_events(&self, events: &[Event]) -> RepoResult<()> {
-        let mut state = self.state();
-        state.check_events(events)?;
-        state.append_events(events);
-        Ok(())
-    }
-
     async fn list_events(&self, filter: &EventFilter) -> RepoResult<(Vec<Event>, u64)> {
         let state = self.state();
         let mut matching: Vec<&Event> = state

@@ -8,7 +8,6 @@ use super::{InMemoryStore, State};
 use crate::error::{RepoError, RepoResult};
 use crate::event::Event;
 use crate::flow::{Flow, FlowId};
-use crate::ids::JobId;
 use crate::job::Job;
 use crate::ports::FlowRepository;
 
@@ -85,7 +84,7 @@ impl FlowRepository for InMemoryStore {
         state.check_new_job(job)?;
         state.check_events(events)?;
         state.store_flow(flow);
-        state.jobs.insert(job.id, job.clone());
+        state.jobs.insert(job.id(), job.clone());
         state.append_events(events);
         Ok(())
     }
@@ -96,16 +95,5 @@ impl FlowRepository for InMemoryStore {
             .remove(id)
             .map(drop)
             .ok_or(RepoError::NotFound("flow"))
-    }
-
-    async fn flow_for_job(&self, job: JobId) -> RepoResult<Option<Flow>> {
-        let state = self.state();
-        let mut flows: Vec<&Flow> = state
-            .flows
-            .values()
-            .filter(|f| f.current_job_id == Some(job))
-            .collect();
-        oldest_first(&mut flows);
-        Ok(flows.first().map(|f| (*f).clone()))
     }
 }

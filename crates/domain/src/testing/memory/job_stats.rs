@@ -11,14 +11,14 @@ use crate::job::{Job, JobStatus};
 use crate::ports::{ErrorCount, JobScope, JobStatsRepository, StatusTotals, WorkflowDuration};
 
 fn within(job: &Job, scope: &JobScope) -> bool {
-    scope.created_since.is_none_or(|t| job.created_at >= t)
+    scope.created_since.is_none_or(|t| job.created_at() >= t)
         && scope
             .ended_since
-            .is_none_or(|t| job.completed_at.is_some_and(|end| end >= t))
+            .is_none_or(|t| job.completed_at().is_some_and(|end| end >= t))
         && scope
             .robot_id
             .as_ref()
-            .is_none_or(|r| job.robot_id.as_ref() == Some(r))
+            .is_none_or(|r| job.robot_id() == Some(r))
 }
 
 /// The scope's completed jobs that have a duration, with it.
@@ -26,7 +26,7 @@ fn completed_durations<'a>(
     jobs: impl Iterator<Item = &'a Job>,
     scope: &JobScope,
 ) -> Vec<(i64, &'a Job)> {
-    jobs.filter(|job| job.status == JobStatus::Completed && within(job, scope))
+    jobs.filter(|job| job.status() == JobStatus::Completed && within(job, scope))
         .filter_map(|job| Some((job.duration_ms()?, job)))
         .collect()
 }
@@ -46,11 +46,11 @@ impl JobStatsRepository for InMemoryStore {
                     duration_ms_sum: 0,
                 };
                 for job in state.jobs.values() {
-                    if job.status != status || !within(job, scope) {
+                    if job.status() != status || !within(job, scope) {
                         continue;
                     }
                     totals.jobs += 1;
-                    totals.retried += u64::from(job.retry_count > 0);
+                    totals.retried += u64::from(job.retry_count() > 0);
                     if let Some(duration) = job.duration_ms() {
                         totals.timed += 1;
                         totals.duration_ms_sum += duration;
@@ -65,7 +65,7 @@ impl JobStatsRepository for InMemoryStore {
         let state = self.state();
         let mut durations: Vec<(i64, JobId)> = completed_durations(state.jobs.values(), scope)
             .into_iter()
-            .map(|(duration, job)| (duration, job.id))
+            .map(|(duration, job)| (duration, job.id()))
             .collect();
         durations.sort();
         Ok(usize::try_from(rank)
@@ -84,10 +84,10 @@ impl JobStatsRepository for InMemoryStore {
         let mut per_workflow: BTreeMap<WorkflowId, (String, i64, u64)> = BTreeMap::new();
         for (duration, job) in completed_durations(state.jobs.values(), scope) {
             let entry = per_workflow
-                .entry(job.workflow_id)
+                .entry(job.workflow_id())
                 .or_insert_with(|| (String::new(), 0, 0));
-            if job.workflow_name.as_str() > entry.0.as_str() {
-                entry.0 = job.workflow_name.as_str().to_owned();
+            if job.workflow_name().as_str() > entry.0.as_str() {
+                entry.0 = job.workflow_name().as_str().to_owned();
             }
             entry.1 += duration;
             entry.2 += 1;
@@ -115,8 +115,10 @@ impl JobStatsRepository for InMemoryStore {
         let state = self.state();
         let mut counts: BTreeMap<Option<String>, u64> = BTreeMap::new();
         for job in state.jobs.values() {
-            if job.status == JobStatus::Failed && within(job, scope) {
-                *counts.entry(job.error_type.clone()).or_default() += 1;
+            if job.status() == JobStatus::Failed && within(job, scope) {
+                *counts
+                    .entry(job.error_type().map(str::to_owned))
+                    .or_default() += 1;
             }
         }
         let mut counts: Vec<ErrorCount> = counts

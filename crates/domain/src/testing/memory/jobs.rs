@@ -16,11 +16,12 @@ use crate::robot::RobotId;
 impl State {
     /// Whether `job` may replace the stored one: it exists and is still at `job.version`.
     fn check_job_version(&self, job: &Job) -> RepoResult<()> {
-        match self.jobs.get(&job.id) {
+        match self.jobs.get(&job.id()) {
             None => Err(RepoError::NotFound("job")),
-            Some(stored) if stored.version != job.version => Err(RepoError::Conflict(format!(
+            Some(stored) if stored.version() != job.version() => Err(RepoError::Conflict(format!(
                 "job {} changed since version {}",
-                job.id, job.version
+                job.id(),
+                job.version()
             ))),
             Some(_) => Ok(()),
         }
@@ -28,11 +29,9 @@ impl State {
 
     /// Stores a checked job with its version bumped, and returns it.
     fn store_job(&mut self, job: &Job) -> Job {
-        let stored = Job {
-            version: job.version + 1,
-            ..job.clone()
-        };
-        self.jobs.insert(stored.id, stored.clone());
+        let mut stored = job.clone();
+        stored.mark_stored();
+        self.jobs.insert(stored.id(), stored.clone());
         stored
     }
 }
@@ -43,7 +42,7 @@ impl JobRepository for InMemoryStore {
         let mut state = self.state();
         state.check_new_job(job)?;
         state.check_events(events)?;
-        state.jobs.insert(job.id, job.clone());
+        state.jobs.insert(job.id(), job.clone());
         state.append_events(events);
         Ok(())
     }
@@ -61,17 +60,17 @@ impl JobRepository for InMemoryStore {
         let mut jobs: Vec<&Job> = state
             .jobs
             .values()
-            .filter(|job| filter.status.is_none_or(|s| job.status == s))
-            .filter(|job| filter.workflow_id.is_none_or(|w| job.workflow_id == w))
+            .filter(|job| filter.status.is_none_or(|s| job.status() == s))
+            .filter(|job| filter.workflow_id.is_none_or(|w| job.workflow_id() == w))
             .filter(|job| {
                 filter
                     .robot_id
                     .as_ref()
-                    .is_none_or(|r| job.robot_id.as_ref() == Some(r))
+                    .is_none_or(|r| job.robot_id() == Some(r))
             })
-            .filter(|job| filter.created_after.is_none_or(|t| job.created_at > t))
+            .filter(|job| filter.created_after.is_none_or(|t| job.created_at() > t))
             .collect();
-        jobs.sort_by_key(|job| std::cmp::Reverse((job.created_at, job.id)));
+        jobs.sort_by_key(|job| std::cmp::Reverse((job.created_at(), job.id())));
         Ok(limited(jobs.into_iter().cloned(), filter.limit))
     }
 
@@ -82,26 +81,24 @@ impl JobRepository for InMemoryStore {
         lease_seconds: u32,
         limit: u32,
     ) -> RepoResult<Vec<Job>> {
-        let expires = lease_end(now, lease_seconds)?;
+        // A lease past the calendar's end is refused before any job changes.
+        lease_end(now, lease_seconds)?;
         let mut state = self.state();
         let mut pending: Vec<&Job> = state
             .jobs
             .values()
-            .filter(|job| job.status == JobStatus::Pending)
+            .filter(|job| job.status() == JobStatus::Pending)
             .collect();
-        pending.sort_by_key(|job| (job.priority, job.created_at, job.id));
-        let chosen: Vec<JobId> = limited(pending.into_iter().map(|job| job.id), limit);
+        pending.sort_by_key(|job| (job.priority(), job.created_at(), job.id()));
+        let chosen: Vec<JobId> = limited(pending.into_iter().map(|job| job.id()), limit);
         let mut claimed = Vec::with_capacity(chosen.len());
         for id in chosen {
             let Some(job) = state.jobs.get_mut(&id) else {
                 continue;
             };
-            job.status = JobStatus::Claimed;
-            job.robot_id = Some(robot.clone());
-            job.claimed_at = Some(now);
-            job.lease_expires_at = Some(expires);
-            job.updated_at = now;
-            job.version += 1;
+            job.claim(robot.clone(), now, lease_seconds)
+                .map_err(|e| RepoError::Conflict(e.to_string()))?;
+            job.mark_stored();
             claimed.push(job.clone());
         }
         let events: Vec<Event> = claimed
@@ -142,16 +139,16 @@ impl JobRepository for InMemoryStore {
         let verdicts: Vec<RepoResult<()>> = changes
             .iter()
             .map(|change| {
-                let id = change.job.id;
+                let id = change.job.id();
                 let current = versions
                     .get(&id)
                     .copied()
-                    .or_else(|| state.jobs.get(&id).map(|job| job.version))
+                    .or_else(|| state.jobs.get(&id).map(|job| job.version()))
                     .ok_or(RepoError::NotFound("job"))?;
-                if current != change.job.version {
+                if current != change.job.version() {
                     return Err(RepoError::Conflict(format!(
                         "job {id} changed since version {}",
-                        change.job.version
+                        change.job.version()
                     )));
                 }
                 versions.insert(id, current + 1);
@@ -183,10 +180,10 @@ impl JobRepository for InMemoryStore {
         let mut expired: Vec<&Job> = state
             .jobs
             .values()
-            .filter(|job| matches!(job.status, JobStatus::Claimed | JobStatus::Running))
-            .filter(|job| job.lease_expires_at.is_some_and(|end| end <= now))
+            .filter(|job| matches!(job.status(), JobStatus::Claimed | JobStatus::Running))
+            .filter(|job| job.lease_expires_at().is_some_and(|end| end <= now))
             .collect();
-        expired.sort_by_key(|job| (job.lease_expires_at, job.id));
+        expired.sort_by_key(|job| (job.lease_expires_at(), job.id()));
         Ok(limited(expired.into_iter().cloned(), limit))
     }
 
@@ -195,7 +192,7 @@ impl JobRepository for InMemoryStore {
         Ok(JobStatus::ALL
             .into_iter()
             .map(|status| {
-                let count = state.jobs.values().filter(|j| j.status == status).count();
+                let count = state.jobs.values().filter(|j| j.status() == status).count();
                 (status, count as u64)
             })
             .filter(|(_, count)| *count > 0)

@@ -133,10 +133,10 @@ impl State {
 
     /// Refuses a job whose id is taken.
     fn check_new_job(&self, job: &Job) -> RepoResult<()> {
-        if self.jobs.contains_key(&job.id) {
+        if self.jobs.contains_key(&job.id()) {
             return Err(RepoError::Conflict(format!(
                 "a job with id {} already exists",
-                job.id
+                job.id()
             )));
         }
         Ok(())

@@ -20,11 +20,13 @@ impl State {
     fn create_missing_queues(&mut self, items: &[QueueItem]) {
         let mut missing: BTreeMap<&QueueName, Timestamp> = BTreeMap::new();
         for item in items {
-            if self.queues.contains_key(item.queue_name.as_str()) {
+            if self.queues.contains_key(item.queue_name().as_str()) {
                 continue;
             }
-            let created = missing.entry(&item.queue_name).or_insert(item.updated_at);
-            *created = (*created).min(item.updated_at);
+            let created = missing
+                .entry(&item.queue_name())
+                .or_insert(item.updated_at());
+            *created = (*created).min(item.updated_at());
         }
         for (name, created_at) in missing {
             self.queues.insert(
@@ -46,14 +48,14 @@ impl State {
 
     /// The reference `item` takes, when its queue requires unique ones.
     fn reference_of(&self, item: &QueueItem) -> Option<(String, String)> {
-        let reference = item.reference.as_ref()?;
-        self.requires_unique_references(&item.queue_name)
-            .then(|| (item.queue_name.as_str().to_owned(), reference.clone()))
+        let reference = item.reference()?;
+        self.requires_unique_references(&item.queue_name())
+            .then(|| (item.queue_name().as_str().to_owned(), reference.to_owned()))
     }
 
     /// Inserts one item once its queue exists, or says why it may not be written.
     fn insert_item(&mut self, item: &QueueItem) -> RepoResult<()> {
-        if self.items.contains_key(&item.id) {
+        if self.items.contains_key(&item.id()) {
             return Err(RepoError::Conflict(
                 "a queue item with this id already exists".to_owned(),
             ));
@@ -63,7 +65,7 @@ impl State {
         {
             return Err(reference_taken());
         }
-        self.items.insert(item.id, item.clone());
+        self.items.insert(item.id(), item.clone());
         Ok(())
     }
 }
@@ -77,24 +79,11 @@ fn reference_taken() -> RepoError {
 
 /// Newest first, ties broken by id.
 fn newest_first(a: &QueueItem, b: &QueueItem) -> std::cmp::Ordering {
-    (b.created_date, b.id).cmp(&(a.created_date, a.id))
+    (b.created_date(), b.id()).cmp(&(a.created_date(), a.id()))
 }
 
 #[async_trait]
 impl QueueRepository for InMemoryStore {
-    async fn ensure_queue(&self, name: &QueueName, now: Timestamp) -> RepoResult<Queue> {
-        let mut state = self.state();
-        Ok(state
-            .queues
-            .entry(name.as_str().to_owned())
-            .or_insert_with(|| Queue {
-                name: name.clone(),
-                settings: QueueSettings::default(),
-                created_at: now,
-            })
-            .clone())
-    }
-
     async fn get_queue(&self, name: &QueueName) -> RepoResult<Queue> {
         self.state()
             .queues
@@ -125,12 +114,12 @@ impl QueueRepository for InMemoryStore {
             // The references already used count from now on; where one repeats, the items
             // stay, and the reference stays taken.
             for item in state.items.values() {
-                if item.queue_name == *name
-                    && let Some(reference) = &item.reference
+                if item.queue_name() == name
+                    && let Some(reference) = item.reference()
                 {
                     state
                         .references
-                        .insert((name.as_str().to_owned(), reference.clone()));
+                        .insert((name.as_str().to_owned(), reference.to_owned()));
                 }
             }
         } else {
@@ -144,9 +133,9 @@ impl QueueRepository for InMemoryStore {
         let mut counts: BTreeMap<&str, StatusCounts> = BTreeMap::new();
         for item in state.items.values() {
             counts
-                .entry(item.queue_name.as_str())
+                .entry(item.queue_name().as_str())
                 .or_default()
-                .add(item.status, 1);
+                .add(item.status(), 1);
         }
         Ok(state
             .queues
@@ -169,14 +158,14 @@ impl QueueRepository for InMemoryStore {
         let mut references = HashSet::new();
         let missing: Vec<&QueueItem> = items
             .iter()
-            .filter(|item| !state.queues.contains_key(item.queue_name.as_str()))
+            .filter(|item| !state.queues.contains_key(item.queue_name().as_str()))
             .collect();
         if !missing.is_empty() {
             queues_before = Some(state.queues.clone());
             state.create_missing_queues(items);
         }
         let refused = items.iter().find_map(|item| {
-            if state.items.contains_key(&item.id) || !ids.insert(item.id) {
+            if state.items.contains_key(&item.id()) || !ids.insert(item.id()) {
                 return Some(RepoError::Conflict(
                     "a queue item with this id already exists".to_owned(),
                 ));
@@ -198,7 +187,7 @@ impl QueueRepository for InMemoryStore {
         }
         state.references.extend(references);
         for item in items {
-            state.items.insert(item.id, item.clone());
+            state.items.insert(item.id(), item.clone());
         }
         Ok(())
     }
@@ -233,10 +222,10 @@ impl QueueRepository for InMemoryStore {
         let mut items: Vec<&QueueItem> = state
             .items
             .values()
-            .filter(|item| item.queue_name == *queue)
-            .filter(|item| status.is_none_or(|s| item.status == s))
+            .filter(|item| item.queue_name() == queue)
+            .filter(|item| status.is_none_or(|s| item.status() == s))
             .filter(|item| {
-                cursor.is_none_or(|c| (item.created_date, item.id) < (c.created_date, c.id))
+                cursor.is_none_or(|c| (item.created_date(), item.id()) < (c.created_date, c.id))
             })
             .collect();
         items.sort_by(|a, b| newest_first(a, b));
@@ -258,23 +247,21 @@ impl QueueRepository for InMemoryStore {
         else {
             return Ok(Vec::new());
         };
-        let expires = lease_end(now, lease)?;
+        // A lease past the calendar's end is refused before any item changes.
+        lease_end(now, lease)?;
         let mut candidates: Vec<(Timestamp, QueueItemId)> = state
             .items
             .values()
-            .filter(|item| item.queue_name == *queue && item.status == QueueItemStatus::New)
-            .map(|item| (item.created_date, item.id))
+            .filter(|item| item.queue_name() == queue && item.status() == QueueItemStatus::New)
+            .map(|item| (item.created_date(), item.id()))
             .collect();
         candidates.sort();
         let mut claimed = Vec::new();
         for (_, id) in limited(candidates.into_iter(), limit) {
             if let Some(item) = state.items.get_mut(&id) {
-                item.status = QueueItemStatus::InProgress;
-                item.start_date = Some(now);
-                item.lease_expires_at = Some(expires);
-                item.robot_id = Some(robot.clone());
-                item.updated_at = now;
-                item.version += 1;
+                item.claim(robot.clone(), now, lease)
+                    .map_err(|e| RepoError::Conflict(e.to_string()))?;
+                item.mark_stored();
                 claimed.push(item.clone());
             }
         }
@@ -285,22 +272,22 @@ impl QueueRepository for InMemoryStore {
         let mut state = self.state();
         let stored = state
             .items
-            .get_mut(&item.id)
+            .get_mut(&item.id())
             .ok_or(RepoError::NotFound("queue item"))?;
-        if stored.version != item.version {
+        if stored.version() != item.version() {
             return Err(RepoError::Conflict(format!(
                 "queue item {} changed since version {}",
-                item.id, item.version
+                item.id(),
+                item.version()
             )));
         }
         // An item's id, queue and reference are fixed once it is stored.
-        *stored = QueueItem {
-            id: stored.id,
-            queue_name: stored.queue_name.clone(),
-            reference: stored.reference.clone(),
-            version: stored.version + 1,
-            ..item.clone()
-        };
+        let mut record = item.to_record();
+        record.id = stored.id();
+        record.queue_name = stored.queue_name().clone();
+        record.reference = stored.reference().map(str::to_owned);
+        record.version = stored.version() + 1;
+        *stored = QueueItem::from_record(record);
         Ok(stored.clone())
     }
 
@@ -309,7 +296,7 @@ impl QueueRepository for InMemoryStore {
             .state()
             .items
             .values()
-            .filter(|item| item.queue_name == *queue && item.status == status)
+            .filter(|item| item.queue_name() == queue && item.status() == status)
             .count() as u64)
     }
 
@@ -318,10 +305,10 @@ impl QueueRepository for InMemoryStore {
         let mut expired: Vec<&QueueItem> = state
             .items
             .values()
-            .filter(|item| item.status == QueueItemStatus::InProgress)
-            .filter(|item| item.lease_expires_at.is_some_and(|end| end <= now))
+            .filter(|item| item.status() == QueueItemStatus::InProgress)
+            .filter(|item| item.lease_expires_at().is_some_and(|end| end <= now))
             .collect();
-        expired.sort_by_key(|item| (item.lease_expires_at, item.id));
+        expired.sort_by_key(|item| (item.lease_expires_at(), item.id()));
         Ok(limited(expired.into_iter().cloned(), limit))
     }
 }

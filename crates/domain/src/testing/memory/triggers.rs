@@ -214,10 +214,10 @@ impl TriggerRepository for InMemoryStore {
         let mut job_ids = HashSet::new();
         for fire in winners() {
             state.check_new_job(&fire.job)?;
-            if !job_ids.insert(fire.job.id) {
+            if !job_ids.insert(fire.job.id()) {
                 return Err(RepoError::Conflict(format!(
                     "a job with id {} already exists",
-                    fire.job.id
+                    fire.job.id()
                 )));
             }
         }
@@ -228,7 +228,7 @@ impl TriggerRepository for InMemoryStore {
                 ..fire.trigger.clone()
             };
             state.triggers.insert(stored.id, stored);
-            state.jobs.insert(fire.job.id, fire.job.clone());
+            state.jobs.insert(fire.job.id(), fire.job.clone());
             state.append_events(&fire.events);
         }
         Ok(stands

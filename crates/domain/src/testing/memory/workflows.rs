@@ -88,22 +88,6 @@ impl WorkflowRepository for InMemoryStore {
         Ok(())
     }
 
-    async fn update_workflow(&self, workflow: &Workflow, agents: &[Agent]) -> RepoResult<()> {
-        let mut state = self.state();
-        let Some(stored) = state.workflows.get(&workflow.id) else {
-            return Err(RepoError::NotFound("workflow"));
-        };
-        // The creation date is the stored one: an update changes what the workflow is, not when
-        // it was first submitted.
-        let updated = Workflow {
-            created_at: stored.created_at,
-            ..workflow.clone()
-        };
-        state.replace_agents(workflow.id, agents)?;
-        state.workflows.insert(workflow.id, updated);
-        Ok(())
-    }
-
     async fn get_workflow(&self, id: WorkflowId) -> RepoResult<Workflow> {
         self.state()
             .workflows

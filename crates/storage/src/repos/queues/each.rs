@@ -80,9 +80,9 @@ impl Db {
         let mut first_use: BTreeMap<&str, Timestamp> = BTreeMap::new();
         for item in items {
             let created = first_use
-                .entry(item.queue_name.as_str())
-                .or_insert(item.updated_at);
-            *created = (*created).min(item.updated_at);
+                .entry(item.queue_name().as_str())
+                .or_insert(item.updated_at());
+            *created = (*created).min(item.updated_at());
         }
         let names: Vec<String> = first_use.keys().map(|name| (*name).to_owned()).collect();
         let new_queues: Vec<QueueRow> = first_use
@@ -125,7 +125,8 @@ impl Db {
                 .iter()
                 .enumerate()
                 .filter(|(_, item)| {
-                    item.reference.is_some() && unique.get(item.queue_name.as_str()) == Some(&true)
+                    item.reference().is_some()
+                        && unique.get(item.queue_name().as_str()) == Some(&true)
                 })
                 .map(|(i, _)| i)
                 .collect();
@@ -133,12 +134,10 @@ impl Db {
             for chunk in claimed.chunks(INSERT_CHUNK) {
                 let queue_names: Vec<&str> = chunk
                     .iter()
-                    .map(|&i| items[i].queue_name.as_str())
+                    .map(|&i| items[i].queue_name().as_str())
                     .collect();
-                let references: Vec<&str> = chunk
-                    .iter()
-                    .filter_map(|&i| items[i].reference.as_deref())
-                    .collect();
+                let references: Vec<&str> =
+                    chunk.iter().filter_map(|&i| items[i].reference()).collect();
                 // Queue names and references are matched separately, then as pairs here.
                 taken.extend(
                     queue_references::table
@@ -153,8 +152,8 @@ impl Db {
             for &i in &claimed {
                 let item = &items[i];
                 let pair = (
-                    item.queue_name.as_str().to_owned(),
-                    item.reference.clone().unwrap_or_default(),
+                    item.queue_name().as_str().to_owned(),
+                    item.reference().map(str::to_owned).unwrap_or_default(),
                 );
                 if taken.contains(&pair) {
                     refused[i] = true;
@@ -163,7 +162,7 @@ impl Db {
                 references.push(ReferenceRow {
                     queue_name: pair.0.clone(),
                     reference: pair.1.clone(),
-                    item_id: DbUuid(*item.id.as_uuid()),
+                    item_id: DbUuid(*item.id().as_uuid()),
                 });
                 taken.insert(pair);
             }
