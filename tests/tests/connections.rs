@@ -115,7 +115,11 @@ async fn head_is_answered_like_get_without_a_body_on_every_get_route() {
             .await
             .unwrap();
         assert_eq!(head.status(), get_status, "HEAD {path}");
-        assert_eq!(head.headers().get("content-type"), get_type.as_ref(), "{path}");
+        assert_eq!(
+            head.headers().get("content-type"),
+            get_type.as_ref(),
+            "{path}"
+        );
         let length: Option<usize> = head
             .headers()
             .get("content-length")
@@ -123,7 +127,10 @@ async fn head_is_answered_like_get_without_a_body_on_every_get_route() {
         if let Some(length) = length {
             assert_eq!(length, get_length, "HEAD {path}: the length GET's body has");
         }
-        assert!(head.bytes().await.unwrap().is_empty(), "HEAD {path} sent a body");
+        assert!(
+            head.bytes().await.unwrap().is_empty(),
+            "HEAD {path} sent a body"
+        );
     }
     // A path with no GET answers HEAD as it answers GET.
     let response = app.client.head(app.url("/api/queue")).send().await.unwrap();
@@ -146,17 +153,54 @@ async fn malformed_requests_that_reach_the_api_are_json_400s() {
     };
     for (method, path, content_type, body) in [
         // Malformed JSON, under either content type.
-        (reqwest::Method::POST, "/api/v1/workflows", "application/json", &b"{\"a\": "[..]),
-        (reqwest::Method::POST, "/api/v1/users", "application/json", b"{\"username\": }"),
-        (reqwest::Method::POST, "/api/v1/auth/login", "text/plain", b"not json"),
+        (
+            reqwest::Method::POST,
+            "/api/v1/workflows",
+            "application/json",
+            &b"{\"a\": "[..],
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/users",
+            "application/json",
+            b"{\"username\": }",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/auth/login",
+            "text/plain",
+            b"not json",
+        ),
         // An upload that is not multipart.
-        (reqwest::Method::POST, "/api/v1/workflows/upload", "application/json", b"{}"),
+        (
+            reqwest::Method::POST,
+            "/api/v1/workflows/upload",
+            "application/json",
+            b"{}",
+        ),
         // A path segment and query strings that do not parse.
-        (reqwest::Method::GET, "/api/v1/jobs/not-a-uuid", "application/json", b""),
-        (reqwest::Method::GET, "/api/v1/jobs?limit=lots", "application/json", b""),
-        (reqwest::Method::GET, "/api/v1/jobs?limit=%ZZ", "application/json", b""),
+        (
+            reqwest::Method::GET,
+            "/api/v1/jobs/not-a-uuid",
+            "application/json",
+            b"",
+        ),
+        (
+            reqwest::Method::GET,
+            "/api/v1/jobs?limit=lots",
+            "application/json",
+            b"",
+        ),
+        (
+            reqwest::Method::GET,
+            "/api/v1/jobs?limit=%ZZ",
+            "application/json",
+            b"",
+        ),
     ] {
-        let response = send(method.clone(), path, content_type, body).await.unwrap();
+        let response = send(method.clone(), path, content_type, body)
+            .await
+            .unwrap();
         let status = response.status().as_u16();
         assert!(
             status == 400 || status == 404,
@@ -207,5 +251,9 @@ async fn garbage_the_http_parser_refuses_is_a_400_and_no_flood_of_errors_in_the_
     assert_eq!(status.code(), Some(0));
     let log = server.stderr();
     let errors: Vec<_> = log.lines().filter(|l| l.contains("ERROR")).collect();
-    assert!(errors.is_empty(), "ERROR lines in the log:\n{}", errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "ERROR lines in the log:\n{}",
+        errors.join("\n")
+    );
 }

@@ -62,7 +62,10 @@ async fn a_connection_terminated_mid_request_is_a_503_and_the_server_recovers() 
     assert_eq!(retry_after.as_deref(), Some("1"));
     assert_eq!(body["error"], "Service Unavailable");
     assert_eq!(body["retry_after"], 1);
-    assert!(!body.to_string().contains("terminating"), "driver text leaked: {body}");
+    assert!(
+        !body.to_string().contains("terminating"),
+        "driver text leaked: {body}"
+    );
 
     // Released, the table is read again on a sound connection.
     holder.batch_execute("COMMIT").await.unwrap();

@@ -5,8 +5,8 @@
 // A test crate: a panic is a failed assertion with its location.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use baton_tests::{TestApp, expect_error};
 use baton_storage::testing::TestDatabase;
+use baton_tests::{TestApp, expect_error};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
