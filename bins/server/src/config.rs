@@ -159,6 +159,29 @@ pub struct Config {
     #[arg(long, env = "BATON_ROBOT_OFFLINE_SECONDS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=86_400))]
     pub robot_offline_seconds: u32,
 
+    /// Request-body bytes, in MiB, this server holds in memory at once across every request.
+    /// A body that does not fit in what is left is refused with 503 and `Retry-After`.
+    #[arg(long, env = "BATON_BODY_BUFFER_MIB", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub body_buffer_mib: u32,
+
+    /// Seconds a client has, once connected, to send a request's headers (408 and closed after).
+    #[arg(long, env = "BATON_HEADER_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub header_timeout_seconds: u32,
+
+    /// Seconds a client has, after its headers, to send a request's whole body (408 and closed
+    /// after).
+    #[arg(long, env = "BATON_BODY_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub body_timeout_seconds: u32,
+
+    /// Seconds an idle keep-alive connection stays open waiting for its next request.
+    #[arg(long, env = "BATON_KEEP_ALIVE_SECONDS", default_value_t = 75, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub keep_alive_seconds: u32,
+
+    /// Seconds a client has to close its side once the server closed a connection, before the
+    /// connection is dropped.
+    #[arg(long, env = "BATON_DISCONNECT_TIMEOUT_SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub disconnect_timeout_seconds: u32,
+
     /// Do not apply pending migrations at start-up.
     #[arg(long, env = "BATON_NO_MIGRATE", default_value = "false", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub no_migrate: bool,
@@ -260,6 +283,16 @@ pub enum ConfigError {
         "--database-url/DATABASE_URL must start with sqlite:// or postgres:// (or postgresql://)"
     )]
     DatabaseUrl,
+}
+
+/// The client timeouts of `--header-timeout-seconds`, `--body-timeout-seconds`,
+/// `--keep-alive-seconds` and `--disconnect-timeout-seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientTimeouts {
+    pub header: std::time::Duration,
+    pub body: std::time::Duration,
+    pub keep_alive: std::time::Duration,
+    pub disconnect: std::time::Duration,
 }
 
 /// Which database the URL names.
@@ -366,6 +399,22 @@ impl Config {
         }
     }
 
+    /// How long a client may take over each part of a connection.
+    pub fn client_timeouts(&self) -> ClientTimeouts {
+        let seconds = |s: u32| std::time::Duration::from_secs(u64::from(s));
+        ClientTimeouts {
+            header: seconds(self.header_timeout_seconds),
+            body: seconds(self.body_timeout_seconds),
+            keep_alive: seconds(self.keep_alive_seconds),
+            disconnect: seconds(self.disconnect_timeout_seconds),
+        }
+    }
+
+    /// `--body-buffer-mib` in bytes.
+    pub fn body_buffer_bytes(&self) -> usize {
+        usize::try_from(u64::from(self.body_buffer_mib) * 1024 * 1024).unwrap_or(usize::MAX)
+    }
+
     /// Token lifetimes from `JWT_ACCESS_TOKEN_EXPIRE_MINUTES` and `JWT_REFRESH_TOKEN_EXPIRE_DAYS`.
     pub fn token_lifetimes(&self) -> TokenLifetimes {
         TokenLifetimes {
@@ -416,6 +465,14 @@ impl fmt::Debug for Config {
             .field("engine_tick_ms", &self.engine_tick_ms)
             .field("trigger_tick_ms", &self.trigger_tick_ms)
             .field("robot_offline_seconds", &self.robot_offline_seconds)
+            .field("body_buffer_mib", &self.body_buffer_mib)
+            .field("header_timeout_seconds", &self.header_timeout_seconds)
+            .field("body_timeout_seconds", &self.body_timeout_seconds)
+            .field("keep_alive_seconds", &self.keep_alive_seconds)
+            .field(
+                "disconnect_timeout_seconds",
+                &self.disconnect_timeout_seconds,
+            )
             .field("no_migrate", &self.no_migrate)
             .field("jwt_secret_key", &set(&self.jwt_secret_key))
             .field("jwt_algorithm", &self.jwt_algorithm)
@@ -530,6 +587,16 @@ mod tests {
         assert_eq!(c.engine_tick_ms, 1000);
         assert_eq!(c.trigger_tick_ms, 100);
         assert_eq!(c.robot_offline_seconds, 90);
+        assert_eq!(c.body_buffer_mib, 64);
+        assert_eq!(
+            (
+                c.header_timeout_seconds,
+                c.body_timeout_seconds,
+                c.keep_alive_seconds,
+                c.disconnect_timeout_seconds
+            ),
+            (10, 30, 75, 5)
+        );
         assert!(!c.no_migrate);
         assert_eq!(c.jwt_secret_key, None);
         assert_eq!(c.jwt_algorithm, JwtAlgorithm::Hs256);

@@ -25,6 +25,7 @@ use baton_http::AppState;
 use baton_http::auth::jwt::{HmacAlgorithm, JwtCodec};
 use baton_http::auth::{AccessControl, AuthSettings};
 use baton_http::backup::WorkflowBackup;
+use baton_http::body_guard::BodyGuard;
 use baton_http::live::LiveHub;
 use baton_http::prometheus::{Prometheus, ScrapeAccess};
 use baton_http::rate_limit::RateLimiter;
@@ -88,7 +89,14 @@ impl Application {
 
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let live = state.live.clone();
+        let timeouts = config.client_timeouts();
         let server = HttpServer::new(move || baton_http::app(state.clone()))
+            // A client that connects and sends nothing, sends its headers slowly, idles between
+            // requests or never closes its side is cut off after these; the body's own deadline
+            // is the body guard's (`BodyGuard`).
+            .client_request_timeout(timeouts.header)
+            .keep_alive(timeouts.keep_alive)
+            .client_disconnect_timeout(timeouts.disconnect)
             .listen(listener)
             .with_context(|| format!("listening on {address}"))?
             .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
@@ -208,6 +216,10 @@ fn app_state(
             .workflow_backup_enabled
             .then(|| Arc::new(WorkflowBackup::new(config.workflows_dir.clone()))),
         live: Arc::new(LiveHub::new()),
+        body_guard: Arc::new(BodyGuard::new(
+            config.body_buffer_bytes(),
+            config.client_timeouts().body,
+        )),
         prometheus: Arc::new(Prometheus::new(if config.metrics_public {
             ScrapeAccess::Public
         } else {

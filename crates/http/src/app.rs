@@ -6,7 +6,9 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, Error, middleware, web};
 
 use crate::state::AppState;
-use crate::{access_log, auth, detach, extract, fallback, prometheus, rate_limit, routes};
+use crate::{
+    access_log, auth, body_guard, detach, extract, fallback, head, prometheus, rate_limit, routes,
+};
 
 /// The whole API over `state`. Call it in `HttpServer::new`'s factory: once per worker.
 ///
@@ -15,7 +17,8 @@ use crate::{access_log, auth, detach, extract, fallback, prometheus, rate_limit,
 /// request, the Prometheus request metrics count every request with the status its client gets
 /// (bans, rate limits and shaped errors included), errors
 /// are shaped into JSON, a banned address is refused before it spends its rate limit, and the
-/// rate limit applies before any handler.
+/// rate limit applies before any handler. Innermost, request bodies are watched against the
+/// server's budget and deadline (`body_guard`), and `HEAD` is routed as `GET` (`head`).
 pub fn app(
     state: AppState,
 ) -> App<
@@ -32,13 +35,17 @@ pub fn app(
     let rate_limiter = web::Data::from(state.rate_limiter.clone());
     let access = web::Data::from(state.access.clone());
     let prometheus = web::Data::from(state.prometheus.clone());
+    let body_guard = web::Data::from(state.body_guard.clone());
     App::new()
         .configure(extractor_settings)
         .app_data(web::Data::new(state))
         .app_data(rate_limiter)
         .app_data(access)
         .app_data(prometheus)
+        .app_data(body_guard)
         .configure(routes::configure)
+        .wrap(middleware::from_fn(head::head_as_get))
+        .wrap(middleware::from_fn(body_guard::watch_bodies))
         .wrap(middleware::from_fn(rate_limit::enforce))
         .wrap(middleware::from_fn(auth::reject_banned))
         .wrap(fallback::json_error_responses())
@@ -61,6 +68,7 @@ pub fn base_app() -> App<
 > {
     App::new()
         .configure(extractor_settings)
+        .wrap(middleware::from_fn(head::head_as_get))
         .wrap(fallback::json_error_responses())
         .wrap(middleware::from_fn(access_log::log_request))
 }

@@ -181,6 +181,17 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// Any JSON number, as a float (loads and percentages; the domain checks the range).
+    pub fn number(&mut self, name: &str) -> Option<f64> {
+        match self.value(name)? {
+            Value::Number(n) => n.as_f64(),
+            other => {
+                self.refuse(name, "a number", other);
+                None
+            }
+        }
+    }
+
     pub fn flag(&mut self, name: &str) -> Option<bool> {
         match self.value(name)? {
             Value::Bool(b) => Some(*b),
@@ -305,8 +316,9 @@ mod tests {
         ];
         type Reader = fn(&mut Fields<'_>, &str) -> bool;
         // Each reader with what it must be and the one JSON kind it takes.
-        let readers: [(&str, &str, Reader); 8] = [
+        let readers: [(&str, &str, Reader); 9] = [
             ("a string", "a string", |f, n| f.text(n).is_some()),
+            ("a number", "a number", |f, n| f.number(n).is_some()),
             ("a whole number of at least 0", "a number", |f, n| {
                 f.whole(n).is_some()
             }),

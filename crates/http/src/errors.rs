@@ -17,6 +17,10 @@ use baton_domain::services::ServiceError;
 use baton_domain::{FieldError, RepoError, TransitionError, ValidationError};
 use serde::Serialize;
 
+/// The `Retry-After` of a 503 for an unavailable database: a broken connection is replaced
+/// on the next request and a saturated pool frees up within seconds, so a short pause is enough.
+pub const UNAVAILABLE_RETRY_SECONDS: u64 = 1;
+
 /// The result type of every handler.
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -131,6 +135,21 @@ impl ApiError {
     /// 503: a dependency (the database) is unavailable; the client may retry later.
     pub fn service_unavailable(detail: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, detail)
+    }
+
+    /// 503 with `retry_after` seconds in the body and the `Retry-After` header: the server
+    /// cannot serve this now (a database connection broke, or it holds as many request bodies
+    /// as it may), and the same request is likely to succeed after the pause.
+    pub fn unavailable_for(retry_after_seconds: u64, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            retry_after: Some(retry_after_seconds),
+            ..Self::service_unavailable(detail)
+        }
+    }
+
+    /// 408: the client took longer than the server waits to send its request.
+    pub fn request_timeout(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, detail)
     }
 
     /// 500 for a failure no client can fix. The cause is logged here with `tracing::error` and
@@ -253,7 +272,8 @@ impl From<RepoError> for ApiError {
             RepoError::Conflict(message) => Self::conflict(message),
             RepoError::Unavailable(cause) => {
                 tracing::warn!(cause = %cause, "storage unavailable, answered with 503");
-                Self::service_unavailable(
+                Self::unavailable_for(
+                    UNAVAILABLE_RETRY_SECONDS,
                     "the database is unavailable right now; retry in a few seconds",
                 )
             }
@@ -357,9 +377,11 @@ mod tests {
         assert_eq!(status, StatusCode::CONFLICT);
         assert_eq!(body["detail"], "a trigger named nightly exists");
 
-        let (status, _, body) =
+        let (status, retry_after, body) =
             rendered(RepoError::Unavailable("pool timed out after 30s".into()).into()).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(retry_after.as_deref(), Some("1"));
+        assert_eq!(body["retry_after"], 1);
         assert!(!body.to_string().contains("pool timed out"));
 
         let driver_text = "ERROR: relation \"jobs\" does not exist at character 15";

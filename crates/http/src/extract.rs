@@ -1,15 +1,75 @@
 //! Extractor configurations, so a body or query string actix cannot parse is answered in the
 //! API's error shape rather than actix's default plain text.
 
+use actix_web::dev::{ServiceFactory, ServiceRequest};
 use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
-use actix_web::{HttpRequest, web};
+use actix_web::{Error, HttpRequest, web};
 
 use crate::errors::ApiError;
 
-/// The largest JSON body any endpoint accepts (10 MB; uploads have their own limit).
-pub const JSON_LIMIT_BYTES: usize = 10 * 1024 * 1024;
+/// The largest body a route accepts. Each route is given the limit of what it can legitimately
+/// carry, so a client cannot make the server buffer megabytes on a route whose valid requests
+/// are a few hundred bytes; a larger body is a 413 read no further than the limit (a declared
+/// `Content-Length` over it is refused before a byte of the body is read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimit(usize);
 
-/// `web::Json` settings: the 10 MB limit and errors in the API's shape.
+impl BodyLimit {
+    /// Commands of a few fields: logins, users, keys, heartbeats, claims, one queue item, a
+    /// status change, a trigger or schedule. The largest valid one, a heartbeat with 200
+    /// capabilities of 100 characters, is under 100 KB even in four-byte UTF-8.
+    pub const SMALL: Self = Self(256 * 1024);
+    /// Batches of up to 1000 records (queue items, flow commands, job completions without
+    /// outputs), flow documents (at most 1 MB) and a robot's error report (truncated, not
+    /// refused, when long).
+    pub const BATCH: Self = Self(4 * 1024 * 1024);
+    /// Documents: workflow graphs (at most 10 MB), job inputs and outputs, node reports with
+    /// their messages.
+    pub const DOCUMENT: Self = Self(10 * 1024 * 1024);
+
+    pub const fn bytes(self) -> usize {
+        self.0
+    }
+
+    /// The limit as the 413's detail and the docs word it: `256 KB`, `4 MB`.
+    pub fn describe(self) -> String {
+        if self.0 >= 1024 * 1024 {
+            format!("{} MB", self.0 / (1024 * 1024))
+        } else {
+            format!("{} KB", self.0 / 1024)
+        }
+    }
+
+    /// The 413 of a body over this limit.
+    pub fn too_large(self) -> ApiError {
+        ApiError::payload_too_large(format!(
+            "the request body is larger than this endpoint's limit of {}: send less data per \
+             request",
+            self.describe()
+        ))
+    }
+
+    /// The limit of the route `req` reached: its own, or [`BodyLimit::SMALL`] for a route that
+    /// sets none.
+    pub fn of(req: &HttpRequest) -> Self {
+        req.app_data::<Self>().copied().unwrap_or(Self::SMALL)
+    }
+}
+
+/// Gives `resource` the body limit `limit`, for every extractor that reads a body (`Bytes`,
+/// `String`, `web::Json`).
+pub fn limit_body<T>(resource: actix_web::Resource<T>, limit: BodyLimit) -> actix_web::Resource<T>
+where
+    T: ServiceFactory<ServiceRequest, Config = (), Error = Error, InitError = ()>,
+{
+    resource
+        .app_data(web::PayloadConfig::new(limit.bytes()))
+        .app_data(json_config().limit(limit.bytes()))
+        .app_data(limit)
+}
+
+/// `web::Json` settings: the small limit (routes that accept more say so with [`limit_body`])
+/// and errors in the API's shape.
 ///
 /// The body is parsed as JSON whatever its `Content-Type` says: the seed documents' clients
 /// always send JSON, and a client that forgot the header gets its request served instead of a
@@ -17,9 +77,9 @@ pub const JSON_LIMIT_BYTES: usize = 10 * 1024 * 1024;
 /// form could send opens no cross-site request forgery.
 pub fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
-        .limit(JSON_LIMIT_BYTES)
+        .limit(BodyLimit::SMALL.bytes())
         .content_type_required(false)
-        .error_handler(|err, _req| json_error(err).into())
+        .error_handler(|err, req| json_error_of(err, BodyLimit::of(req)).into())
 }
 
 /// `web::Query` settings: a query string that does not fit is a 400 in the API's shape.
@@ -33,26 +93,24 @@ pub fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|err, req| path_error(err, req).into())
 }
 
-/// Raw body (`Bytes`, `String`) settings: the same 10 MB limit as JSON. Their errors are
+/// Raw body (`Bytes`, `String`) settings: the small limit, like JSON. Their errors are
 /// rewritten into the API's shape by the `fallback` module.
 pub fn payload_config() -> web::PayloadConfig {
-    web::PayloadConfig::new(JSON_LIMIT_BYTES)
+    web::PayloadConfig::new(BodyLimit::SMALL.bytes())
 }
 
-fn too_large() -> ApiError {
-    ApiError::payload_too_large(format!(
-        "the request body is larger than the limit of {} MB: send less data per request",
-        JSON_LIMIT_BYTES / (1024 * 1024)
-    ))
-}
-
-/// Maps every way a JSON body can fail to 400 or 413.
+/// Maps every way a JSON body can fail to 400 or 413, for a route without a limit of its own.
 pub fn json_error(err: JsonPayloadError) -> ApiError {
+    json_error_of(err, BodyLimit::SMALL)
+}
+
+/// Maps every way a JSON body can fail to 400 or 413 (`limit` words the 413).
+fn json_error_of(err: JsonPayloadError, limit: BodyLimit) -> ApiError {
     match err {
         JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-            too_large()
+            limit.too_large()
         }
-        JsonPayloadError::Payload(PayloadError::Overflow) => too_large(),
+        JsonPayloadError::Payload(PayloadError::Overflow) => limit.too_large(),
         JsonPayloadError::Deserialize(err) if err.is_data() => ApiError::bad_request(format!(
             "the JSON body does not have the expected fields and types: {err}"
         )),

@@ -10,6 +10,7 @@ use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{HttpRequest, HttpResponse};
 
 use crate::errors::{ApiError, ApiResult};
+use crate::extract::BodyLimit;
 
 /// The app's default service: no route matched the path.
 pub async fn no_route(req: HttpRequest) -> ApiResult<HttpResponse> {
@@ -60,9 +61,7 @@ fn error_for_status(status: StatusCode, req: &HttpRequest) -> ApiError {
         StatusCode::METHOD_NOT_ALLOWED => {
             ApiError::method_not_allowed(format!("{method} is not allowed on {path}"))
         }
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::payload_too_large("the request body is larger than this endpoint accepts")
-        }
+        StatusCode::PAYLOAD_TOO_LARGE => BodyLimit::of(req).too_large(),
         // Server errors keep their cause out of the response; actix has logged it.
         status if status.is_server_error() => ApiError::new(
             status,

@@ -8,6 +8,7 @@ use baton_domain::{Clock, IdGenerator};
 
 use crate::auth::AccessControl;
 use crate::backup::WorkflowBackup;
+use crate::body_guard::BodyGuard;
 use crate::live::LiveHub;
 use crate::probe::HealthProbe;
 use crate::prometheus::Prometheus;
@@ -32,4 +33,6 @@ pub struct AppState {
     pub live: Arc<LiveHub>,
     /// `GET /metrics`: this server's request metrics and who may scrape them.
     pub prometheus: Arc<Prometheus>,
+    /// The server-wide budget of request-body bytes and the deadline of each body.
+    pub body_guard: Arc<BodyGuard>,
 }

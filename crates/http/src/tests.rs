@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::errors::{ApiError, ApiResult};
-use crate::extract::JSON_LIMIT_BYTES;
+use crate::extract::{BodyLimit, limit_body};
 
 #[derive(Debug, Deserialize)]
 struct Item {
@@ -26,6 +26,10 @@ struct Paging {
 
 async fn echo(item: web::Json<Item>) -> HttpResponse {
     HttpResponse::Ok().json(json!({"name": item.name}))
+}
+
+async fn raw(body: web::Bytes) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"length": body.len()}))
 }
 
 async fn page(_query: web::Query<Paging>) -> HttpResponse {
@@ -55,6 +59,15 @@ async fn send(req: test::TestRequest) -> (StatusCode, Value) {
     let app = test::init_service(
         crate::base_app()
             .service(web::resource("/echo").route(web::post().to(echo)))
+            .service(web::resource("/raw").route(web::post().to(raw)))
+            .service(limit_body(
+                web::resource("/big-echo").route(web::post().to(echo)),
+                BodyLimit::DOCUMENT,
+            ))
+            .service(limit_body(
+                web::resource("/big-raw").route(web::post().to(raw)),
+                BodyLimit::DOCUMENT,
+            ))
             .service(web::resource("/page").route(web::get().to(page)))
             .service(web::resource("/items/{id}").route(web::get().to(by_id)))
             .service(web::resource("/invalid").route(web::get().to(invalid)))
@@ -163,14 +176,42 @@ async fn an_empty_body_is_a_400_saying_so() {
     assert!(body["detail"].as_str().unwrap().contains("empty"), "{body}");
 }
 
+/// A JSON body of exactly `len` bytes: `{"name": "aaa…", "count": 1}`.
+fn item_of_len(len: usize) -> Vec<u8> {
+    let frame = br#"{"name": "", "count": 1}"#.len();
+    let name = "a".repeat(len - frame);
+    format!(r#"{{"name": "{name}", "count": 1}}"#).into_bytes()
+}
+
 #[actix_web::test]
-async fn a_body_over_10_mb_is_a_413() {
-    let mut payload = br#"{"name": ""#.to_vec();
-    payload.resize(JSON_LIMIT_BYTES + 1, b'a');
-    let (status, body) = send(post_json(payload)).await;
-    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(body["error"], "Payload Too Large");
-    assert!(body["detail"].as_str().unwrap().contains("10 MB"));
+async fn a_body_over_a_route_without_a_limit_of_its_own_is_a_413_naming_the_small_limit() {
+    let limit = BodyLimit::SMALL.bytes();
+    for uri in ["/echo", "/raw"] {
+        let (status, _) = send(post_json(item_of_len(limit)).uri(uri)).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: exactly the limit is read");
+        let (status, body) = send(post_json(item_of_len(limit + 1)).uri(uri)).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{uri}");
+        assert_eq!(body["error"], "Payload Too Large");
+        assert!(
+            body["detail"].as_str().unwrap().contains("256 KB"),
+            "{uri}: {body}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn a_route_with_a_larger_limit_reads_up_to_it_and_names_it_in_its_413() {
+    let limit = BodyLimit::DOCUMENT.bytes();
+    for uri in ["/big-echo", "/big-raw"] {
+        let (status, _) = send(post_json(item_of_len(limit)).uri(uri)).await;
+        assert_eq!(status, StatusCode::OK, "{uri}");
+        let (status, body) = send(post_json(item_of_len(limit + 1)).uri(uri)).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{uri}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("10 MB"),
+            "{uri}: {body}"
+        );
+    }
 }
 
 #[actix_web::test]

@@ -19,7 +19,7 @@ const BEARER: &str = "bearer";
 const API_KEY: &str = "apiKey";
 const ROBOT_TOKEN: &str = "robotToken";
 /// Every error status an operation may list.
-const ERROR_STATUSES: [u16; 9] = [400, 401, 403, 404, 409, 413, 429, 500, 503];
+const ERROR_STATUSES: [u16; 10] = [400, 401, 403, 404, 408, 409, 413, 429, 500, 503];
 
 fn schema(value: Value) -> Result<RefOr<Schema>, serde_json::Error> {
     serde_json::from_value(value)
@@ -152,9 +152,16 @@ fn error(status: u16) -> Result<RefOr<utoipa::openapi::Response>, serde_json::Er
         403 => "The caller lacks the role this route needs",
         404 => "No such resource",
         409 => "Conflicts with the resource's current state",
-        413 => "The body is larger than the limit",
+        408 => {
+            "The body was not all sent within the server's body timeout; the connection is closed"
+        }
+        413 => {
+            "The body is larger than this route's limit (256 KB for commands, 4 MB for batches, 10 MB for documents, 50 MB for uploads) or than the server's whole body budget"
+        }
         429 => "Rate limited; retry after `retry_after` seconds",
-        503 => "A dependency (the database) is unavailable",
+        503 => {
+            "The database is unavailable, or the server holds as many request bodies as it may at once; retry after `Retry-After` seconds"
+        }
         _ => "Internal error (no detail is disclosed)",
     };
     let content = ContentBuilder::new()
@@ -225,7 +232,8 @@ fn operation(route: &Route) -> Result<utoipa::openapi::path::Operation, serde_js
                     .content("application/json", content)
                     .build(),
             ));
-            errors.extend([400, 413]);
+            // A body may also be too slow (408) or not fit in the server's body budget (503).
+            errors.extend([400, 408, 413, 503]);
         }
         Body::Multipart(body) => {
             let content = ContentBuilder::new()
@@ -237,7 +245,8 @@ fn operation(route: &Route) -> Result<utoipa::openapi::path::Operation, serde_js
                     .content("multipart/form-data", content)
                     .build(),
             ));
-            errors.extend([400, 413]);
+            // A body may also be too slow (408) or not fit in the server's body budget (503).
+            errors.extend([400, 408, 413, 503]);
         }
     }
     // Any operation may answer 400: a malformed, repeated or out-of-range query parameter or

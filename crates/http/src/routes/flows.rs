@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 use crate::auth::{Authorized, Develop, Operate, Read};
 use crate::body::{Fields, json_object, json_value, wrong_type};
 use crate::errors::{ApiError, ApiResult};
+use crate::extract::{BodyLimit, limit_body};
 use crate::routes::jobs::job_service;
 use crate::state::AppState;
 use crate::time_format::rfc3339;
@@ -24,20 +25,25 @@ use crate::time_format::rfc3339;
 /// The routes under `/api/v1`. The fixed paths come before `/flows/{flow_id}`; flow ids can
 /// never be `status` or `commands`, so neither shadows a flow.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
+    cfg.service(limit_body(
         web::resource("/flows")
             .route(web::get().to(list))
             .route(web::post().to(create)),
-    )
+        BodyLimit::BATCH,
+    ))
     .service(web::resource("/flows/status").route(web::get().to(statuses)))
     .service(web::resource("/flows/status/{flow_id}").route(web::get().to(status)))
-    .service(web::resource("/flows/commands").route(web::patch().to(command)))
-    .service(
+    .service(limit_body(
+        web::resource("/flows/commands").route(web::patch().to(command)),
+        BodyLimit::BATCH,
+    ))
+    .service(limit_body(
         web::resource("/flows/{flow_id}")
             .route(web::get().to(get))
             .route(web::put().to(replace))
             .route(web::delete().to(delete)),
-    );
+        BodyLimit::BATCH,
+    ));
 }
 
 /// The flow service over the server's state; a hard stop cancels through the job service.

@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 use crate::auth::{Authorized, Operate, Read};
 use crate::body::{Fields, json_object, optional_json_object};
 use crate::errors::{ApiError, ApiResult};
+use crate::extract::{BodyLimit, limit_body};
 use crate::state::AppState;
 use crate::time_format::rfc3339;
 
@@ -30,11 +31,12 @@ const MAX_LIMIT: u32 = 500;
 
 /// The routes under `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
+    cfg.service(limit_body(
         web::resource("/jobs")
             .route(web::get().to(list))
             .route(web::post().to(run)),
-    )
+        BodyLimit::DOCUMENT,
+    ))
     .service(web::resource("/jobs/{id}").route(web::get().to(get)))
     .service(web::resource("/jobs/{id}/cancel").route(web::post().to(cancel)));
 }

@@ -20,6 +20,7 @@ use serde_json::Value;
 use crate::auth::{Authorized, Develop, Operate, Read, RobotCaller};
 use crate::body::{Fields, json_object, wrong_type};
 use crate::errors::{ApiError, ApiResult};
+use crate::extract::{BodyLimit, limit_body};
 use crate::state::AppState;
 use crate::time_format::rfc3339;
 
@@ -36,11 +37,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(get_queue))
                 .route(web::put().to(configure_queue)),
         )
-        .service(
+        .service(limit_body(
             web::resource("/queues/{queue_name}/items")
                 .route(web::get().to(list_items))
                 .route(web::post().to(add_items)),
-        )
+            BodyLimit::BATCH,
+        ))
         .service(web::resource("/queue-items/{id}").route(web::get().to(get_item)))
         .service(web::resource("/queue-items/{id}/status").route(web::put().to(set_status)))
         // Registered before the robot's `/queue-items/{id}` so that `claim` is never read as an id.

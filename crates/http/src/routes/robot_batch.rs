@@ -15,6 +15,7 @@ use super::robot_protocol::{ClaimView, ensure_known_robot, poll_until, read_wait
 use crate::auth::RobotCaller;
 use crate::body::{Fields, json_object, optional_json_object};
 use crate::errors::{ApiError, ApiResult};
+use crate::extract::{BodyLimit, limit_body};
 use crate::state::AppState;
 
 /// The most jobs one batched call claims or reports: a claim of a hundred small jobs is one
@@ -26,9 +27,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/robots/{robot_id}/jobs/claim-batch").route(web::post().to(claim_batch)),
     )
-    .service(
+    .service(limit_body(
         web::resource("/robots/{robot_id}/jobs/finish-batch").route(web::post().to(finish_batch)),
-    );
+        BodyLimit::DOCUMENT,
+    ));
 }
 
 /// The answer to a batched claim.

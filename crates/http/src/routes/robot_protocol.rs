@@ -19,6 +19,7 @@ use super::jobs::{JobView, job_id, job_service};
 use crate::auth::{Principal, RobotCaller};
 use crate::body::{Fields, json_object, optional_json_object};
 use crate::errors::{ApiError, ApiResult};
+use crate::extract::{BodyLimit, limit_body};
 use crate::state::AppState;
 use crate::time_format::rfc3339;
 
@@ -38,10 +39,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     let call = |path: &str| format!("/robots/{{robot_id}}/jobs/{{job_id}}/{path}");
     cfg.service(web::resource("/robots/{robot_id}/jobs/claim").route(web::post().to(claim)))
         .service(web::resource(call("start")).route(web::post().to(start)))
-        .service(web::resource(call("progress")).route(web::post().to(progress)))
+        .service(limit_body(
+            web::resource(call("progress")).route(web::post().to(progress)),
+            BodyLimit::DOCUMENT,
+        ))
         .service(web::resource(call("renew")).route(web::post().to(renew)))
-        .service(web::resource(call("complete")).route(web::post().to(complete)))
-        .service(web::resource(call("fail")).route(web::post().to(fail)))
+        .service(limit_body(
+            web::resource(call("complete")).route(web::post().to(complete)),
+            BodyLimit::DOCUMENT,
+        ))
+        .service(limit_body(
+            web::resource(call("fail")).route(web::post().to(fail)),
+            BodyLimit::BATCH,
+        ))
         .service(web::resource(call("cancelled")).route(web::post().to(cancelled)))
         .service(web::resource(call("release")).route(web::post().to(release)));
 }

@@ -10,6 +10,7 @@ use baton_domain::robot::{Robot, RobotId, RobotLoad, RobotStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Administer, Authorized, Principal, RobotCaller};
+use crate::body::{Fields, json_object};
 use crate::errors::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::time_format::rfc3339;
@@ -41,20 +42,34 @@ struct CreatedRobot {
 const MAX_CAPABILITIES: usize = 200;
 const MAX_CAPABILITY_CHARS: usize = 100;
 
-#[derive(Deserialize)]
+/// A heartbeat's fields, every one optional.
 struct Heartbeat {
-    #[serde(default)]
     cpu_percent: Option<f64>,
-    #[serde(default)]
     memory_mb: Option<f64>,
-    #[serde(default)]
     memory_percent: Option<f64>,
     /// Replaces the stored hostname when given.
-    #[serde(default)]
     hostname: Option<String>,
     /// The node types the robot can run; replaces the stored list when given.
-    #[serde(default)]
     capabilities: Option<Vec<String>>,
+}
+
+impl Heartbeat {
+    /// Reads the body with the one body reader, as every other route does: it must be a JSON
+    /// object (not an array, not invalid UTF-8, not nested past the parser's depth limit), and
+    /// each field of the wrong JSON type is named.
+    fn read(body: &[u8]) -> ApiResult<Self> {
+        let map = json_object(body)?;
+        let mut fields = Fields::new(&map);
+        let beat = Self {
+            cpu_percent: fields.number("cpu_percent"),
+            memory_mb: fields.number("memory_mb"),
+            memory_percent: fields.number("memory_percent"),
+            hostname: fields.text("hostname"),
+            capabilities: fields.texts("capabilities"),
+        };
+        fields.finish()?;
+        Ok(beat)
+    }
 }
 
 /// A robot as the protocol and the metrics show it.
@@ -141,9 +156,9 @@ async fn delete(
 async fn heartbeat(
     state: web::Data<AppState>,
     caller: RobotCaller,
-    body: web::Json<Heartbeat>,
+    body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let beat = body.into_inner();
+    let beat = Heartbeat::read(&body)?;
     let load = RobotLoad::new(
         beat.cpu_percent.unwrap_or(0.0),
         beat.memory_mb.unwrap_or(0.0),

@@ -18,16 +18,18 @@ use serde_json::{Map, Value};
 use crate::auth::{Authorized, Develop, Operate, Read};
 use crate::body::{Fields, json_object};
 use crate::errors::{ApiError, ApiResult};
+use crate::extract::{BodyLimit, limit_body};
 use crate::state::AppState;
 use crate::time_format::rfc3339;
 
 /// The routes under `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
+    cfg.service(limit_body(
         web::resource("/schedules")
             .route(web::get().to(list))
             .route(web::post().to(create)),
-    )
+        BodyLimit::BATCH,
+    ))
     .service(
         web::resource("/schedules/{schedule_id}")
             .route(web::get().to(get))

@@ -26,6 +26,7 @@ use serde_json::{Map, Value};
 use crate::auth::{Authorized, Develop, Principal, Read};
 use crate::body::{Fields, json_object, optional_json_object};
 use crate::errors::{ApiError, ApiResult};
+use crate::extract::{BodyLimit, limit_body};
 use crate::routes::agents::AgentBody;
 use crate::state::AppState;
 use crate::time_format::rfc3339;
@@ -51,11 +52,12 @@ const FORM_TEXT_FIELDS: [&str; 5] = [
 
 /// Mounts the workflow routes and the webhook URL under `/api/v1`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
+    cfg.service(limit_body(
         web::resource("/workflows")
             .route(web::get().to(list))
             .route(web::post().to(submit)),
-    )
+        BodyLimit::DOCUMENT,
+    ))
     // Before `/workflows/{workflow_id}`, so that `upload` is never taken for an id.
     .service(web::resource("/workflows/upload").route(web::post().to(upload)))
     .service(
@@ -63,7 +65,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(get))
             .route(web::delete().to(delete)),
     )
-    .service(web::resource("/webhooks/{token}").route(web::post().to(run_webhook)));
+    .service(limit_body(
+        web::resource("/webhooks/{token}").route(web::post().to(run_webhook)),
+        BodyLimit::DOCUMENT,
+    ));
 }
 
 // ---------------------------------------------------------------------------------------------
