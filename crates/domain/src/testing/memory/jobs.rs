@@ -98,6 +98,7 @@ impl JobRepository for InMemoryStore {
             };
             job.status = JobStatus::Claimed;
             job.robot_id = Some(robot.clone());
+            job.attempt = job.attempt.saturating_add(1);
             job.claimed_at = Some(now);
             job.lease_expires_at = Some(expires);
             job.updated_at = now;
