@@ -682,7 +682,10 @@ mod tests {
         job.claim(robot_a(), T3, 60).unwrap();
         assert_eq!(job.attempt, 3);
         job.complete(&robot_a(), None, T3).unwrap();
-        assert_eq!(job.attempt, 3, "the attempt that ended the job stays on record");
+        assert_eq!(
+            job.attempt, 3,
+            "the attempt that ended the job stays on record"
+        );
     }
 
     #[test]
