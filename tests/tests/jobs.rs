@@ -90,6 +90,7 @@ async fn running_a_workflow_queues_a_job_anyone_may_read(app: TestApp) {
     assert_eq!(job["input"], json!({"month": "2025-11"}));
     assert_eq!(job["retry_count"], 0);
     assert_eq!(job["max_retries"], 3);
+    assert_eq!(job["attempt"], 0, "no robot has claimed it yet");
     assert_eq!(job["node_executions"], json!([]));
     for empty in [
         "output",

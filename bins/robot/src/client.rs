@@ -80,6 +80,15 @@ pub struct ClaimedJob {
     pub input: Value,
     #[serde(default)]
     pub retry_count: u32,
+    /// 1 on the job's first claim, one more at each claim after a release or a lost lease.
+    /// A server that does not count attempts sends none: the run is then taken for a first one,
+    /// the most a robot can know.
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+}
+
+fn first_attempt() -> u32 {
+    1
 }
 
 /// The body of `heartbeat`.
@@ -344,5 +353,11 @@ mod tests {
         assert_eq!(answer.cancel, None);
         let job: ClaimedJob = serde_json::from_str(r#"{"job_id":"j","priority":3}"#).unwrap();
         assert_eq!(job.workflow_json, Value::Null);
+        assert_eq!(
+            job.attempt, 1,
+            "a server that counts no attempts runs each job once"
+        );
+        let job: ClaimedJob = serde_json::from_str(r#"{"job_id":"j","attempt":3}"#).unwrap();
+        assert_eq!(job.attempt, 3);
     }
 }

@@ -74,6 +74,7 @@ impl<A: JobApi> Runner<'_, A> {
             job = id,
             workflow = job.workflow_name.as_deref().unwrap_or_default(),
             retry = job.retry_count,
+            attempt = job.attempt,
             "job claimed"
         );
         let answer = match self.call(id, "start", true, || self.api.start(id)).await {
@@ -96,7 +97,7 @@ impl<A: JobApi> Runner<'_, A> {
             let started = Instant::now();
             let result = match step.kind.filter(|_| !step.disabled) {
                 None => None,
-                Some(kind) => match self.run_node(id, step, kind, &soft).await {
+                Some(kind) => match self.run_node(job, step, kind, &soft).await {
                     NodeRun::Finished(result) => Some(bounded(result)),
                     NodeRun::Stopped => return self.release(id).await,
                     NodeRun::CancelledHard => return self.cancelled(id, Cancel::Hard).await,
@@ -139,13 +140,21 @@ impl<A: JobApi> Runner<'_, A> {
 
     /// Runs one node beside its lease renewals, until it ends, a hard cancel or 404/409 comes,
     /// or the robot stops; the node's future is dropped in every case but the first.
-    async fn run_node(&self, job: &str, step: &Step, kind: NodeKind, soft: &AtomicBool) -> NodeRun {
+    async fn run_node(
+        &self,
+        claimed: &ClaimedJob,
+        step: &Step,
+        kind: NodeKind,
+        soft: &AtomicBool,
+    ) -> NodeRun {
+        let job = claimed.job_id.as_str();
         tracing::debug!(job, node = %step.id, node_type = %step.node_type, "node started");
         let node = nodes::run(
             kind,
             NodeContext {
                 job_id: job,
                 node_id: &step.id,
+                attempt: claimed.attempt,
                 config: &step.config,
                 services: self.services,
             },

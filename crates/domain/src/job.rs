@@ -215,6 +215,7 @@ impl NewJob {
             lease_expires_at: None,
             retry_count: 0,
             max_retries: self.max_retries,
+            attempt: 0,
             error_message: None,
             error_type: None,
             cancel_requested: None,
@@ -248,6 +249,8 @@ pub struct Job {
     lease_expires_at: Option<Timestamp>,
     retry_count: u32,
     max_retries: u32,
+    /// How many times the job was claimed; see [`Job::attempt`].
+    attempt: u32,
     error_message: Option<String>,
     error_type: Option<String>,
     cancel_requested: Option<CancelMode>,
@@ -280,6 +283,11 @@ pub struct JobRecord {
     pub lease_expires_at: Option<Timestamp>,
     pub retry_count: u32,
     pub max_retries: u32,
+    /// How many times the job was claimed: 0 until its first claim, then 1, and one more at
+    /// each claim after a robot gave it back or lost its lease. A robot runs a job from its
+    /// first node at every claim, so an attempt above 1 tells its nodes that some of them may
+    /// already have run (and had their side effects) in an earlier attempt.
+    pub attempt: u32,
     pub error_message: Option<String>,
     pub error_type: Option<String>,
     pub cancel_requested: Option<CancelMode>,
@@ -310,6 +318,7 @@ impl Job {
             lease_expires_at,
             retry_count,
             max_retries,
+            attempt,
             error_message,
             error_type,
             cancel_requested,
@@ -335,6 +344,7 @@ impl Job {
             lease_expires_at,
             retry_count,
             max_retries,
+            attempt,
             error_message,
             error_type,
             cancel_requested,
@@ -364,6 +374,7 @@ impl Job {
             lease_expires_at,
             retry_count,
             max_retries,
+            attempt,
             error_message,
             error_type,
             cancel_requested,
@@ -389,6 +400,7 @@ impl Job {
             lease_expires_at,
             retry_count,
             max_retries,
+            attempt,
             error_message,
             error_type,
             cancel_requested,
@@ -487,6 +499,14 @@ impl Job {
         self.max_retries
     }
 
+    /// How many times the job was claimed: 0 until its first claim, then 1, and one more at
+    /// each claim after a robot gave it back or lost its lease. A robot runs a job from its
+    /// first node at every claim, so an attempt above 1 tells its nodes that some of them may
+    /// already have run (and had their side effects) in an earlier attempt.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
     pub fn error_message(&self) -> Option<&str> {
         self.error_message.as_deref()
     }
@@ -520,7 +540,7 @@ impl Job {
     pub const MAX_ERROR_TYPE: usize = 100;
     pub const LEASE_EXPIRED: &'static str = "LeaseExpired";
 
-    /// A robot takes a pending job.
+    /// A robot takes a pending job: its next attempt begins.
     pub fn claim(
         &mut self,
         robot: RobotId,
@@ -532,6 +552,7 @@ impl Job {
         }
         self.status = JobStatus::Claimed;
         self.robot_id = Some(robot);
+        self.attempt = self.attempt.saturating_add(1);
         self.claimed_at = Some(now);
         self.lease_expires_at = Some(lease_end(now, lease_seconds));
         self.updated_at = now;
@@ -913,6 +934,31 @@ mod tests {
         assert_eq!(job.claimed_at, Some(T0));
         assert_eq!(job.lease_expires_at, Some(T0 + Duration::seconds(60)));
         assert_eq!(job.updated_at, T0);
+        assert_eq!(job.attempt, 1, "the first claim is the first attempt");
+    }
+
+    #[test]
+    fn a_new_job_has_made_no_attempt() {
+        assert_eq!(pending().attempt, 0);
+    }
+
+    #[test]
+    fn every_claim_after_a_release_or_a_lost_lease_is_one_more_attempt() {
+        let mut job = claimed();
+        job.start(&robot_a(), T1).unwrap();
+        job.release(&robot_a(), T1).unwrap();
+        assert_eq!(job.attempt, 1, "giving a job back is no new attempt");
+        job.claim(robot_b(), T2, 60).unwrap();
+        assert_eq!(job.attempt, 2);
+        job.expire_lease(T3).unwrap();
+        assert_eq!(job.attempt, 2, "losing the lease is no new attempt");
+        job.claim(robot_a(), T3, 60).unwrap();
+        assert_eq!(job.attempt, 3);
+        job.complete(&robot_a(), None, T3).unwrap();
+        assert_eq!(
+            job.attempt, 3,
+            "the attempt that ended the job stays on record"
+        );
     }
 
     #[test]

@@ -123,6 +123,7 @@ diesel::table! {
         updated_at -> UtcTime,
         version -> BigInt,
         duration_ms -> Nullable<BigInt>,
+        attempt -> Integer,
     }
 }
 

@@ -4,7 +4,8 @@
 use super::*;
 
 impl Harness {
-    /// A batched claim without waiting; returns the status and the claimed jobs' ids.
+    /// A batched claim without waiting; returns the status and the claimed jobs' ids. Every job
+    /// of these tests is claimed once, so each carries its first attempt.
     async fn claim_batch(&self, robot: (&str, &str), limit: u32) -> (u16, Vec<String>) {
         let response = self
             .call(
@@ -25,6 +26,7 @@ impl Harness {
             .iter()
             .map(|job| {
                 assert!(job["workflow_json"]["nodes"].is_array(), "{job}");
+                assert_eq!(job["attempt"], 1, "{job}");
                 job["job_id"].as_str().unwrap().to_owned()
             })
             .collect();

@@ -61,7 +61,15 @@ impl Harness {
 
     /// A server whose engine runs every 50 ms, with `customise` applied.
     async fn fast_engine(customise: impl FnOnce(&mut baton_server::config::Config)) -> Self {
-        let app = TestApp::spawn_with(TestDatabase::sqlite().await, |c| {
+        Self::fast_engine_on(TestDatabase::sqlite().await, customise).await
+    }
+
+    /// [`Harness::fast_engine`] over `db`.
+    async fn fast_engine_on(
+        db: TestDatabase,
+        customise: impl FnOnce(&mut baton_server::config::Config),
+    ) -> Self {
+        let app = TestApp::spawn_with(db, |c| {
             c.engine_tick_ms = 50;
             customise(c);
         })
@@ -194,6 +202,27 @@ impl Harness {
         body
     }
 
+    /// Job `id` as `GET /jobs` lists it.
+    async fn listed_job(&self, id: &str) -> Value {
+        let (status, body) = json(
+            self.app
+                .client
+                .get(self.app.url("/api/v1/jobs"))
+                .bearer_auth(&self.operator)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        body.as_array()
+            .unwrap()
+            .iter()
+            .find(|job| job["job_id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("job {id} is not listed: {body}"))
+    }
+
     async fn cancel(&self, id: &str, hard: bool) -> Value {
         let (status, body) = json(
             self.app
@@ -281,10 +310,12 @@ async fn a_job_runs_from_claim_to_completion(h: Harness) {
     assert_eq!(claimed["priority"], 10);
     assert_eq!(claimed["execution_mode"], "lan");
     assert_eq!(claimed["retry_count"], 0);
+    assert_eq!(claimed["attempt"], 1, "a first claim is the first attempt");
     assert!(claimed["lease_expires_at"].is_string());
     let job = h.job(&id).await;
     assert_eq!(job["status"], "claimed");
     assert_eq!(job["robot_id"], "robot-1");
+    assert_eq!(job["attempt"], 1);
 
     let (_, beat) = json(
         h.call("robot-1", &token, "/heartbeat", Some(json!({})))
@@ -714,6 +745,47 @@ async fn a_released_job_is_pending_again_without_spending_a_retry() {
     assert_eq!(again["retry_count"], 0);
 }
 
+/// A robot gives a job back after running a node; the next robot's claim says it is the second
+/// attempt, so its nodes know the first node's side effects may already have happened.
+async fn a_job_claimed_again_after_a_release_is_its_second_attempt(h: Harness) {
+    let (workflow, _) = h.workflow().await;
+    let token = h.robot("robot-1").await;
+    let other = h.robot("robot-2").await;
+    let id = h.run(workflow, 10).await;
+    let first = h.claim(("robot-1", &token), 0).await;
+    assert_eq!(first["attempt"], 1);
+    h.job_call(("robot-1", &token), &id, "start", None).await;
+    h.job_call(
+        ("robot-1", &token),
+        &id,
+        "progress",
+        Some(progress("fetch", json!([{"sent": 1}]))),
+    )
+    .await;
+    let released = h.job_call(("robot-1", &token), &id, "release", None).await;
+    assert_eq!(released["status"], "pending");
+    assert_eq!(released["attempt"], 1, "a release starts no attempt");
+    let again = h.claim(("robot-2", &other), 0).await;
+    assert_eq!(again["job_id"], id);
+    assert_eq!(again["attempt"], 2);
+    assert_eq!(again["retry_count"], 0, "a release spends no retry");
+    let job = h.job(&id).await;
+    assert_eq!(job["attempt"], 2);
+    assert_eq!(job["robot_id"], "robot-2");
+    let listed = h.listed_job(&id).await;
+    assert_eq!(listed["attempt"], 2);
+}
+
+#[tokio::test]
+async fn a_job_claimed_again_after_a_release_is_its_second_attempt_on_sqlite() {
+    a_job_claimed_again_after_a_release_is_its_second_attempt(Harness::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn a_job_claimed_again_after_a_release_is_its_second_attempt_on_postgres() {
+    a_job_claimed_again_after_a_release_is_its_second_attempt(Harness::postgres().await).await;
+}
+
 // ---- the engine ----
 
 /// Moves a held job's lease into the past, as if its robot had stopped renewing long ago.
@@ -764,6 +836,44 @@ async fn expired_leases_requeue_then_fail_and_a_late_robot_is_refused() {
     let ack = h.job_call(robot, &cancelled, "renew", None).await;
     assert_eq!(ack["cancel"], "soft");
     h.job_call(robot, &cancelled, "cancelled", None).await;
+}
+
+/// A robot crashes mid-job: the engine recovers the job when its lease runs out, and the claim
+/// that picks it up again is the second attempt.
+async fn a_job_claimed_again_after_its_lease_ran_out_is_its_second_attempt(h: Harness) {
+    let (workflow, _) = h.workflow().await;
+    let token = h.robot("robot-1").await;
+    let other = h.robot("robot-2").await;
+    let id = h.run(workflow, 10).await;
+    assert_eq!(h.claim(("robot-1", &token), 0).await["attempt"], 1);
+    h.job_call(("robot-1", &token), &id, "start", None).await;
+    lapse_lease(&h, &id, |_| {}).await;
+    let recovered = h
+        .wait_for_job(&id, |j| j.status() == JobStatus::Pending)
+        .await;
+    assert_eq!(
+        recovered.attempt(),
+        1,
+        "the recovery itself starts no attempt"
+    );
+    assert_eq!(h.job(&id).await["attempt"], 1);
+    let again = h.claim(("robot-2", &other), 0).await;
+    assert_eq!(again["job_id"], id);
+    assert_eq!(again["attempt"], 2);
+    assert_eq!(again["retry_count"], 1);
+    assert_eq!(h.job(&id).await["attempt"], 2);
+}
+
+#[tokio::test]
+async fn a_job_claimed_again_after_its_lease_ran_out_is_its_second_attempt_on_sqlite() {
+    let h = Harness::fast_engine(|_| {}).await;
+    a_job_claimed_again_after_its_lease_ran_out_is_its_second_attempt(h).await;
+}
+
+#[tokio::test]
+async fn a_job_claimed_again_after_its_lease_ran_out_is_its_second_attempt_on_postgres() {
+    let h = Harness::fast_engine_on(TestDatabase::postgres().await, |_| {}).await;
+    a_job_claimed_again_after_its_lease_ran_out_is_its_second_attempt(h).await;
 }
 
 #[tokio::test]

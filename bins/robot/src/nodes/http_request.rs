@@ -114,52 +114,8 @@ async fn read_capped(response: &mut reqwest::Response) -> Result<(Vec<u8>, bool)
 #[cfg(test)]
 mod tests {
     use super::super::NodeKind;
-    use super::super::testing::run_node;
+    use super::super::testing::{run_node, serve_once};
     use serde_json::json;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
-
-    /// A one-shot HTTP server answering `status` with `body`; returns its URL and the request
-    /// it received.
-    async fn serve_once(
-        status: u16,
-        body: &'static str,
-    ) -> (String, tokio::task::JoinHandle<String>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/path", listener.local_addr().unwrap());
-        let handle = tokio::spawn(async move {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            let mut request = Vec::new();
-            let mut buffer = [0u8; 4096];
-            // Headers, then the body its Content-Length announces.
-            loop {
-                let n = socket.read(&mut buffer).await.unwrap();
-                request.extend_from_slice(&buffer[..n]);
-                let text = String::from_utf8_lossy(&request).to_string();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let length = text
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length: ")
-                                .map(str::to_owned)
-                        })
-                        .and_then(|l| l.trim().parse::<usize>().ok())
-                        .unwrap_or(0);
-                    if request.len() >= end + 4 + length || n == 0 {
-                        break;
-                    }
-                }
-            }
-            let answer = format!(
-                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            socket.write_all(answer.as_bytes()).await.unwrap();
-            String::from_utf8_lossy(&request).to_string()
-        });
-        (url, handle)
-    }
 
     #[tokio::test]
     async fn outputs_status_and_json_body_and_sends_what_it_is_told() {

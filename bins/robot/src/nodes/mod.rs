@@ -108,6 +108,10 @@ impl std::fmt::Debug for Secret {
 pub struct NodeContext<'a> {
     pub job_id: &'a str,
     pub node_id: &'a str,
+    /// The job's attempt, from its claim: 1 on its first run; above 1, the job ran before and
+    /// lost its robot, so this node may already have run and had its effects (see
+    /// docs/robot-protocol.md, "Runs are at least once").
+    pub attempt: u32,
     pub config: &'a Map<String, Value>,
     pub services: &'a Services,
 }
@@ -217,6 +221,8 @@ fn seconds(
 #[cfg(test)]
 pub(crate) mod testing {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
 
     /// Services for tests: shell off, no API key, a server nothing listens on.
     pub fn services() -> Services {
@@ -228,10 +234,20 @@ pub(crate) mod testing {
         }
     }
 
+    /// Runs a node of job `job`, node `node`, in the job's first attempt.
     pub async fn run_with(
         kind: NodeKind,
         services: &Services,
         config: serde_json::Value,
+    ) -> NodeResult {
+        run_in_attempt(kind, services, config, 1).await
+    }
+
+    pub async fn run_in_attempt(
+        kind: NodeKind,
+        services: &Services,
+        config: serde_json::Value,
+        attempt: u32,
     ) -> NodeResult {
         let config = config.as_object().cloned().unwrap_or_default();
         run(
@@ -239,6 +255,7 @@ pub(crate) mod testing {
             NodeContext {
                 job_id: "job",
                 node_id: "node",
+                attempt,
                 config: &config,
                 services,
             },
@@ -248,6 +265,48 @@ pub(crate) mod testing {
 
     pub async fn run_node(kind: NodeKind, config: serde_json::Value) -> NodeResult {
         run_with(kind, &services(), config).await
+    }
+
+    /// A one-shot HTTP server answering `status` with `body`; returns its URL and the request
+    /// it received.
+    pub async fn serve_once(
+        status: u16,
+        body: &'static str,
+    ) -> (String, tokio::task::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/path", listener.local_addr().unwrap());
+        let handle = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 4096];
+            // Headers, then the body its Content-Length announces.
+            loop {
+                let n = socket.read(&mut buffer).await.unwrap();
+                request.extend_from_slice(&buffer[..n]);
+                let text = String::from_utf8_lossy(&request).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length: ")
+                                .map(str::to_owned)
+                        })
+                        .and_then(|l| l.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if request.len() >= end + 4 + length || n == 0 {
+                        break;
+                    }
+                }
+            }
+            let answer = format!(
+                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            socket.write_all(answer.as_bytes()).await.unwrap();
+            String::from_utf8_lossy(&request).to_string()
+        });
+        (url, handle)
     }
 }
 

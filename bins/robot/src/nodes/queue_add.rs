@@ -2,6 +2,13 @@
 //! `config.queue_name` with `POST /api/v1/queues/{queue_name}/items`, and outputs
 //! `{"queue_name", "item_id"}`.
 //!
+//! A job runs again from its first node when its robot stopped or crashed mid-job, so this node
+//! may add an item its earlier attempt already added. In a queue with unique references
+//! (`unique_reference`), a rerun (attempt above 1) whose reference is answered 409 (taken) counts
+//! the item as added by that earlier attempt: the node outputs
+//! `{"queue_name", "item_id": null, "reference", "repeated": true}` instead of failing. A first
+//! attempt still fails on a taken reference, since nothing of this job can have added it.
+//!
 //! Robot tokens hold no role and the robot protocol has no call that adds items, so this node
 //! needs an operator's API key given to the robot (`--api-key`); without one it fails and says so.
 //! The key is a setting of the robot, never of the workflow, so it is not stored with graphs.
@@ -28,7 +35,8 @@ pub async fn run(cx: NodeContext<'_>) -> NodeResult {
     if let Some(data) = field(cx.config, "data") {
         item.insert("data".into(), data.clone());
     }
-    if let Some(reference) = string(cx.config, "reference")? {
+    let reference = string(cx.config, "reference")?;
+    if let Some(reference) = reference {
         item.insert("reference".into(), reference.into());
     }
     let mut url = cx.services.server.clone();
@@ -48,6 +56,14 @@ pub async fn run(cx: NodeContext<'_>) -> NodeResult {
         .map_err(|e| NodeError::new(format!("adding the item failed: {}", describe(&e))))?;
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
+    if let Some(reference) = reference.filter(|_| repeated(status, cx.attempt)) {
+        return Ok(Some(json!({
+            "queue_name": queue,
+            "item_id": null,
+            "reference": reference,
+            "repeated": true,
+        })));
+    }
     if !status.is_success() {
         let detail = body
             .get("detail")
@@ -66,11 +82,101 @@ pub async fn run(cx: NodeContext<'_>) -> NodeResult {
     Ok(Some(json!({ "queue_name": queue, "item_id": item_id })))
 }
 
+/// Whether a refused item with a reference was added by an earlier attempt of the job: its
+/// reference is taken (409) and the job ran before.
+fn repeated(status: reqwest::StatusCode, attempt: u32) -> bool {
+    status == reqwest::StatusCode::CONFLICT && attempt > 1
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::NodeKind;
-    use super::super::testing::run_node;
+    use super::super::testing::{run_in_attempt, run_node, serve_once, services};
+    use super::super::{NodeKind, Secret};
+    use reqwest::Url;
     use serde_json::json;
+
+    const TAKEN: &str = r#"{"error":"Conflict","detail":"the reference r-1 is already used"}"#;
+
+    /// Runs the node against a server that answers `status` with `body`, in `attempt`;
+    /// returns its result and the request the server received.
+    async fn add_against(
+        status: u16,
+        body: &'static str,
+        config: serde_json::Value,
+        attempt: u32,
+    ) -> (super::NodeResult, String) {
+        let (url, request) = serve_once(status, body).await;
+        let mut services = services();
+        services.server = Url::parse(&url).unwrap();
+        services.api_key = Some(Secret("key".into()));
+        let result = run_in_attempt(NodeKind::QueueAdd, &services, config, attempt).await;
+        (result, request.await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn adds_the_item_with_its_reference() {
+        let (result, request) = add_against(
+            201,
+            r#"{"ids":["i-1"]}"#,
+            json!({"queue_name": "q", "data": {"n": 1}, "reference": "r-1"}),
+            1,
+        )
+        .await;
+        assert_eq!(
+            result,
+            Ok(Some(json!({"queue_name": "q", "item_id": "i-1"})))
+        );
+        assert!(
+            request.starts_with("POST /path/api/v1/queues/q/items"),
+            "{request}"
+        );
+        assert!(request.to_ascii_lowercase().contains("x-api-key: key"));
+        assert!(
+            request.ends_with(r#"{"items":[{"data":{"n":1},"reference":"r-1"}]}"#),
+            "{request}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rerun_counts_its_taken_reference_as_added_before() {
+        let config = json!({"queue_name": "q", "data": {}, "reference": "r-1"});
+        let (result, _) = add_against(409, TAKEN, config, 2).await;
+        assert_eq!(
+            result,
+            Ok(Some(
+                json!({"queue_name": "q", "item_id": null, "reference": "r-1", "repeated": true})
+            ))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_first_run_fails_on_a_taken_reference() {
+        let config = json!({"queue_name": "q", "data": {}, "reference": "r-1"});
+        let (result, _) = add_against(409, TAKEN, config, 1).await;
+        assert_eq!(
+            result.unwrap_err().message,
+            "the server refused the item: HTTP 409: the reference r-1 is already used"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rerun_without_a_reference_fails_on_a_conflict() {
+        let (result, _) = add_against(409, TAKEN, json!({"queue_name": "q", "data": {}}), 3).await;
+        assert!(result.is_err(), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn a_rerun_still_fails_on_other_refusals() {
+        let config = json!({"queue_name": "q", "data": {}, "reference": "r-1"});
+        let (result, _) = add_against(
+            400,
+            r#"{"error":"Bad Request","detail":"data is too long"}"#,
+            config,
+            2,
+        )
+        .await;
+        assert!(result.is_err(), "{result:?}");
+    }
 
     #[tokio::test]
     async fn without_an_api_key_it_says_what_it_needs() {

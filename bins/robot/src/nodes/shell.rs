@@ -3,6 +3,10 @@
 //! stream cut at 64 KB. A non-zero exit fails the node. Off unless the robot was started with
 //! `--enable-shell`: a workflow must not gain a shell on every robot by default.
 //!
+//! The command sees where it runs in its environment: `BATON_JOB_ID`, `BATON_NODE_ID` and
+//! `BATON_ATTEMPT` (1 on the job's first run; above 1 the job ran before and lost its robot, so
+//! the command may already have run once: a script can check before it acts again).
+//!
 //! The command runs in a process group of its own, and the whole group is killed when the node
 //! is dropped (a hard cancel, a shutdown, the timeout), so `sleep 600; do-something` stops too,
 //! not only the `sh` in front of it.
@@ -33,6 +37,9 @@ pub async fn run(cx: NodeContext<'_>) -> NodeResult {
     let mut sh = tokio::process::Command::new("sh");
     sh.arg("-c")
         .arg(command)
+        .env("BATON_JOB_ID", cx.job_id)
+        .env("BATON_NODE_ID", cx.node_id)
+        .env("BATON_ATTEMPT", cx.attempt.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -124,7 +131,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::super::NodeKind;
-    use super::super::testing::{run_node, run_with, services};
+    use super::super::testing::{run_in_attempt, run_node, run_with, services};
     use serde_json::json;
 
     fn enabled() -> super::super::Services {
@@ -155,6 +162,20 @@ mod tests {
                 json!({"exit_code": 0, "stdout": "out\n", "stderr": "err\n"})
             ))
         );
+    }
+
+    #[tokio::test]
+    async fn the_command_knows_its_job_node_and_attempt() {
+        let out = run_in_attempt(
+            NodeKind::Shell,
+            &enabled(),
+            json!({"command": "echo \"$BATON_JOB_ID $BATON_NODE_ID $BATON_ATTEMPT\""}),
+            2,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(out["stdout"], "job node 2\n");
     }
 
     #[tokio::test]

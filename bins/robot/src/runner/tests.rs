@@ -110,6 +110,7 @@ fn job(workflow_json: Value) -> ClaimedJob {
         workflow_json,
         input: json!({}),
         retry_count: 0,
+        attempt: 1,
     }
 }
 
@@ -348,4 +349,27 @@ async fn oversized_outputs_fail_their_node() {
     let graph = json!({"nodes": [{"id": "a", "type": "SetData", "config": {"data": big}}]});
     assert_eq!(run(&api, graph).await, Ok(JobEnd::Failed));
     assert_eq!(api.calls(), ["start", "progress:a", "fail:SetDataError"]);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn nodes_run_in_the_attempt_of_their_claim() {
+    let api = FakeApi::default();
+    let mut services = services();
+    services.shell_enabled = true;
+    let stop = Stop::new();
+    let runner = Runner {
+        api: &api,
+        services: &services,
+        renew_every: Duration::from_secs(60),
+        stop: &stop,
+    };
+    let rerun = ClaimedJob {
+        attempt: 3,
+        ..job(json!({"nodes": [{"id": "sh", "type": "Shell",
+                               "config": {"command": "echo \"$BATON_NODE_ID $BATON_ATTEMPT\""}}]}))
+    };
+    assert_eq!(runner.run(&rerun).await, Ok(JobEnd::Completed));
+    let output = api.completed.lock().unwrap().clone().unwrap();
+    assert_eq!(output["sh"]["stdout"], "sh 3\n");
 }

@@ -45,6 +45,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
                 "completed_at": {"type": ["string", "null"], "format": "date-time"},
                 "lease_expires_at": {"type": ["string", "null"], "format": "date-time"},
                 "retry_count": {"type": "integer"}, "max_retries": {"type": "integer"},
+                "attempt": {"type": "integer", "minimum": 0, "description": "How many times the job was claimed: 0 before its first claim, one more at each claim after a release or a lost lease (docs/robot-protocol.md, \"Runs are at least once\")"},
                 "error_type": {"type": ["string", "null"]}, "error_message": {"type": ["string", "null"]},
                 "cancel_requested": {"type": ["string", "null"], "enum": [null, "soft", "hard"]},
                 "node_executions": {"type": "array", "items": {"type": "object"}},
@@ -52,7 +53,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ),
         (
             "ClaimedJob",
-            json!({"type": "object", "description": "A job leased to the robot (docs/robot-protocol.md)", "required": ["job_id", "workflow_id", "workflow_json", "lease_expires_at"], "properties": {
+            json!({"type": "object", "description": "A job leased to the robot (docs/robot-protocol.md)", "required": ["job_id", "workflow_id", "workflow_json", "lease_expires_at", "attempt"], "properties": {
                 "job_id": {"type": "string", "format": "uuid"},
                 "workflow_id": {"type": "string", "format": "uuid"},
                 "workflow_name": {"type": "string"},
@@ -61,7 +62,8 @@ pub fn all() -> Vec<(&'static str, Value)> {
                 "priority": {"type": "integer", "minimum": 0, "maximum": 20},
                 "execution_mode": {"type": "string", "enum": ["lan", "internet"]},
                 "lease_expires_at": {"type": "string", "format": "date-time"},
-                "retry_count": {"type": "integer"}}}),
+                "retry_count": {"type": "integer"},
+                "attempt": {"type": "integer", "minimum": 1, "description": "1 at the job's first claim, one more at each claim after a release or a lost lease: above 1, nodes of an earlier attempt may already have run (docs/robot-protocol.md, \"Runs are at least once\")"}}}),
         ),
         (
             "Lease",

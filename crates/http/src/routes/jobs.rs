@@ -108,6 +108,8 @@ pub(crate) struct JobView {
     lease_expires_at: Option<String>,
     retry_count: u32,
     max_retries: u32,
+    /// How many times the job was claimed; above 1, its nodes ran again from the start.
+    attempt: u32,
     error_type: Option<String>,
     error_message: Option<String>,
     /// `soft` or `hard` once a client asked for a cancel.
@@ -135,6 +137,7 @@ impl From<&Job> for JobView {
             lease_expires_at: job.lease_expires_at().map(rfc3339),
             retry_count: job.retry_count(),
             max_retries: job.max_retries(),
+            attempt: job.attempt(),
             error_type: job.error_type().map(str::to_owned),
             error_message: job.error_message().map(str::to_owned),
             cancel_requested: job.cancel_requested().map(CancelMode::as_str),

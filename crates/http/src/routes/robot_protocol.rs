@@ -70,6 +70,9 @@ pub(crate) struct ClaimView<'a> {
     execution_mode: &'static str,
     lease_expires_at: Option<String>,
     retry_count: u32,
+    /// 1 at the job's first claim, one more at each claim after a release or a lost lease:
+    /// above 1, nodes of an earlier attempt may already have run.
+    attempt: u32,
 }
 
 impl<'a> From<&'a ClaimedJob> for ClaimView<'a> {
@@ -85,6 +88,7 @@ impl<'a> From<&'a ClaimedJob> for ClaimView<'a> {
             execution_mode: job.execution_mode().as_str(),
             lease_expires_at: job.lease_expires_at().map(rfc3339),
             retry_count: job.retry_count(),
+            attempt: job.attempt(),
         }
     }
 }

@@ -37,7 +37,7 @@ use crate::sql_types::{DbTime, DbUuid};
 #[derive(Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = jobs)]
 #[diesel(treat_none_as_null = true)]
-// No column of `jobs` has a default, so `None` is written as NULL rather than DEFAULT: the
+// No nullable column of `jobs` has a default, so `None` is written as NULL rather than DEFAULT: the
 // INSERT's text is then the same for every job, and PostgreSQL prepares it once per connection
 // instead of parsing and planning it for each job.
 #[diesel(treat_none_as_default_value = false)]
@@ -70,6 +70,7 @@ pub(crate) struct JobRow {
     /// Derived from the times above ([`Job::duration_ms`]) on every write, so the metrics can
     /// aggregate durations in SQL; never read back into a `Job`.
     duration_ms: Option<i64>,
+    attempt: i32,
 }
 
 impl JobRow {
@@ -101,6 +102,7 @@ impl JobRow {
             updated_at: DbTime(job.updated_at()),
             version: job.version(),
             duration_ms: job.duration_ms(),
+            attempt: to_i32(job.attempt()),
         })
     }
 
@@ -133,6 +135,7 @@ impl JobRow {
             lease_expires_at: self.lease_expires_at.map(|t| t.0),
             retry_count: to_u32(self.retry_count, "job retry_count")?,
             max_retries: to_u32(self.max_retries, "job max_retries")?,
+            attempt: to_u32(self.attempt, "job attempt")?,
             error_message: self.error_message,
             error_type: self.error_type,
             cancel_requested: self
@@ -314,6 +317,8 @@ macro_rules! claim_jobs_in {
             .set((
                 jobs::status.eq(JobStatus::Claimed.as_str()),
                 jobs::robot_id.eq(Some($robot)),
+                // Each claim is one more attempt, as `Job::claim` counts them.
+                jobs::attempt.eq(jobs::attempt + 1),
                 jobs::claimed_at.eq(Some(DbTime($now))),
                 jobs::lease_expires_at.eq(Some($expires)),
                 jobs::updated_at.eq(DbTime($now)),

@@ -77,6 +77,7 @@ fn full_job(n: u128, origin: JobOrigin) -> Job {
         lease_expires_at: Some(micros(at(61), 42)),
         retry_count: 2,
         max_retries: 5,
+        attempt: 3,
         error_message: Some("it broke".to_owned()),
         error_type: Some("Boom".to_owned()),
         cancel_requested: Some(CancelMode::Soft),
@@ -320,12 +321,18 @@ pub async fn update_job_stores_every_change_with_its_events(db: SharedStore) {
     // None clears a column: a requeued job loses its robot and lease.
     let mut requeued = job(2, 10, 0);
     db.insert_job(&requeued, &[]).await.unwrap();
-    requeued.edit(|r| r.robot_id = Some(robot("robot-2")));
-    requeued.edit(|r| r.lease_expires_at = Some(at(5)));
+    requeued.edit(|r| {
+        r.robot_id = Some(robot("robot-2"));
+        r.lease_expires_at = Some(at(5));
+        r.attempt = 4;
+    });
     requeued = db.update_job(&requeued, &[]).await.unwrap();
-    requeued.edit(|r| r.robot_id = None);
-    requeued.edit(|r| r.lease_expires_at = None);
-    requeued.edit(|r| r.output = None);
+    assert_eq!(requeued.attempt(), 4, "a changed attempt is stored");
+    requeued.edit(|r| {
+        r.robot_id = None;
+        r.lease_expires_at = None;
+        r.output = None;
+    });
     let stored = db.update_job(&requeued, &[]).await.unwrap();
     assert_eq!(
         (stored.robot_id().cloned(), stored.lease_expires_at()),
@@ -360,6 +367,45 @@ pub async fn update_job_of_an_unknown_id_is_not_found(db: SharedStore) {
         0,
         "no event was written"
     );
+}
+
+pub async fn a_claim_counts_one_more_attempt_than_the_runs_before(db: SharedStore) {
+    db.insert_job(&job(1, 10, 0), &[]).await.unwrap();
+    db.insert_job(&job(2, 10, 1), &[]).await.unwrap();
+    assert_eq!(db.get_job(job_id(1)).await.unwrap().attempt(), 0);
+    let [first] = db
+        .claim_jobs(&robot("robot-1"), at(10), 60, 1)
+        .await
+        .unwrap()
+        .try_into()
+        .unwrap();
+    assert_eq!((first.id(), first.attempt()), (job_id(1), 1));
+    // The robot gives it back: the next claim is its second attempt.
+    let mut released = first;
+    released.release(&robot("robot-1"), at(11)).unwrap();
+    db.update_job(&released, &[]).await.unwrap();
+    let [second] = db
+        .claim_jobs(&robot("robot-2"), at(12), 60, 1)
+        .await
+        .unwrap()
+        .try_into()
+        .unwrap();
+    assert_eq!((second.id(), second.attempt()), (job_id(1), 2));
+    assert_eq!(db.get_job(job_id(1)).await.unwrap(), second, "stored");
+    // Its lease runs out: the claim after the recovery is the third, in the same batch as a
+    // first claim of another job.
+    let mut recovered = second;
+    recovered.expire_lease(at(72)).unwrap();
+    db.update_job(&recovered, &[]).await.unwrap();
+    let both = db
+        .claim_jobs(&robot("robot-1"), at(80), 60, 2)
+        .await
+        .unwrap();
+    let attempts: Vec<(JobId, u32)> = both.iter().map(|j| (j.id(), j.attempt())).collect();
+    assert_eq!(attempts, [(job_id(1), 3), (job_id(2), 1)]);
+    for claimed_job in &both {
+        assert_eq!(&db.get_job(claimed_job.id()).await.unwrap(), claimed_job);
+    }
 }
 
 pub async fn get_jobs_reads_the_known_ids_and_leaves_out_the_others(db: SharedStore) {
@@ -425,11 +471,14 @@ pub async fn update_jobs_each_keeps_every_field_and_stores_a_repeat_once(db: Sha
     let original = full_job(1, JobOrigin::Trigger(TriggerId::from_uuid(uuid(77))));
     db.insert_job(&original, &[]).await.unwrap();
     let mut changed = original.clone();
-    changed.edit(|r| r.output = Some(json!({"ünïcode": "✓", "nested": [1, {"a": null}]})));
-    changed.edit(|r| r.completed_at = Some(micros(at(12), 654_321)));
-    changed.edit(|r| r.lease_expires_at = None);
-    changed.edit(|r| r.error_message = None);
-    changed.edit(|r| r.retry_count = 4);
+    changed.edit(|r| {
+        r.output = Some(json!({"ünïcode": "✓", "nested": [1, {"a": null}]}));
+        r.completed_at = Some(micros(at(12), 654_321));
+        r.lease_expires_at = None;
+        r.error_message = None;
+        r.retry_count = 4;
+        r.attempt = 6;
+    });
     let change = JobChange {
         job: changed.clone(),
         events: Vec::new(),
@@ -729,6 +778,7 @@ macro_rules! __contract_jobs {
     update_job_stores_every_change_with_its_events,
     a_stale_update_job_conflicts_and_writes_no_events,
     update_job_of_an_unknown_id_is_not_found,
+    a_claim_counts_one_more_attempt_than_the_runs_before,
     get_jobs_reads_the_known_ids_and_leaves_out_the_others,
     update_jobs_each_stores_every_change_with_its_events,
     update_jobs_each_refuses_stale_and_unknown_jobs_alone,

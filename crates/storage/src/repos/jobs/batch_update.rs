@@ -34,13 +34,13 @@ const UPDATE_FROM_ARRAYS: &str = "\
         max_retries = v.max_retries, error_message = v.error_message, \
         error_type = v.error_type, cancel_requested = v.cancel_requested, \
         node_executions = v.node_executions, updated_at = v.updated_at, \
-        version = v.version + 1, duration_ms = v.duration_ms \
+        version = v.version + 1, duration_ms = v.duration_ms, attempt = v.attempt \
     FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-                $18, $19, $20, $21, $22, $23, $24, $25) \
+                $18, $19, $20, $21, $22, $23, $24, $25, $26) \
         AS v(id, version, workflow_id, workflow_name, status, priority, execution_mode, input, \
              output, origin_kind, origin_ref, robot_id, created_at, claimed_at, started_at, \
              completed_at, lease_expires_at, retry_count, max_retries, error_message, \
-             error_type, cancel_requested, node_executions, updated_at, duration_ms) \
+             error_type, cancel_requested, node_executions, updated_at, duration_ms, attempt) \
     WHERE j.id = ANY($1) AND j.id = v.id AND j.version = v.version \
     RETURNING j.id";
 
@@ -86,6 +86,7 @@ pub(super) fn update_from_arrays(
         c.node_executions.push(row.node_executions);
         c.updated_at.push(row.updated_at);
         c.duration_ms.push(row.duration_ms);
+        c.attempt.push(row.attempt);
     }
     diesel::sql_query(UPDATE_FROM_ARRAYS)
         .into_boxed::<Pg>()
@@ -114,6 +115,7 @@ pub(super) fn update_from_arrays(
         .bind::<Array<Text>, _>(c.node_executions)
         .bind::<Array<UtcTime>, _>(c.updated_at)
         .bind::<Array<Nullable<BigInt>>, _>(c.duration_ms)
+        .bind::<Array<Integer>, _>(c.attempt)
 }
 
 /// The rows of [`update_from_arrays`], one vector per column.
@@ -144,4 +146,5 @@ struct Columns {
     node_executions: Vec<String>,
     updated_at: Vec<DbTime>,
     duration_ms: Vec<Option<i64>>,
+    attempt: Vec<i32>,
 }
