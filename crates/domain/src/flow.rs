@@ -17,7 +17,7 @@ pub struct FlowId(String);
 impl FlowId {
     pub fn parse(value: impl Into<String>) -> Result<Self, ValidationError> {
         let value = value.into();
-        crate::text::check_length("flow_id", &value, 1, 100)?;
+        crate::text::check_name("flow_id", &value, 1, 100)?;
         if value == "status" || value == "commands" {
             return Err(ValidationError::field(
                 "flow_id",

@@ -160,7 +160,7 @@ impl NodeExecution {
         error_message: Option<String>,
         finished_at: Timestamp,
     ) -> Result<Self, ValidationError> {
-        crate::text::check_length("node_id", &node_id, 1, 255)?;
+        crate::text::check_name("node_id", &node_id, 1, 255)?;
         if !Self::STATUSES.contains(&status) {
             return Err(ValidationError::field(
                 "status",

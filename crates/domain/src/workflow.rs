@@ -257,7 +257,7 @@ fn parse_node(i: usize, item: &Value) -> Result<Node, ValidationError> {
     let mut v = Validator::new();
     let id = match obj.get("id") {
         Some(Value::String(s)) => v.check(
-            crate::text::check_length(&at("id"), s, 1, WorkflowGraph::MAX_NODE_ID)
+            crate::text::check_name(&at("id"), s, 1, WorkflowGraph::MAX_NODE_ID)
                 .map(|()| s.clone()),
         ),
         // Numeric ids are common in exported graphs; they are kept as their decimal text.
@@ -269,7 +269,7 @@ fn parse_node(i: usize, item: &Value) -> Result<Node, ValidationError> {
     };
     let node_type = match obj.get("type") {
         Some(Value::String(s)) => v.check(
-            crate::text::check_length(&at("type"), s, 1, WorkflowGraph::MAX_NODE_TYPE)
+            crate::text::check_name(&at("type"), s, 1, WorkflowGraph::MAX_NODE_TYPE)
                 .map(|()| s.clone()),
         ),
         _ => {
