@@ -51,6 +51,7 @@ mod failure_statements;
 mod index_reads;
 mod listing_reads;
 mod migrations;
+mod poisoned_batches;
 mod sqlite_plans;
 mod trigger_reads;
 
