@@ -14,8 +14,9 @@ use crate::{access_log, auth, detach, extract, fallback, prometheus, rate_limit,
 /// (so a client that disconnects cannot cut a storage call in half), the access log sees every
 /// request, the Prometheus request metrics count every request with the status its client gets
 /// (bans, rate limits and shaped errors included), errors
-/// are shaped into JSON, a banned address is refused before it spends its rate limit, and the
-/// rate limit applies before any handler.
+/// are shaped into JSON, a banned address is refused before it spends its rate limit, the
+/// rate limit applies before any handler, and a URL holding NUL is refused before any route
+/// reads it.
 pub fn app(
     state: AppState,
 ) -> App<
@@ -39,6 +40,7 @@ pub fn app(
         .app_data(access)
         .app_data(prometheus)
         .configure(routes::configure)
+        .wrap(middleware::from_fn(extract::refuse_nul_in_url))
         .wrap(middleware::from_fn(rate_limit::enforce))
         .wrap(middleware::from_fn(auth::reject_banned))
         .wrap(fallback::json_error_responses())

@@ -9,6 +9,7 @@ use baton_domain::ids::EventId;
 use baton_domain::robot::{Robot, RobotId, RobotLoad, RobotStatus};
 use serde::{Deserialize, Serialize};
 
+use crate::body::typed;
 use crate::auth::{Administer, Authorized, Principal, RobotCaller};
 use crate::errors::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -92,9 +93,9 @@ impl From<&Robot> for RobotView {
 async fn create(
     state: web::Data<AppState>,
     caller: Authorized<Administer>,
-    body: web::Json<CreateRobot>,
+    body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let CreateRobot { robot_id, hostname } = body.into_inner();
+    let CreateRobot { robot_id, hostname } = typed(&body)?;
     let robot_id = RobotId::parse(robot_id)?;
     let token = generate_secret(TOKEN_PREFIX).map_err(ApiError::internal)?;
     let robot = Robot::register(
@@ -141,9 +142,9 @@ async fn delete(
 async fn heartbeat(
     state: web::Data<AppState>,
     caller: RobotCaller,
-    body: web::Json<Heartbeat>,
+    body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let beat = body.into_inner();
+    let beat: Heartbeat = typed(&body)?;
     let load = RobotLoad::new(
         beat.cpu_percent.unwrap_or(0.0),
         beat.memory_mb.unwrap_or(0.0),
