@@ -59,8 +59,9 @@ async fn expect_refused(response: reqwest::Response, field: &str, message: &str)
     assert_eq!(body["error"], "Bad Request", "{body}");
     let errors = body["errors"].as_array().expect("a per-field list");
     assert!(
-        errors.iter().any(|e| e["field"] == field
-            && e["message"].as_str().unwrap().starts_with(message)),
+        errors
+            .iter()
+            .any(|e| e["field"] == field && e["message"].as_str().unwrap().starts_with(message)),
         "no refusal of {field} with {message:?} in {body}"
     );
     assert!(
@@ -182,7 +183,12 @@ async fn nul_anywhere_in_a_body_is_refused_on_every_kind_of_route(db: TestDataba
         "{refusal}"
     );
     let body = json!({"queue_name": "q", "reference": "r\u{0}"});
-    expect_refused(call(Method::POST, "/api/queue", body).await, "reference", NUL_REFUSED).await;
+    expect_refused(
+        call(Method::POST, "/api/queue", body).await,
+        "reference",
+        NUL_REFUSED,
+    )
+    .await;
     let body = json!({"items": [{"data": "fine"}, {"data": "\u{0}"}]});
     expect_refused(
         call(Method::POST, "/api/v1/queues/q/items", body).await,
@@ -190,7 +196,10 @@ async fn nul_anywhere_in_a_body_is_refused_on_every_kind_of_route(db: TestDataba
         NUL_REFUSED,
     )
     .await;
-    assert!(!totals(&app, &admin).await.contains_key("q"), "nothing stored");
+    assert!(
+        !totals(&app, &admin).await.contains_key("q"),
+        "nothing stored"
+    );
 
     // A workflow graph, a trigger, a flow.
     let body = json!({
@@ -206,24 +215,60 @@ async fn nul_anywhere_in_a_body_is_refused_on_every_kind_of_route(db: TestDataba
     .await;
     let body = json!({"trigger_name": "t\u{0}", "type": "SINGLE",
                       "workflow_id": "00000000-0000-0000-0000-000000000001"});
-    expect_refused(call(Method::POST, "/api/v1/triggers", body).await, "trigger_name", NUL_REFUSED).await;
+    expect_refused(
+        call(Method::POST, "/api/v1/triggers", body).await,
+        "trigger_name",
+        NUL_REFUSED,
+    )
+    .await;
     let body = json!([{"flow_id": "f", "workflow_id": "00000000-0000-0000-0000-000000000001",
                        "description": "\u{0}"}]);
-    expect_refused(call(Method::POST, "/api/v1/flows", body).await, "[0].description", NUL_REFUSED).await;
+    expect_refused(
+        call(Method::POST, "/api/v1/flows", body).await,
+        "[0].description",
+        NUL_REFUSED,
+    )
+    .await;
 
     // The routes whose bodies have a fixed shape: users, API keys, robots, the login.
     let body = json!({"username": "eve\u{0}", "password": "long enough", "roles": ["viewer"]});
-    expect_refused(call(Method::POST, "/api/v1/users", body).await, "username", NUL_REFUSED).await;
+    expect_refused(
+        call(Method::POST, "/api/v1/users", body).await,
+        "username",
+        NUL_REFUSED,
+    )
+    .await;
     let body = json!({"name": "key\u{0}", "roles": ["viewer"]});
-    expect_refused(call(Method::POST, "/api/v1/api-keys", body).await, "name", NUL_REFUSED).await;
+    expect_refused(
+        call(Method::POST, "/api/v1/api-keys", body).await,
+        "name",
+        NUL_REFUSED,
+    )
+    .await;
     let body = json!({"robot_id": "bot-1", "hostname": "host\u{0}"});
-    expect_refused(call(Method::POST, "/api/v1/robots", body).await, "hostname", NUL_REFUSED).await;
+    expect_refused(
+        call(Method::POST, "/api/v1/robots", body).await,
+        "hostname",
+        NUL_REFUSED,
+    )
+    .await;
     let body = json!({"username": "admin\u{0}", "password": "whatever"});
-    expect_refused(call(Method::POST, "/api/v1/auth/login", body).await, "username", NUL_REFUSED).await;
+    expect_refused(
+        call(Method::POST, "/api/v1/auth/login", body).await,
+        "username",
+        NUL_REFUSED,
+    )
+    .await;
 
     // Valid requests are served as before.
     let body = json!({"queue_name": "q", "message": "tab\there", "data": {"k": "v"}});
-    assert_eq!(call(Method::POST, "/api/queue", body).await.status().as_u16(), 201);
+    assert_eq!(
+        call(Method::POST, "/api/queue", body)
+            .await
+            .status()
+            .as_u16(),
+        201
+    );
     assert_eq!(totals(&app, &admin).await["q"], 1);
 }
 
@@ -239,12 +284,25 @@ async fn nul_in_a_path_or_a_query_is_refused(db: TestDatabase) {
     )
     .await;
     let refusal = expect_refused(put, "path", NUL_REFUSED).await;
-    assert!(refusal["detail"].as_str().unwrap().contains("a%00b"), "{refusal}");
+    assert!(
+        refusal["detail"].as_str().unwrap().contains("a%00b"),
+        "{refusal}"
+    );
     let get = send(&app, &admin, Method::GET, "/api/v1/queues/a%00b", None).await;
     expect_refused(get, "path", NUL_REFUSED).await;
-    let get = send(&app, &admin, Method::GET, "/api/v1/queues/q/items?status=NEW%00&limit=5", None).await;
+    let get = send(
+        &app,
+        &admin,
+        Method::GET,
+        "/api/v1/queues/q/items?status=NEW%00&limit=5",
+        None,
+    )
+    .await;
     expect_refused(get, "status", NUL_REFUSED).await;
-    assert!(totals(&app, &admin).await.is_empty(), "no queue was created");
+    assert!(
+        totals(&app, &admin).await.is_empty(),
+        "no queue was created"
+    );
 }
 
 async fn names_refuse_control_characters_and_free_text_keeps_them(db: TestDatabase) {
@@ -260,16 +318,33 @@ async fn names_refuse_control_characters_and_free_text_keeps_them(db: TestDataba
     expect_refused(post("/api/queue", body).await, "queue_name", control).await;
     let body = json!({"queue_name": "q", "reference": "r\tx"});
     expect_refused(post("/api/queue", body).await, "reference", control).await;
-    let put = send(&app, &admin, Method::PUT, "/api/v1/queues/a%0Ab", Some(&json!({}))).await;
+    let put = send(
+        &app,
+        &admin,
+        Method::PUT,
+        "/api/v1/queues/a%0Ab",
+        Some(&json!({})),
+    )
+    .await;
     expect_refused(put, "queue_name", control).await;
     let body = json!({
         "workflow_name": "two\nlines",
         "workflow_json": {"nodes": [{"id": "start", "type": "StartNode"}], "connections": []},
     });
-    expect_refused(post("/api/v1/workflows", body).await, "workflow_name", control).await;
+    expect_refused(
+        post("/api/v1/workflows", body).await,
+        "workflow_name",
+        control,
+    )
+    .await;
     let body = json!({"trigger_name": "\u{1b}[31mred", "type": "SINGLE",
                       "workflow_id": "00000000-0000-0000-0000-000000000001"});
-    expect_refused(post("/api/v1/triggers", body).await, "trigger_name", control).await;
+    expect_refused(
+        post("/api/v1/triggers", body).await,
+        "trigger_name",
+        control,
+    )
+    .await;
     assert!(totals(&app, &admin).await.is_empty(), "nothing stored");
 
     // Free text keeps tabs, newlines and other control characters but NUL.

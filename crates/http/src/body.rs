@@ -40,8 +40,7 @@ pub fn json_value(body: &[u8]) -> ApiResult<Value> {
 /// (and wordings) as `web::Json`, and NUL refused as by [`json_value`].
 pub fn typed<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     json_value(body)?;
-    serde_json::from_slice(body)
-        .map_err(|e| json_error(JsonPayloadError::Deserialize(e)).into())
+    serde_json::from_slice(body).map_err(|e| json_error(JsonPayloadError::Deserialize(e)).into())
 }
 
 /// Refuses a JSON document holding NUL in any string or object key, at any depth, naming each
@@ -598,10 +597,7 @@ mod tests {
         // The reader refuses NUL only; names refuse other control characters in the domain.
         let body = br#"{"message": "tab\there\nnewline \u0001 \\u0000 is text"}"#;
         let map = json_object(body).unwrap();
-        assert_eq!(
-            map["message"],
-            "tab\there\nnewline \u{1} \\u0000 is text"
-        );
+        assert_eq!(map["message"], "tab\there\nnewline \u{1} \\u0000 is text");
         let typed: Map<String, Value> = typed(body).unwrap();
         assert_eq!(typed, map);
     }
@@ -634,8 +630,16 @@ mod tests {
             "{}",
             err.detail()
         );
-        assert!(typed::<Login>(b"{").unwrap_err().detail().starts_with("the request body is not valid JSON"));
-        assert_eq!(typed::<Login>(br#"{"username": "u"}"#).unwrap().username, "u");
+        assert!(
+            typed::<Login>(b"{")
+                .unwrap_err()
+                .detail()
+                .starts_with("the request body is not valid JSON")
+        );
+        assert_eq!(
+            typed::<Login>(br#"{"username": "u"}"#).unwrap().username,
+            "u"
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@ use baton_domain::auth::{ApiKey, ApiKeyError, Role};
 use baton_domain::ids::ApiKeyId;
 use serde::{Deserialize, Serialize};
 
-use crate::body::typed;
 use crate::auth::{Administer, Authorized};
+use crate::body::typed;
 use crate::errors::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::time_format::rfc3339;

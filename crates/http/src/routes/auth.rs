@@ -6,8 +6,8 @@ use baton_domain::auth::Password;
 use baton_domain::session::{TenantId, TokenPair};
 use serde::{Deserialize, Serialize};
 
-use crate::body::typed;
 use crate::auth::{Authorized, Principal, Read, session_refusal};
+use crate::body::typed;
 use crate::errors::{ApiError, ApiResult};
 use crate::state::AppState;
 

@@ -9,8 +9,8 @@ use baton_domain::ids::EventId;
 use baton_domain::robot::{Robot, RobotId, RobotLoad, RobotStatus};
 use serde::{Deserialize, Serialize};
 
-use crate::body::typed;
 use crate::auth::{Administer, Authorized, Principal, RobotCaller};
+use crate::body::typed;
 use crate::errors::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::time_format::rfc3339;

@@ -7,8 +7,8 @@ use baton_domain::auth::{SecretError, User, Username};
 use baton_domain::services::users::{HashJob, NewUser, UserError, UserService};
 use serde::{Deserialize, Serialize};
 
-use crate::body::typed;
 use crate::auth::{Administer, Authorized, Principal};
+use crate::body::typed;
 use crate::errors::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::time_format::rfc3339;

@@ -99,9 +99,15 @@ async fn one_poisoned_caller_fails_no_other(db: Db) {
     .await;
     for (id, outcome) in &outcomes {
         if *id == bad.id {
-            assert!(outcome.is_err(), "the poisoned item is refused: {outcome:?}");
+            assert!(
+                outcome.is_err(),
+                "the poisoned item is refused: {outcome:?}"
+            );
         } else {
-            assert!(outcome.is_ok(), "an honest item is acknowledged: {outcome:?}");
+            assert!(
+                outcome.is_ok(),
+                "an honest item is acknowledged: {outcome:?}"
+            );
         }
     }
     assert_only_honest_items_stored(&db, &honest, &bad).await;
