@@ -40,7 +40,7 @@ pub fn json_value(body: &[u8]) -> ApiResult<Value> {
 /// (and wordings) as `web::Json`, and NUL refused as by [`json_value`].
 pub fn typed<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     json_value(body)?;
-    serde_json::from_slice(body).map_err(|e| json_error(JsonPayloadError::Deserialize(e)).into())
+    serde_json::from_slice(body).map_err(|e| json_error(JsonPayloadError::Deserialize(e)))
 }
 
 /// Refuses a JSON document holding NUL in any string or object key, at any depth, naming each
