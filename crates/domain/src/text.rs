@@ -33,6 +33,15 @@ macro_rules! bounded_text {
                 Ok(Self(value))
             }
 
+            /// A value read back from storage: only its length is checked. A name stored before
+            /// names refused control characters (or, on SQLite, NUL) still reads back as it
+            /// was, rather than making every read of it fail.
+            pub fn from_stored(value: impl Into<String>) -> Result<Self, $crate::ValidationError> {
+                let value = value.into();
+                $crate::text::check_stored_length($field, &value, $min, $max)?;
+                Ok(Self(value))
+            }
+
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -75,6 +84,17 @@ pub fn check_length(
     max: usize,
 ) -> Result<(), crate::ValidationError> {
     check_no_nul(field, value)?;
+    check_stored_length(field, value, min, max)
+}
+
+/// Checks only the length of a text read back from storage: the rules about characters apply
+/// to what comes in, and a value stored before they did must still read back.
+pub fn check_stored_length(
+    field: &str,
+    value: &str,
+    min: usize,
+    max: usize,
+) -> Result<(), crate::ValidationError> {
     let chars = value.chars().count();
     if chars < min {
         let message = if min == 1 {
@@ -193,6 +213,14 @@ mod tests {
         assert!(Sample::parse("a é").is_ok());
         assert!(check_name("n", "файл 名前 \u{a0}\u{200b}", 1, 20).is_ok());
         assert_eq!(check_optional_name("reference", None, 1).unwrap(), None);
+    }
+
+    #[test]
+    fn stored_values_read_back_whatever_their_characters() {
+        assert_eq!(Sample::from_stored("a\tb").unwrap().as_str(), "a\tb");
+        assert!(Sample::from_stored("\0").is_ok());
+        assert!(Sample::from_stored("").is_err());
+        assert!(Sample::from_stored("abcd").is_err());
     }
 
     #[test]

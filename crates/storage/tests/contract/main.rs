@@ -53,6 +53,7 @@ mod listing_reads;
 mod migrations;
 mod poisoned_batches;
 mod sqlite_plans;
+mod stored_names;
 mod trigger_reads;
 
 /// Keeps `Db` in scope for the modules' signatures.
