@@ -61,13 +61,13 @@ impl FlowConfig {
     pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 
     pub fn parse(value: Value) -> Result<Self, ValidationError> {
-        Self::read(value, |id| FlowId::parse(id))
+        Self::read(value, FlowId::parse)
     }
 
     /// A configuration read back from storage: its `flow_id` is read with
     /// [`FlowId::from_stored`], so one stored under earlier rules still reads back.
     pub fn parse_stored(value: Value) -> Result<Self, ValidationError> {
-        Self::read(value, |id| FlowId::from_stored(id))
+        Self::read(value, FlowId::from_stored)
     }
 
     fn read(
