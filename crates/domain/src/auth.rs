@@ -285,7 +285,7 @@ impl ApiKey {
         roles: Vec<Role>,
         now: Timestamp,
     ) -> Result<(Self, String), ApiKeyError> {
-        crate::text::check_length("name", &name, 1, 100).map_err(ApiKeyError::Invalid)?;
+        crate::text::check_name("name", &name, 1, 100).map_err(ApiKeyError::Invalid)?;
         let key = generate_secret(Self::PREFIX).map_err(ApiKeyError::Secret)?;
         let record = Self {
             id,

@@ -17,13 +17,21 @@ pub struct FlowId(String);
 impl FlowId {
     pub fn parse(value: impl Into<String>) -> Result<Self, ValidationError> {
         let value = value.into();
-        crate::text::check_length("flow_id", &value, 1, 100)?;
+        crate::text::check_name("flow_id", &value, 1, 100)?;
         if value == "status" || value == "commands" {
             return Err(ValidationError::field(
                 "flow_id",
                 "must not be 'status' or 'commands' (they are paths of the flows API)",
             ));
         }
+        Ok(Self(value))
+    }
+
+    /// An id read back from storage: only its length is checked, so an id stored before ids
+    /// refused control characters still reads back.
+    pub fn from_stored(value: impl Into<String>) -> Result<Self, ValidationError> {
+        let value = value.into();
+        crate::text::check_stored_length("flow_id", &value, 1, 100)?;
         Ok(Self(value))
     }
 
@@ -53,6 +61,19 @@ impl FlowConfig {
     pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 
     pub fn parse(value: Value) -> Result<Self, ValidationError> {
+        Self::read(value, FlowId::parse)
+    }
+
+    /// A configuration read back from storage: its `flow_id` is read with
+    /// [`FlowId::from_stored`], so one stored under earlier rules still reads back.
+    pub fn parse_stored(value: Value) -> Result<Self, ValidationError> {
+        Self::read(value, FlowId::from_stored)
+    }
+
+    fn read(
+        value: Value,
+        flow_id: impl Fn(String) -> Result<FlowId, ValidationError>,
+    ) -> Result<Self, ValidationError> {
         let Value::Object(document) = value else {
             return Err(ValidationError::field("config", "must be a JSON object"));
         };
@@ -64,7 +85,7 @@ impl FlowConfig {
         }
         let mut v = Validator::new();
         let flow_id = match document.get("flow_id") {
-            Some(Value::String(s)) => v.check(FlowId::parse(s.clone())),
+            Some(Value::String(s)) => v.check(flow_id(s.clone())),
             _ => {
                 v.push("flow_id", "is required and must be a string");
                 None

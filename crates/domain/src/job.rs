@@ -160,7 +160,7 @@ impl NodeExecution {
         error_message: Option<String>,
         finished_at: Timestamp,
     ) -> Result<Self, ValidationError> {
-        crate::text::check_length("node_id", &node_id, 1, 255)?;
+        crate::text::check_name("node_id", &node_id, 1, 255)?;
         if !Self::STATUSES.contains(&status) {
             return Err(ValidationError::field(
                 "status",
@@ -742,7 +742,15 @@ fn lease_end(now: Timestamp, lease_seconds: u32) -> Timestamp {
     now + time::Duration::seconds(i64::from(lease_seconds))
 }
 
-fn truncate(mut text: String, max_chars: usize) -> String {
+/// A failure's text as it is kept: at most `max_chars` characters, and any NUL, which no text
+/// may hold (see `text`), replaced by U+FFFD. A robot's report of a failure is kept whatever
+/// its error says, so its text is mended rather than refused.
+fn truncate(text: String, max_chars: usize) -> String {
+    let mut text = if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    };
     if let Some((idx, _)) = text.char_indices().nth(max_chars) {
         text.truncate(idx);
     }
@@ -753,6 +761,13 @@ fn truncate(mut text: String, max_chars: usize) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_failures_text_never_keeps_nul() {
+        assert_eq!(truncate("a\0b".to_owned(), 10), "a\u{FFFD}b");
+        assert_eq!(truncate("\0\0\0".to_owned(), 2), "\u{FFFD}\u{FFFD}");
+        assert_eq!(truncate("plain".to_owned(), 10), "plain");
+    }
     use time::Duration;
     use time::macros::datetime;
     use uuid::Uuid;

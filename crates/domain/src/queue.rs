@@ -234,7 +234,7 @@ impl NewQueueItem {
             None => Some(QueueItemStatus::New),
         };
         let data = v.check(ItemData::from_json(&raw.data));
-        let reference = v.check(check_optional(
+        let reference = v.check(crate::text::check_optional_name(
             "reference",
             raw.reference,
             Self::MAX_REFERENCE,

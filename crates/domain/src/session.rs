@@ -44,7 +44,7 @@ impl TenantId {
     pub const MAX_CHARS: usize = 100;
 
     pub fn parse(value: String) -> Result<Self, ValidationError> {
-        crate::text::check_length("tenant_id", &value, 1, Self::MAX_CHARS)?;
+        crate::text::check_name("tenant_id", &value, 1, Self::MAX_CHARS)?;
         Ok(Self(value))
     }
 

@@ -34,7 +34,7 @@ impl TriggerName {
     /// Triggers created through `/triggers` keep OpenOrchestrator's 100-character limit.
     pub fn parse_trigger(value: impl Into<String>) -> Result<Self, ValidationError> {
         let value = value.into();
-        crate::text::check_length("trigger_name", &value, 1, Self::API_MAX_CHARS)?;
+        crate::text::check_name("trigger_name", &value, 1, Self::API_MAX_CHARS)?;
         Self::parse(value)
     }
 }

@@ -96,6 +96,16 @@ impl WorkflowGraph {
 
     /// Parses `workflow_json`, reporting every problem found.
     pub fn parse(source: Value) -> Result<Self, ValidationError> {
+        Self::read(source, Origin::Input)
+    }
+
+    /// A graph read back from storage: its node ids, types and names are checked for length
+    /// only, so a graph stored before they refused control characters (or NUL) still reads back.
+    pub fn parse_stored(source: Value) -> Result<Self, ValidationError> {
+        Self::read(source, Origin::Stored)
+    }
+
+    fn read(source: Value, origin: Origin) -> Result<Self, ValidationError> {
         let field = "workflow_json";
         let Some(object) = source.as_object() else {
             return Err(ValidationError::field(field, "must be a JSON object"));
@@ -122,7 +132,7 @@ impl WorkflowGraph {
                 items
                     .iter()
                     .enumerate()
-                    .filter_map(|(i, item)| v.check(parse_node(i, item)))
+                    .filter_map(|(i, item)| v.check(parse_node(i, item, origin)))
                     .collect::<Vec<_>>()
             }
             Some(_) => {
@@ -246,7 +256,31 @@ impl WorkflowGraph {
     }
 }
 
-fn parse_node(i: usize, item: &Value) -> Result<Node, ValidationError> {
+/// Where a graph comes from: a client, whose node ids and types are names (no control
+/// character) and whose texts hold no NUL, or storage, where only lengths are checked.
+#[derive(Clone, Copy)]
+enum Origin {
+    Input,
+    Stored,
+}
+
+impl Origin {
+    fn check_name(self, field: &str, value: &str, max: usize) -> Result<(), ValidationError> {
+        match self {
+            Origin::Input => crate::text::check_name(field, value, 1, max),
+            Origin::Stored => crate::text::check_stored_length(field, value, 1, max),
+        }
+    }
+
+    fn check_text(self, field: &str, value: &str, max: usize) -> Result<(), ValidationError> {
+        match self {
+            Origin::Input => crate::text::check_length(field, value, 0, max),
+            Origin::Stored => crate::text::check_stored_length(field, value, 0, max),
+        }
+    }
+}
+
+fn parse_node(i: usize, item: &Value, origin: Origin) -> Result<Node, ValidationError> {
     let at = |f: &str| format!("workflow_json.nodes[{i}].{f}");
     let Some(obj) = item.as_object() else {
         return Err(ValidationError::field(
@@ -257,7 +291,8 @@ fn parse_node(i: usize, item: &Value) -> Result<Node, ValidationError> {
     let mut v = Validator::new();
     let id = match obj.get("id") {
         Some(Value::String(s)) => v.check(
-            crate::text::check_length(&at("id"), s, 1, WorkflowGraph::MAX_NODE_ID)
+            origin
+                .check_name(&at("id"), s, WorkflowGraph::MAX_NODE_ID)
                 .map(|()| s.clone()),
         ),
         // Numeric ids are common in exported graphs; they are kept as their decimal text.
@@ -269,7 +304,8 @@ fn parse_node(i: usize, item: &Value) -> Result<Node, ValidationError> {
     };
     let node_type = match obj.get("type") {
         Some(Value::String(s)) => v.check(
-            crate::text::check_length(&at("type"), s, 1, WorkflowGraph::MAX_NODE_TYPE)
+            origin
+                .check_name(&at("type"), s, WorkflowGraph::MAX_NODE_TYPE)
                 .map(|()| s.clone()),
         ),
         _ => {
@@ -280,7 +316,7 @@ fn parse_node(i: usize, item: &Value) -> Result<Node, ValidationError> {
     let name = match obj.get("name") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => {
-            v.check(crate::text::check_length(&at("name"), s, 0, 255).map(|()| s.clone()))
+            v.check(origin.check_text(&at("name"), s, 255).map(|()| s.clone()))
         }
         Some(_) => {
             v.push(at("name"), "must be a string");

@@ -16,9 +16,10 @@ use crate::{
 /// (so a client that disconnects cannot cut a storage call in half), the access log sees every
 /// request, the Prometheus request metrics count every request with the status its client gets
 /// (bans, rate limits and shaped errors included), errors
-/// are shaped into JSON, a banned address is refused before it spends its rate limit, and the
-/// rate limit applies before any handler. Innermost, request bodies are watched against the
-/// server's budget and deadline (`body_guard`), and `HEAD` is routed as `GET` (`head`).
+/// are shaped into JSON, a banned address is refused before it spends its rate limit, the
+/// rate limit applies before any handler, and a URL holding NUL is refused before any route
+/// reads it. Innermost, request bodies are watched against the server's budget and deadline
+/// (`body_guard`), and `HEAD` is routed as `GET` (`head`).
 pub fn app(
     state: AppState,
 ) -> App<
@@ -46,6 +47,7 @@ pub fn app(
         .configure(routes::configure)
         .wrap(middleware::from_fn(head::head_as_get))
         .wrap(middleware::from_fn(body_guard::watch_bodies))
+        .wrap(middleware::from_fn(extract::refuse_nul_in_url))
         .wrap(middleware::from_fn(rate_limit::enforce))
         .wrap(middleware::from_fn(auth::reject_banned))
         .wrap(fallback::json_error_responses())

@@ -6,17 +6,102 @@
 //! broken rule of the request, and authentication, an extractor of its own, runs before the
 //! body is judged, so an anonymous caller learns nothing about its shape. `docs/errors.md` lists
 //! the wordings and the instant formats accepted.
+//!
+//! Every body read here is refused, with a 400 naming each place, when any of its strings or
+//! object keys holds NUL (U+0000), at any depth and whether or not the route stores it:
+//! PostgreSQL cannot store NUL in text, SQLite can, and a rule that holds for every route and
+//! field alike is one a client can rely on. The domain's value types refuse NUL as well (and
+//! names refuse every control character), so the rule holds for embedders too; this reader is
+//! what also covers JSON documents stored whole, keys, and fields a route reads as it is.
 
 use actix_web::error::JsonPayloadError;
+use baton_domain::text::NUL_REFUSED;
 use baton_domain::{FieldError, Timestamp, ValidationError, instant};
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::errors::ApiResult;
 use crate::extract::json_error;
 
-/// Any JSON value: malformed JSON or an empty body is a 400, worded as `web::Json` words it.
+/// The most places holding NUL one refusal lists: enough to show a client its mistake, few
+/// enough that a body full of NULs is not answered with a response as large.
+const MAX_NUL_REFUSALS: usize = 20;
+
+/// Any JSON value: malformed JSON or an empty body is a 400, worded as `web::Json` words it,
+/// and so is a string or key holding NUL ([`refuse_nul`]).
 pub fn json_value(body: &[u8]) -> ApiResult<Value> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| json_error(JsonPayloadError::Deserialize(e)))?;
+    refuse_nul(&value, "")?;
+    Ok(value)
+}
+
+/// A body of a fixed shape, for the few routes that read one through serde: the same refusals
+/// (and wordings) as `web::Json`, and NUL refused as by [`json_value`].
+pub fn typed<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    json_value(body)?;
     serde_json::from_slice(body).map_err(|e| json_error(JsonPayloadError::Deserialize(e)))
+}
+
+/// Refuses a JSON document holding NUL in any string or object key, at any depth, naming each
+/// place as a field: `message`, `items[3].data.note` under the root `""` of a body, or
+/// `file.nodes[0].name` under the root `file`. A root that is itself a string holding NUL is
+/// named `body` (or the root given).
+pub fn refuse_nul(value: &Value, root: &str) -> Result<(), ValidationError> {
+    let mut errors = Vec::new();
+    let mut path = root.to_owned();
+    find_nul(value, &mut path, &mut errors);
+    if errors.is_empty() {
+        return Ok(());
+    }
+    if errors.len() > MAX_NUL_REFUSALS {
+        errors.truncate(MAX_NUL_REFUSALS);
+    }
+    Err(ValidationError { errors })
+}
+
+/// Walks `value`, whose place is `path`, recording each string holding NUL and each key that
+/// does. `path` is restored before returning, so the walk allocates one buffer.
+fn find_nul(value: &Value, path: &mut String, errors: &mut Vec<FieldError>) {
+    if errors.len() > MAX_NUL_REFUSALS {
+        return;
+    }
+    match value {
+        Value::String(s) if s.contains('\0') => {
+            let field = if path.is_empty() { "body" } else { path };
+            errors.push(FieldError {
+                field: field.to_owned(),
+                message: NUL_REFUSED.to_owned(),
+            });
+        }
+        Value::Array(values) => {
+            for (i, v) in values.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                find_nul(v, path, errors);
+                path.truncate(len);
+            }
+        }
+        Value::Object(map) => {
+            for (key, v) in map {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                // A key is shown with its NUL written out, so the field name stays printable.
+                path.push_str(&key.replace('\0', "\\u0000"));
+                if key.contains('\0') {
+                    errors.push(FieldError {
+                        field: path.clone(),
+                        message: format!("is a key that {NUL_REFUSED}"),
+                    });
+                }
+                find_nul(v, path, errors);
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The body as a JSON object: malformed JSON, an empty body or another JSON value is a 400.
@@ -483,6 +568,89 @@ mod tests {
         assert_eq!(
             err.detail(),
             "the request needs a JSON body, and it was empty"
+        );
+    }
+
+    #[test]
+    fn nul_anywhere_in_a_body_is_refused_naming_each_place() {
+        let body = br#"{"queue_name": "q", "message": "x\u0000y",
+            "data": {"ok": "fine", "list": ["a", "b\u0000"], "k\u0000ey": 1},
+            "items": [{"reference": "\u0000"}]}"#;
+        let err = json_object(body).unwrap_err();
+        assert_eq!(err.status().as_u16(), 400);
+        let mut places: Vec<(String, String)> = err
+            .field_errors()
+            .iter()
+            .map(|e| (e.field.clone(), e.message.clone()))
+            .collect();
+        places.sort();
+        let nul = "must not contain the NUL character (U+0000)";
+        let key = format!("is a key that {nul}");
+        assert_eq!(
+            places,
+            pairs(&[
+                ("data.k\\u0000ey", &key),
+                ("data.list[1]", nul),
+                ("items[0].reference", nul),
+                ("message", nul),
+            ])
+        );
+        // A body that is a bare string, and the typed reader, refuse it too.
+        assert_eq!(
+            json_value(br#""\u0000""#).unwrap_err().field_errors()[0].field,
+            "body"
+        );
+        assert!(typed::<Map<String, Value>>(br#"{"a": "\u0000"}"#).is_err());
+        assert!(optional_json_object(br#"{"a": ["\u0000"]}"#).is_err());
+    }
+
+    #[test]
+    fn other_control_characters_and_escapes_pass_the_reader() {
+        // The reader refuses NUL only; names refuse other control characters in the domain.
+        let body = br#"{"message": "tab\there\nnewline \u0001 \\u0000 is text"}"#;
+        let map = json_object(body).unwrap();
+        assert_eq!(map["message"], "tab\there\nnewline \u{1} \\u0000 is text");
+        let typed: Map<String, Value> = typed(body).unwrap();
+        assert_eq!(typed, map);
+    }
+
+    #[test]
+    fn a_body_full_of_nul_lists_a_bounded_number_of_places() {
+        let many: Vec<Value> = (0..1000).map(|_| json!("\u{0}")).collect();
+        let err = refuse_nul(&json!({ "a": many }), "").unwrap_err();
+        assert_eq!(err.errors.len(), MAX_NUL_REFUSALS);
+        assert_eq!(err.errors[0].field, "a[0]");
+        let err = refuse_nul(&json!({"nodes": [{"name": "\u{0}"}]}), "file").unwrap_err();
+        assert_eq!(err.errors[0].field, "file.nodes[0].name");
+    }
+
+    #[test]
+    fn typed_bodies_keep_the_wordings_of_web_json() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Login {
+            username: String,
+        }
+        assert_eq!(
+            typed::<Login>(b"").unwrap_err().detail(),
+            "the request needs a JSON body, and it was empty"
+        );
+        let err = typed::<Login>(br#"{"username": 5}"#).unwrap_err();
+        assert!(
+            err.detail()
+                .starts_with("the JSON body does not have the expected fields and types"),
+            "{}",
+            err.detail()
+        );
+        assert!(
+            typed::<Login>(b"{")
+                .unwrap_err()
+                .detail()
+                .starts_with("the request body is not valid JSON")
+        );
+        assert_eq!(
+            typed::<Login>(br#"{"username": "u"}"#).unwrap().username,
+            "u"
         );
     }
 

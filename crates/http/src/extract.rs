@@ -1,9 +1,14 @@
 //! Extractor configurations, so a body or query string actix cannot parse is answered in the
-//! API's error shape rather than actix's default plain text.
+//! API's error shape rather than actix's default plain text; and the refusal of NUL in a URL,
+//! which no extractor would notice.
 
-use actix_web::dev::{ServiceFactory, ServiceRequest};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
-use actix_web::{Error, HttpRequest, web};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpRequest, ResponseError, web};
+use baton_domain::ValidationError;
+use baton_domain::text::NUL_REFUSED;
 
 use crate::errors::ApiError;
 
@@ -148,5 +153,84 @@ fn path_error(err: PathError, req: &HttpRequest) -> ApiError {
             req.path()
         )),
         other => ApiError::bad_request(format!("the path was refused: {other}")),
+    }
+}
+
+/// Refuses, with a 400 naming the parameter, a request whose path or query string holds an
+/// encoded NUL (`%00`; a raw NUL byte never gets past the HTTP parser). Routes read path
+/// segments and query parameters as plain strings, look records up by them and store some:
+/// PostgreSQL refuses NUL in text, so such a request would otherwise fail as a 500 there, and
+/// be served on SQLite. Like NUL in a body (see `body.rs`), it is refused the same way on every
+/// route; names in a URL that hold other control characters are refused by the domain's
+/// value types when the route parses them.
+pub async fn refuse_nul_in_url(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    match nul_in_url(req.path(), req.query_string()) {
+        None => next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body),
+        Some(refusal) => {
+            let response = ApiError::validation(refusal).error_response();
+            Ok(req.into_response(response).map_into_right_body())
+        }
+    }
+}
+
+/// The parameters of a URL holding an encoded NUL: the query's by name (`status`), the path's
+/// as `path` with the segment quoted, so a client sees which of its values to fix.
+fn nul_in_url(path: &str, query: &str) -> Option<ValidationError> {
+    const NUL: &str = "%00";
+    let mut errors = Vec::new();
+    for segment in path.split('/').filter(|s| s.contains(NUL)) {
+        errors.push(baton_domain::FieldError {
+            field: "path".to_owned(),
+            message: format!("{NUL_REFUSED}, written %00 in its segment '{segment}'"),
+        });
+    }
+    for pair in query.split('&').filter(|p| p.contains(NUL)) {
+        let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+        errors.push(baton_domain::FieldError {
+            field: name.to_owned(),
+            message: NUL_REFUSED.to_owned(),
+        });
+    }
+    (!errors.is_empty()).then_some(ValidationError { errors })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::nul_in_url;
+
+    fn fields(path: &str, query: &str) -> Vec<String> {
+        nul_in_url(path, query)
+            .map(|e| e.errors.into_iter().map(|e| e.field).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn an_encoded_nul_in_a_path_or_query_is_named() {
+        assert_eq!(fields("/api/queue/a%00b", ""), ["path"]);
+        let refusal = nul_in_url("/api/queue/a%00b", "").unwrap();
+        assert_eq!(
+            refusal.errors[0].message,
+            "must not contain the NUL character (U+0000), written %00 in its segment 'a%00b'"
+        );
+        assert_eq!(
+            fields("/api/v1/queues", "status=NEW&queue_name=q%00&limit=5"),
+            ["queue_name"]
+        );
+        assert_eq!(fields("/x", "%00"), ["%00"]);
+    }
+
+    #[test]
+    fn other_urls_pass() {
+        // `%2500` is a percent sign followed by `00`, not NUL.
+        assert!(fields("/api/queue/a%2500b", "q=%2500&r=%01").is_empty());
+        assert!(fields("/", "").is_empty());
     }
 }

@@ -26,6 +26,9 @@ pub(crate) trait BatchWriter: Clone + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// Writes `items` in one transaction where it can and returns one outcome per item, in order.
+    /// The items are different callers': an item's outcome must depend on that item alone (and
+    /// on the database being available), so a batch that fails because of one item is written
+    /// again without it, and only that item's caller gets the error.
     fn write_each(&self, items: &[QueueItem]) -> impl Future<Output = Vec<RepoResult<()>>> + Send;
 }
 

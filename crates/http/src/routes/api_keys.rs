@@ -7,6 +7,7 @@ use baton_domain::ids::ApiKeyId;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Administer, Authorized};
+use crate::body::typed;
 use crate::errors::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::time_format::rfc3339;
@@ -61,9 +62,9 @@ struct CreatedKey {
 async fn create(
     state: web::Data<AppState>,
     caller: Authorized<Administer>,
-    body: web::Json<CreateKey>,
+    body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let CreateKey { name, roles } = body.into_inner();
+    let CreateKey { name, roles } = typed(&body)?;
     let roles = Role::parse_list(&roles)?;
     let id = ApiKeyId::from_uuid(state.ids.new_uuid());
     let (record, key) = ApiKey::issue(id, name, roles, state.clock.now()).map_err(|e| match e {

@@ -7,6 +7,7 @@ use baton_domain::session::{TenantId, TokenPair};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Authorized, Principal, Read, session_refusal};
+use crate::body::typed;
 use crate::errors::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -60,13 +61,13 @@ struct MeResponse {
 async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<LoginRequest>,
+    body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     let LoginRequest {
         username,
         password,
         tenant_id,
-    } = body.into_inner();
+    } = typed(&body)?;
     let password = Password::candidate(password)?;
     let tenant_id = tenant_id.map(TenantId::parse).transpose()?;
     let access = &state.access;
@@ -101,8 +102,9 @@ async fn login(
 async fn refresh(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
+    body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
+    let body: RefreshRequest = typed(&body)?;
     match state.access.sessions().refresh(&body.refresh_token).await {
         Ok(pair) => Ok(HttpResponse::Ok().json(TokenResponse::from(pair))),
         Err(err) => {

@@ -10,7 +10,7 @@ use baton_domain::robot::{Robot, RobotId, RobotLoad, RobotStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Administer, Authorized, Principal, RobotCaller};
-use crate::body::{Fields, json_object};
+use crate::body::{Fields, json_object, typed};
 use crate::errors::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::time_format::rfc3339;
@@ -107,9 +107,9 @@ impl From<&Robot> for RobotView {
 async fn create(
     state: web::Data<AppState>,
     caller: Authorized<Administer>,
-    body: web::Json<CreateRobot>,
+    body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let CreateRobot { robot_id, hostname } = body.into_inner();
+    let CreateRobot { robot_id, hostname } = typed(&body)?;
     let robot_id = RobotId::parse(robot_id)?;
     let token = generate_secret(TOKEN_PREFIX).map_err(ApiError::internal)?;
     let robot = Robot::register(

@@ -8,6 +8,7 @@ use baton_domain::services::users::{HashJob, NewUser, UserError, UserService};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Administer, Authorized, Principal};
+use crate::body::typed;
 use crate::errors::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::time_format::rfc3339;
@@ -73,13 +74,13 @@ fn user_error(err: UserError) -> ApiError {
 async fn create(
     state: web::Data<AppState>,
     caller: Authorized<Administer>,
-    body: web::Json<CreateUser>,
+    body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     let CreateUser {
         username,
         password,
         roles,
-    } = body.into_inner();
+    } = typed(&body)?;
     let new = NewUser {
         username,
         password,

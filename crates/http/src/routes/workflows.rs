@@ -395,7 +395,11 @@ impl Upload {
     /// without `.json`. A file that is a whole submit body (it has a `workflow_json` object) is
     /// read as one, so a body saved from `POST /workflows` uploads as it submits.
     fn into_submission(mut self) -> ApiResult<RawSubmission> {
-        let mut file = match serde_json::from_slice::<Value>(&self.content) {
+        let parsed = serde_json::from_slice::<Value>(&self.content);
+        if let Ok(document) = &parsed {
+            crate::body::refuse_nul(document, "file")?;
+        }
+        let mut file = match parsed {
             Ok(Value::Object(map)) => map,
             Ok(_) => {
                 return Err(ValidationError::field(

@@ -59,7 +59,7 @@ impl FlowRow {
     }
 
     fn into_domain(self) -> DbResult<Flow> {
-        let config = FlowConfig::parse(text_to_value(&self.config, "flow config")?)
+        let config = FlowConfig::parse_stored(text_to_value(&self.config, "flow config")?)
             .map_err(|e| corrupt("flow config", e))?;
         if config.flow_id().as_str() != self.flow_id {
             return Err(corrupt("flow config", "its flow_id differs from the row's"));

@@ -110,7 +110,7 @@ impl JobRow {
         Ok(Job::from_record(JobRecord {
             id: JobId::from_uuid(self.id.0),
             workflow_id: WorkflowId::from_uuid(self.workflow_id.0),
-            workflow_name: WorkflowName::parse(self.workflow_name)
+            workflow_name: WorkflowName::from_stored(self.workflow_name)
                 .map_err(|e| corrupt("job workflow name", e))?,
             status: parse_status(&self.status)?,
             priority: Priority::new(i64::from(self.priority))
@@ -184,7 +184,7 @@ fn origin_from_columns(kind: &str, reference: Option<String>) -> DbResult<JobOri
                 .map_err(|e| corrupt("job origin trigger id", e))?,
         )),
         ("flow", Some(id)) => Ok(JobOrigin::Flow(
-            FlowId::parse(id).map_err(|e| corrupt("job origin flow id", e))?,
+            FlowId::from_stored(id).map_err(|e| corrupt("job origin flow id", e))?,
         )),
         (kind, _) => Err(corrupt(
             "job origin",

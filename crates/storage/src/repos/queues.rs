@@ -59,7 +59,7 @@ impl QueueRow {
         )
         .map_err(|e| corrupt("queue settings", e))?;
         Ok(Queue {
-            name: QueueName::parse(self.name).map_err(|e| corrupt("queue name", e))?,
+            name: QueueName::from_stored(self.name).map_err(|e| corrupt("queue name", e))?,
             settings,
             created_at: self.created_at.0,
         })
@@ -111,7 +111,7 @@ impl QueueItemRow {
     fn into_domain(self) -> DbResult<QueueItem> {
         Ok(QueueItem::from_record(QueueItemRecord {
             id: QueueItemId::from_uuid(self.id.0),
-            queue_name: QueueName::parse(self.queue_name)
+            queue_name: QueueName::from_stored(self.queue_name)
                 .map_err(|e| corrupt("queue item queue name", e))?,
             status: parse_status(&self.status)?,
             data: self

@@ -125,7 +125,7 @@ impl TriggerRow {
                 TriggerKind::Scheduled(Box::new(parse_schedule(expression, self.timezone)?))
             }
             TriggerType::Queue => TriggerKind::Queue {
-                queue_name: QueueName::parse(
+                queue_name: QueueName::from_stored(
                     self.queue_name
                         .ok_or_else(|| corrupt("trigger queue name", "missing"))?,
                 )
@@ -139,7 +139,7 @@ impl TriggerRow {
         };
         Ok(Trigger {
             id: TriggerId::from_uuid(self.id.0),
-            name: TriggerName::parse(self.name).map_err(|e| corrupt("trigger name", e))?,
+            name: TriggerName::from_stored(self.name).map_err(|e| corrupt("trigger name", e))?,
             kind,
             workflow_id: WorkflowId::from_uuid(self.workflow_id.0),
             process_status: self
@@ -156,7 +156,7 @@ impl TriggerRow {
             metadata: text_to_object(&self.metadata, "trigger metadata")?,
             schedule_name: self
                 .schedule_name
-                .map(ScheduleName::parse)
+                .map(ScheduleName::from_stored)
                 .transpose()
                 .map_err(|e| corrupt("schedule name", e))?,
             next_run: self.next_run.map(|t| t.0),

@@ -58,9 +58,9 @@ impl WorkflowRow {
         let source = text_to_value(&self.workflow_json, "workflow graph")?;
         Ok(Workflow {
             id: WorkflowId::from_uuid(self.id.0),
-            name: WorkflowName::parse(self.name).map_err(|e| corrupt("workflow name", e))?,
+            name: WorkflowName::from_stored(self.name).map_err(|e| corrupt("workflow name", e))?,
             description: self.description,
-            graph: WorkflowGraph::parse(source).map_err(|e| corrupt("workflow graph", e))?,
+            graph: WorkflowGraph::parse_stored(source).map_err(|e| corrupt("workflow graph", e))?,
             version: self.version,
             metadata: text_to_object(&self.metadata, "workflow metadata")?,
             created_at: self.created_at.0,

@@ -51,7 +51,9 @@ mod failure_statements;
 mod index_reads;
 mod listing_reads;
 mod migrations;
+mod poisoned_batches;
 mod sqlite_plans;
+mod stored_names;
 mod trigger_reads;
 
 /// Keeps `Db` in scope for the modules' signatures.

@@ -10,6 +10,15 @@
 //! and the whole transaction rolls back, so the batch is tried again (the look-up now sees that
 //! reference), and after a second failure each item alone, which is also how an existing id,
 //! never produced by a UUID v7 generator, is pinned on its item.
+//!
+//! Any other failure of a batch of several items (the database refusing one item's value, say
+//! a text PostgreSQL cannot store) is not retried as a batch, which would fail again: each item
+//! is written alone at once. The failed transaction stored nothing, so every item is stored
+//! exactly once, and only the caller of the item the database refuses gets the error; one
+//! client's bad item never fails another client's request. Item by item costs a transaction
+//! each, but only for a batch that failed, which the domain's rules make rare. The exception is
+//! an unavailable database (a lost connection, SQLite busy past its timeout): no item caused
+//! it, so every caller gets it, to retry later, instead of as many doomed transactions.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -54,10 +63,17 @@ impl Db {
             match self.write_each_together(items).await {
                 Ok(outcomes) => return outcomes,
                 Err(RepoError::Conflict(_)) if items.len() > 1 => continue,
-                Err(e) => return items.iter().map(|_| Err(same_error(&e))).collect(),
+                // A lone item's error is its own; an unavailable database is everyone's.
+                Err(e) if items.len() <= 1 || matches!(e, RepoError::Unavailable(_)) => {
+                    return items.iter().map(|_| Err(same_error(&e))).collect();
+                }
+                // The database refused something of the batch: trying it whole again would
+                // fail again, so each item alone shows whose it was.
+                Err(_) => break,
             }
         }
-        // The batch kept failing on a conflict no look-up foresaw: each item alone shows whose.
+        // The batch kept failing on a conflict no look-up foresaw, or the database refused one
+        // of its items: each item alone shows whose, and the others are stored.
         let mut outcomes = Vec::with_capacity(items.len());
         for item in items {
             let alone = self.write_each_together(std::slice::from_ref(item)).await;
