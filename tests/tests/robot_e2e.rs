@@ -400,7 +400,7 @@ async fn a_robot_killed_mid_job_leaves_it_to_lease_recovery_and_goes_offline() {
 
     let robot_id = RobotId::parse("robot-1").unwrap();
     let deadline = Instant::now() + Duration::from_secs(8);
-    while db.get_robot(&robot_id).await.unwrap().status != RobotStatus::Offline {
+    while db.get_robot(&robot_id).await.unwrap().status() != RobotStatus::Offline {
         assert!(
             Instant::now() < deadline,
             "the robot was never marked offline"

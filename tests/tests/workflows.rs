@@ -494,19 +494,19 @@ async fn scheduled_workflows_get_a_schedule_and_no_job(db: TestDatabase) {
     assert_eq!(first["status"], "success");
     let schedule_id: TriggerId = first["schedule_id"].as_str().unwrap().parse().unwrap();
     let trigger = api.db.get_trigger(schedule_id).await.unwrap();
-    assert_eq!(trigger.name.as_str(), "My Workflow");
+    assert_eq!(trigger.name().as_str(), "My Workflow");
     assert_eq!(
-        trigger.workflow_id.to_string(),
+        trigger.workflow_id().to_string(),
         first["workflow_id"].as_str().unwrap()
     );
-    assert!(trigger.enabled);
-    assert_eq!(trigger.priority.value(), 3);
-    let TriggerKind::Scheduled(cron) = &trigger.kind else {
+    assert!(trigger.enabled());
+    assert_eq!(trigger.priority().value(), 3);
+    let TriggerKind::Scheduled(cron) = &trigger.kind() else {
         panic!("not a SCHEDULED trigger: {trigger:?}");
     };
     assert_eq!(cron.expression(), "0 9 * * *");
     assert_eq!(cron.timezone(), "UTC");
-    assert!(trigger.next_run.is_some());
+    assert!(trigger.next_run().is_some());
     assert!(api.jobs_of(&first["workflow_id"]).await.is_empty());
 
     // Workflow names may repeat; schedule names may not, so the second takes the workflow id.
@@ -515,7 +515,7 @@ async fn scheduled_workflows_get_a_schedule_and_no_job(db: TestDatabase) {
     let second_trigger = api.db.get_trigger(second_id).await.unwrap();
     let workflow_id = second["workflow_id"].as_str().unwrap();
     assert_eq!(
-        second_trigger.name.as_str(),
+        second_trigger.name().as_str(),
         format!("My Workflow ({workflow_id})")
     );
 

@@ -243,8 +243,27 @@ pub enum FlowEffect {
 }
 
 /// A flow and its run state.
+///
+/// Its fields are private: it changes only through its transitions, so its status, holder and
+/// dates always agree. Stores move it in and out of storage as a [`FlowRecord`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flow {
+    config: FlowConfig,
+    status: FlowStatus,
+    current_job_id: Option<JobId>,
+    /// When the next job may start (`interval_seconds` after the previous one ended).
+    next_run_at: Option<Timestamp>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    version: i64,
+}
+
+/// A flow's stored state, field by field: what a store writes and reads back.
+///
+/// A record is plain data and checks nothing; [`Flow::from_record`] trusts it to be what
+/// [`Flow::into_record`] gave, which is why only stores and tests should build one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowRecord {
     pub config: FlowConfig,
     pub status: FlowStatus,
     pub current_job_id: Option<JobId>,
@@ -253,6 +272,102 @@ pub struct Flow {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: i64,
+}
+
+impl Flow {
+    /// The flow as a store kept it.
+    pub fn from_record(record: FlowRecord) -> Self {
+        let FlowRecord {
+            config,
+            status,
+            current_job_id,
+            next_run_at,
+            created_at,
+            updated_at,
+            version,
+        } = record;
+        Self {
+            config,
+            status,
+            current_job_id,
+            next_run_at,
+            created_at,
+            updated_at,
+            version,
+        }
+    }
+
+    /// Its state for a store to write.
+    pub fn into_record(self) -> FlowRecord {
+        let Self {
+            config,
+            status,
+            current_job_id,
+            next_run_at,
+            created_at,
+            updated_at,
+            version,
+        } = self;
+        FlowRecord {
+            config,
+            status,
+            current_job_id,
+            next_run_at,
+            created_at,
+            updated_at,
+            version,
+        }
+    }
+
+    /// A store calls this once it has written the flow's change: the optimistic-concurrency
+    /// counter moves one on, as the stored copy's did.
+    pub fn mark_stored(&mut self) {
+        self.version += 1;
+    }
+
+    /// Changes the record behind the flow directly, bypassing its transitions: for tests
+    /// that need a state no short path of transitions reaches. Built only for tests and with
+    /// the `testing` feature.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn edit(&mut self, change: impl FnOnce(&mut FlowRecord)) {
+        let mut record = self.to_record();
+        change(&mut record);
+        *self = Self::from_record(record);
+    }
+
+    /// [`Flow::into_record`] of a copy.
+    pub fn to_record(&self) -> FlowRecord {
+        self.clone().into_record()
+    }
+
+    pub fn config(&self) -> &FlowConfig {
+        &self.config
+    }
+
+    pub fn status(&self) -> FlowStatus {
+        self.status
+    }
+
+    pub fn current_job_id(&self) -> Option<JobId> {
+        self.current_job_id
+    }
+
+    /// When the next job may start (`interval_seconds` after the previous one ended).
+    pub fn next_run_at(&self) -> Option<Timestamp> {
+        self.next_run_at
+    }
+
+    pub fn created_at(&self) -> Timestamp {
+        self.created_at
+    }
+
+    pub fn updated_at(&self) -> Timestamp {
+        self.updated_at
+    }
+
+    pub fn version(&self) -> i64 {
+        self.version
+    }
 }
 
 impl Flow {
@@ -350,6 +465,13 @@ impl Flow {
     pub fn job_started(&mut self, job: JobId, now: Timestamp) {
         self.current_job_id = Some(job);
         self.next_run_at = None;
+        self.updated_at = now;
+    }
+
+    /// The flow learns at `now` that its job ended at `ended_at`: the interval runs from the
+    /// job's end, and the change is stamped with the time it was learnt.
+    pub fn job_ended(&mut self, job: JobId, ended_at: Timestamp, now: Timestamp) {
+        self.job_finished(job, ended_at);
         self.updated_at = now;
     }
 

@@ -117,8 +117,30 @@ impl RobotLoad {
 }
 
 /// A registered worker.
+///
+/// Its fields are private: it changes only through its transitions, so its status, holder and
+/// dates always agree. Stores move it in and out of storage as a [`RobotRecord`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Robot {
+    robot_id: RobotId,
+    hostname: Option<String>,
+    status: RobotStatus,
+    load: RobotLoad,
+    current_job_id: Option<JobId>,
+    last_heartbeat: Option<Timestamp>,
+    /// The node types this robot can run; empty means it claims any job.
+    capabilities: Vec<String>,
+    /// SHA-256 of the robot's token, hex; `None` for robots known only from `ROBOT_TOKENS`.
+    token_hash: Option<String>,
+    created_at: Timestamp,
+}
+
+/// A robot's stored state, field by field: what a store writes and reads back.
+///
+/// A record is plain data and checks nothing; [`Robot::from_record`] trusts it to be what
+/// [`Robot::into_record`] gave, which is why only stores and tests should build one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RobotRecord {
     pub robot_id: RobotId,
     pub hostname: Option<String>,
     pub status: RobotStatus,
@@ -130,6 +152,113 @@ pub struct Robot {
     /// SHA-256 of the robot's token, hex; `None` for robots known only from `ROBOT_TOKENS`.
     pub token_hash: Option<String>,
     pub created_at: Timestamp,
+}
+
+impl Robot {
+    /// The robot as a store kept it.
+    pub fn from_record(record: RobotRecord) -> Self {
+        let RobotRecord {
+            robot_id,
+            hostname,
+            status,
+            load,
+            current_job_id,
+            last_heartbeat,
+            capabilities,
+            token_hash,
+            created_at,
+        } = record;
+        Self {
+            robot_id,
+            hostname,
+            status,
+            load,
+            current_job_id,
+            last_heartbeat,
+            capabilities,
+            token_hash,
+            created_at,
+        }
+    }
+
+    /// Its state for a store to write.
+    pub fn into_record(self) -> RobotRecord {
+        let Self {
+            robot_id,
+            hostname,
+            status,
+            load,
+            current_job_id,
+            last_heartbeat,
+            capabilities,
+            token_hash,
+            created_at,
+        } = self;
+        RobotRecord {
+            robot_id,
+            hostname,
+            status,
+            load,
+            current_job_id,
+            last_heartbeat,
+            capabilities,
+            token_hash,
+            created_at,
+        }
+    }
+
+    /// Changes the record behind the robot directly, bypassing its transitions: for tests
+    /// that need a state no short path of transitions reaches. Built only for tests and with
+    /// the `testing` feature.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn edit(&mut self, change: impl FnOnce(&mut RobotRecord)) {
+        let mut record = self.to_record();
+        change(&mut record);
+        *self = Self::from_record(record);
+    }
+
+    /// [`Robot::into_record`] of a copy.
+    pub fn to_record(&self) -> RobotRecord {
+        self.clone().into_record()
+    }
+
+    pub fn robot_id(&self) -> &RobotId {
+        &self.robot_id
+    }
+
+    pub fn hostname(&self) -> Option<&str> {
+        self.hostname.as_deref()
+    }
+
+    pub fn status(&self) -> RobotStatus {
+        self.status
+    }
+
+    pub fn load(&self) -> RobotLoad {
+        self.load
+    }
+
+    pub fn current_job_id(&self) -> Option<JobId> {
+        self.current_job_id
+    }
+
+    pub fn last_heartbeat(&self) -> Option<Timestamp> {
+        self.last_heartbeat
+    }
+
+    /// The node types this robot can run; empty means it claims any job.
+    pub fn capabilities(&self) -> &[String] {
+        &self.capabilities
+    }
+
+    /// SHA-256 of the robot's token, hex; `None` for robots known only from `ROBOT_TOKENS`.
+    pub fn token_hash(&self) -> Option<&str> {
+        self.token_hash.as_deref()
+    }
+
+    pub fn created_at(&self) -> Timestamp {
+        self.created_at
+    }
 }
 
 impl Robot {
@@ -166,6 +295,24 @@ impl Robot {
         } else {
             RobotStatus::Idle
         };
+    }
+
+    /// What a heartbeat says of the robot itself: a hostname or a list of capabilities, when
+    /// given, replaces the stored one.
+    pub fn describe(
+        &mut self,
+        hostname: Option<String>,
+        capabilities: Option<Vec<String>>,
+    ) -> Result<(), ValidationError> {
+        if let Some(hostname) =
+            crate::text::check_optional("hostname", hostname, Self::MAX_HOSTNAME)?
+        {
+            self.hostname = Some(hostname);
+        }
+        if let Some(capabilities) = capabilities {
+            self.capabilities = capabilities;
+        }
+        Ok(())
     }
 
     pub fn take_job(&mut self, job: JobId) {

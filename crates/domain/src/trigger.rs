@@ -169,8 +169,46 @@ pub enum JobOutcome {
 }
 
 /// A named way to start a workflow.
+///
+/// Its fields are private to this crate: outside it, a trigger is read through methods and
+/// changes only through its transitions and the trigger and schedule services, which apply
+/// checked changes. Stores move it in and out of storage as a [`TriggerRecord`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trigger {
+    pub(crate) id: TriggerId,
+    pub(crate) name: TriggerName,
+    pub(crate) kind: TriggerKind,
+    pub(crate) workflow_id: WorkflowId,
+    pub(crate) process_status: ProcessStatus,
+    pub(crate) enabled: bool,
+    /// A blocking trigger does not fire again while the job it started is still running.
+    pub(crate) is_blocking: bool,
+    pub(crate) priority: Priority,
+    pub(crate) execution_mode: ExecutionMode,
+    /// Handed to each job as its input, a JSON object.
+    pub(crate) process_args: serde_json::Map<String, Value>,
+    pub(crate) metadata: serde_json::Map<String, Value>,
+    /// The name `/schedules` shows, when it differs from the unique `name` (a schedule's name
+    /// need not be unique); `None` shows `name`. See [`Trigger::schedule_name`].
+    pub(crate) schedule_name: Option<ScheduleName>,
+    pub(crate) next_run: Option<Timestamp>,
+    pub(crate) last_run: Option<Timestamp>,
+    pub(crate) run_count: u64,
+    pub(crate) failure_count: u64,
+    pub(crate) current_job_id: Option<JobId>,
+    pub(crate) created_at: Timestamp,
+    pub(crate) updated_at: Timestamp,
+    /// Optimistic-concurrency counter: a fire succeeds only against the version it read, which
+    /// is what makes one due trigger fire exactly once across servers.
+    pub(crate) version: i64,
+}
+
+/// A trigger's stored state, field by field: what a store writes and reads back.
+///
+/// A record is plain data and checks nothing; [`Trigger::from_record`] trusts it to be what
+/// [`Trigger::into_record`] gave, which is why only stores and tests should build one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TriggerRecord {
     pub id: TriggerId,
     pub name: TriggerName,
     pub kind: TriggerKind,
@@ -197,6 +235,205 @@ pub struct Trigger {
     /// Optimistic-concurrency counter: a fire succeeds only against the version it read, which
     /// is what makes one due trigger fire exactly once across servers.
     pub version: i64,
+}
+
+impl Trigger {
+    /// The trigger as a store kept it.
+    pub fn from_record(record: TriggerRecord) -> Self {
+        let TriggerRecord {
+            id,
+            name,
+            kind,
+            workflow_id,
+            process_status,
+            enabled,
+            is_blocking,
+            priority,
+            execution_mode,
+            process_args,
+            metadata,
+            schedule_name,
+            next_run,
+            last_run,
+            run_count,
+            failure_count,
+            current_job_id,
+            created_at,
+            updated_at,
+            version,
+        } = record;
+        Self {
+            id,
+            name,
+            kind,
+            workflow_id,
+            process_status,
+            enabled,
+            is_blocking,
+            priority,
+            execution_mode,
+            process_args,
+            metadata,
+            schedule_name,
+            next_run,
+            last_run,
+            run_count,
+            failure_count,
+            current_job_id,
+            created_at,
+            updated_at,
+            version,
+        }
+    }
+
+    /// Its state for a store to write.
+    pub fn into_record(self) -> TriggerRecord {
+        let Self {
+            id,
+            name,
+            kind,
+            workflow_id,
+            process_status,
+            enabled,
+            is_blocking,
+            priority,
+            execution_mode,
+            process_args,
+            metadata,
+            schedule_name,
+            next_run,
+            last_run,
+            run_count,
+            failure_count,
+            current_job_id,
+            created_at,
+            updated_at,
+            version,
+        } = self;
+        TriggerRecord {
+            id,
+            name,
+            kind,
+            workflow_id,
+            process_status,
+            enabled,
+            is_blocking,
+            priority,
+            execution_mode,
+            process_args,
+            metadata,
+            schedule_name,
+            next_run,
+            last_run,
+            run_count,
+            failure_count,
+            current_job_id,
+            created_at,
+            updated_at,
+            version,
+        }
+    }
+
+    /// A store calls this once it has written the trigger's change: the optimistic-concurrency
+    /// counter moves one on, as the stored copy's did.
+    pub fn mark_stored(&mut self) {
+        self.version += 1;
+    }
+
+    /// Changes the record behind the trigger directly, bypassing its transitions: for tests
+    /// that need a state no short path of transitions reaches. Built only for tests and with
+    /// the `testing` feature.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn edit(&mut self, change: impl FnOnce(&mut TriggerRecord)) {
+        let mut record = self.to_record();
+        change(&mut record);
+        *self = Self::from_record(record);
+    }
+
+    /// [`Trigger::into_record`] of a copy.
+    pub fn to_record(&self) -> TriggerRecord {
+        self.clone().into_record()
+    }
+
+    pub fn id(&self) -> TriggerId {
+        self.id
+    }
+
+    pub fn name(&self) -> &TriggerName {
+        &self.name
+    }
+
+    pub fn kind(&self) -> &TriggerKind {
+        &self.kind
+    }
+
+    pub fn workflow_id(&self) -> WorkflowId {
+        self.workflow_id
+    }
+
+    pub fn process_status(&self) -> ProcessStatus {
+        self.process_status
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// A blocking trigger does not fire again while the job it started is still running.
+    pub fn is_blocking(&self) -> bool {
+        self.is_blocking
+    }
+
+    pub fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    pub fn execution_mode(&self) -> ExecutionMode {
+        self.execution_mode
+    }
+
+    /// Handed to each job as its input, a JSON object.
+    pub fn process_args(&self) -> &serde_json::Map<String, Value> {
+        &self.process_args
+    }
+
+    pub fn metadata(&self) -> &serde_json::Map<String, Value> {
+        &self.metadata
+    }
+
+    pub fn next_run(&self) -> Option<Timestamp> {
+        self.next_run
+    }
+
+    pub fn last_run(&self) -> Option<Timestamp> {
+        self.last_run
+    }
+
+    pub fn run_count(&self) -> u64 {
+        self.run_count
+    }
+
+    pub fn failure_count(&self) -> u64 {
+        self.failure_count
+    }
+
+    pub fn current_job_id(&self) -> Option<JobId> {
+        self.current_job_id
+    }
+
+    pub fn created_at(&self) -> Timestamp {
+        self.created_at
+    }
+
+    pub fn updated_at(&self) -> Timestamp {
+        self.updated_at
+    }
+
+    /// Optimistic-concurrency counter: a fire succeeds only against the version it read, which
+    /// is what makes one due trigger fire exactly once across servers.
+    pub fn version(&self) -> i64 {
+        self.version
+    }
 }
 
 impl Trigger {
@@ -348,6 +585,12 @@ impl Trigger {
         }
         self.enabled = enabled;
         self.updated_at = now;
+    }
+
+    /// The schedule name given to the trigger itself, if any; [`Trigger::schedule_name`] is the
+    /// name a schedule shows.
+    pub fn own_schedule_name(&self) -> Option<&ScheduleName> {
+        self.schedule_name.as_ref()
     }
 
     /// The name a schedule shows: its own schedule name when it has one, else the trigger's.

@@ -78,9 +78,9 @@ async fn a_batch_is_claimed_and_finished_in_one_call_each(h: Harness) {
         h.db.get_robot(&RobotId::parse("robot-a").unwrap())
             .await
             .unwrap();
-    assert_eq!(record.status, RobotStatus::Busy);
+    assert_eq!(record.status(), RobotStatus::Busy);
     assert_eq!(
-        record.current_job_id.map(|id| id.to_string()),
+        record.current_job_id().map(|id| id.to_string()),
         Some(low.clone()),
         "the record shows the last job claimed"
     );
@@ -134,7 +134,11 @@ async fn a_batch_is_claimed_and_finished_in_one_call_each(h: Harness) {
         h.db.get_robot(&RobotId::parse("robot-a").unwrap())
             .await
             .unwrap();
-    assert_eq!(record.current_job_id, None, "the robot let go of its jobs");
+    assert_eq!(
+        record.current_job_id(),
+        None,
+        "the robot let go of its jobs"
+    );
 
     // Reporting a finished job again is refused for that job alone.
     let again = h

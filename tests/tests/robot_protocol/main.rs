@@ -888,8 +888,8 @@ async fn a_robot_without_a_heartbeat_is_marked_offline() {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let robot = h.db.get_robot(&robot_id).await.unwrap();
-        if robot.status == RobotStatus::Offline {
-            let seen = robot.last_heartbeat.unwrap();
+        if robot.status() == RobotStatus::Offline {
+            let seen = robot.last_heartbeat().unwrap();
             let silent = time::OffsetDateTime::now_utc() - seen;
             assert!(silent >= time::Duration::seconds(1), "{silent}");
             break;

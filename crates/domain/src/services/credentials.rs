@@ -123,11 +123,10 @@ impl RobotTokens {
         match self.robots.find_robot_by_token_hash(&hash).await {
             Ok(robot)
                 if robot
-                    .token_hash
-                    .as_deref()
+                    .token_hash()
                     .is_some_and(|stored| constant_time_eq(stored, &hash)) =>
             {
-                Ok(robot.robot_id)
+                Ok(robot.robot_id().clone())
             }
             Ok(_) | Err(RepoError::NotFound(_)) => Err(CredentialError::Invalid),
             Err(e) => Err(e.into()),

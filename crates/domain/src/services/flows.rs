@@ -259,7 +259,7 @@ impl FlowService {
                 .list_flows()
                 .await?
                 .into_iter()
-                .filter(|f| applies_to_all(command, f.status))
+                .filter(|f| applies_to_all(command, f.status()))
                 .collect(),
         };
         let now = self.clock.now();
@@ -330,8 +330,8 @@ impl FlowService {
             }
             let now = self.clock.now();
             if command == (FlowCommand::Stop { hard: true })
-                && current.current_job_id.is_some()
-                && current.status != FlowStatus::Stopping
+                && current.current_job_id().is_some()
+                && current.status() != FlowStatus::Stopping
             {
                 let mut stopping = current.clone();
                 stopping
@@ -383,12 +383,12 @@ impl FlowService {
     ) -> Vec<Event> {
         let mut events = Vec::new();
         if command == FlowCommand::Start
-            && matches!(before.status, FlowStatus::Stopped | FlowStatus::Stopping)
-            && after.status == FlowStatus::Running
+            && matches!(before.status(), FlowStatus::Stopped | FlowStatus::Stopping)
+            && after.status() == FlowStatus::Running
         {
             events.push(self.flow_event(after, EventType::FlowStarted, "Flow started", now));
         }
-        if before.status != FlowStatus::Stopped && after.status == FlowStatus::Stopped {
+        if before.status() != FlowStatus::Stopped && after.status() == FlowStatus::Stopped {
             let mut event = self.flow_event(after, EventType::FlowStopped, "Flow stopped", now);
             if let FlowCommand::Stop { hard } = command {
                 let how = if hard { "hard" } else { "soft" };
@@ -408,7 +408,7 @@ impl FlowService {
             now,
         );
         event.details = Some(flow.flow_id().to_string());
-        event.workflow_id = Some(flow.config.workflow_id());
+        event.workflow_id = Some(flow.config().workflow_id());
         event.data.insert(
             "flow_id".into(),
             Value::String(flow.flow_id().as_str().to_owned()),

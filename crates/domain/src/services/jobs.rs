@@ -377,12 +377,12 @@ impl JobService {
                 "Robot offline",
                 now,
             );
-            event.details = Some(robot.robot_id.to_string());
-            event.robot_id = Some(robot.robot_id.clone());
+            event.details = Some(robot.robot_id().to_string());
+            event.robot_id = Some(robot.robot_id().clone());
             if self
                 .ports
                 .robots
-                .mark_robot_offline(&robot.robot_id, robot.last_heartbeat, &[event])
+                .mark_robot_offline(&robot.robot_id(), robot.last_heartbeat(), &[event])
                 .await?
             {
                 marked += 1;
@@ -562,7 +562,7 @@ impl JobService {
     /// Clears the job from the robot's record, if it still shows this one.
     async fn robot_let_go(&self, robot: &RobotId, job: JobId) {
         self.update_robot(robot, job, "clear the robot's finished job", |r| {
-            if r.current_job_id != Some(job) {
+            if r.current_job_id() != Some(job) {
                 return false;
             }
             r.release_job();

@@ -124,7 +124,7 @@ impl MetricsService {
     pub async fn fleet(&self) -> Result<FleetMetrics, ServiceError> {
         let today = start_of_day(self.clock.now());
         let robots = self.ports.robots.list_robots(None).await?;
-        let robots_in = |status: RobotStatus| count(robots.iter().filter(|r| r.status == status));
+        let robots_in = |status: RobotStatus| count(robots.iter().filter(|r| r.status() == status));
         let now = self.ports.jobs.count_jobs_by_status().await?;
         let jobs_now = |status: JobStatus| {
             now.iter()

@@ -63,7 +63,7 @@ impl DatabaseGauges {
         let queues = store.list_queues().await?;
         let listed = store.list_robots(None).await?;
         let robots = ROBOT_STATUSES.map(|status| {
-            let n = listed.iter().filter(|r| r.status == status).count();
+            let n = listed.iter().filter(|r| r.status() == status).count();
             u64::try_from(n).unwrap_or(u64::MAX)
         });
         Ok(Self {

@@ -70,9 +70,9 @@ struct StatusView {
 impl From<&Flow> for StatusView {
     fn from(flow: &Flow) -> Self {
         Self {
-            status: flow.status.as_str(),
-            current_job_id: flow.current_job_id.map(|j| j.to_string()),
-            next_run_at: flow.next_run_at.map(rfc3339),
+            status: flow.status().as_str(),
+            current_job_id: flow.current_job_id().map(|j| j.to_string()),
+            next_run_at: flow.next_run_at().map(rfc3339),
         }
     }
 }
@@ -94,7 +94,7 @@ struct Detail {
 
 /// The configuration as the user gave it.
 fn document(flow: &Flow) -> Value {
-    Value::Object(flow.config.document().clone())
+    Value::Object(flow.config().document().clone())
 }
 
 // ---- handlers ----
@@ -227,7 +227,7 @@ async fn command(
         .iter()
         .map(|f| Detail {
             flow_id: f.flow_id().to_string(),
-            status: f.status.as_str(),
+            status: f.status().as_str(),
         })
         .collect();
     tracing::info!(

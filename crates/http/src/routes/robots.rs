@@ -90,16 +90,16 @@ pub(crate) struct RobotView {
 impl From<&Robot> for RobotView {
     fn from(robot: &Robot) -> Self {
         Self {
-            robot_id: robot.robot_id.to_string(),
-            hostname: robot.hostname.clone(),
-            status: robot.status.as_str(),
-            cpu_percent: robot.load.cpu_percent,
-            memory_mb: robot.load.memory_mb,
-            memory_percent: robot.load.memory_percent,
-            current_job_id: robot.current_job_id.map(|id| id.to_string()),
-            last_heartbeat: robot.last_heartbeat.map(rfc3339),
-            capabilities: robot.capabilities.clone(),
-            created_at: rfc3339(robot.created_at),
+            robot_id: robot.robot_id().to_string(),
+            hostname: robot.hostname().map(str::to_owned),
+            status: robot.status().as_str(),
+            cpu_percent: robot.load().cpu_percent,
+            memory_mb: robot.load().memory_mb,
+            memory_percent: robot.load().memory_percent,
+            current_job_id: robot.current_job_id().map(|id| id.to_string()),
+            last_heartbeat: robot.last_heartbeat().map(rfc3339),
+            capabilities: robot.capabilities().to_vec(),
+            created_at: rfc3339(robot.created_at()),
         }
     }
 }
@@ -124,13 +124,13 @@ async fn create(
         .await
         .map_err(|e| match e {
             baton_domain::RepoError::Conflict(_) => {
-                ApiError::conflict(format!("a robot with id '{}' exists", robot.robot_id))
+                ApiError::conflict(format!("a robot with id '{}' exists", robot.robot_id()))
             }
             other => other.into(),
         })?;
-    tracing::info!(by = %caller.principal.display_id(), robot = %robot.robot_id, "robot created");
+    tracing::info!(by = %caller.principal.display_id(), robot = %robot.robot_id(), "robot created");
     Ok(HttpResponse::Created().json(CreatedRobot {
-        robot_id: robot.robot_id.to_string(),
+        robot_id: robot.robot_id().to_string(),
         token,
     }))
 }
@@ -199,14 +199,9 @@ async fn heartbeat(
         }
         Err(e) => return Err(e.into()),
     };
-    let was_offline = robot.status == RobotStatus::Offline;
+    let was_offline = robot.status() == RobotStatus::Offline;
     robot.heartbeat(load, now);
-    if hostname.is_some() {
-        robot.hostname = hostname;
-    }
-    if let Some(capabilities) = capabilities {
-        robot.capabilities = capabilities;
-    }
+    robot.describe(hostname, capabilities)?;
     let events = if was_offline {
         vec![Event {
             id: EventId::from_uuid(state.ids.new_uuid()),
@@ -214,8 +209,8 @@ async fn heartbeat(
             event_type: EventType::RobotOnline,
             timestamp: now,
             title: "Robot online".to_owned(),
-            details: Some(robot.robot_id.to_string()),
-            robot_id: Some(robot.robot_id.clone()),
+            details: Some(robot.robot_id().to_string()),
+            robot_id: Some(robot.robot_id().clone()),
             job_id: None,
             workflow_id: None,
             job_status: None,

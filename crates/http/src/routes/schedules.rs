@@ -73,22 +73,22 @@ impl From<&Trigger> for ScheduleView {
             |cron| (cron.expression().to_owned(), cron.timezone().to_owned()),
         );
         Self {
-            schedule_id: t.id.to_string(),
-            workflow_id: t.workflow_id.to_string(),
+            schedule_id: t.id().to_string(),
+            workflow_id: t.workflow_id().to_string(),
             schedule_name: t.schedule_name().to_owned(),
             cron_expression,
-            enabled: t.enabled,
-            priority: t.priority.value(),
-            execution_mode: t.execution_mode.as_str(),
+            enabled: t.enabled(),
+            priority: t.priority().value(),
+            execution_mode: t.execution_mode().as_str(),
             next_run: shown_next_run(t).map(rfc3339),
-            last_run: t.last_run.map(rfc3339),
-            run_count: t.run_count,
-            failure_count: t.failure_count,
-            created_at: rfc3339(t.created_at),
-            updated_at: rfc3339(t.updated_at),
+            last_run: t.last_run().map(rfc3339),
+            run_count: t.run_count(),
+            failure_count: t.failure_count(),
+            created_at: rfc3339(t.created_at()),
+            updated_at: rfc3339(t.updated_at()),
             timezone,
-            is_blocking: t.is_blocking,
-            metadata: t.metadata.clone(),
+            is_blocking: t.is_blocking(),
+            metadata: t.metadata().clone(),
         }
     }
 }
@@ -122,8 +122,8 @@ async fn create(
     })?;
     tracing::info!(
         by = %caller.principal.display_id(),
-        schedule = %schedule.id,
-        workflow = %schedule.workflow_id,
+        schedule = %schedule.id(),
+        workflow = %schedule.workflow_id(),
         "schedule created"
     );
     Ok(HttpResponse::Ok().json(ScheduleView::from(&schedule)))

@@ -84,7 +84,7 @@ impl From<&Trigger> for TriggerView {
             ),
             None => (None, None),
         };
-        let (queue_name, min_batch_size) = match &t.kind {
+        let (queue_name, min_batch_size) = match t.kind() {
             TriggerKind::Queue {
                 queue_name,
                 min_batch_size,
@@ -92,27 +92,27 @@ impl From<&Trigger> for TriggerView {
             TriggerKind::Single | TriggerKind::Scheduled(_) => (None, None),
         };
         Self {
-            id: t.id.to_string(),
-            trigger_name: t.name.to_string(),
-            trigger_type: t.kind.type_name().as_str(),
-            workflow_id: t.workflow_id.to_string(),
+            id: t.id().to_string(),
+            trigger_name: t.name().to_string(),
+            trigger_type: t.kind().type_name().as_str(),
+            workflow_id: t.workflow_id().to_string(),
             cron_expression,
             timezone,
             queue_name,
             min_batch_size,
-            process_status: t.process_status.as_str(),
-            enabled: t.enabled,
-            priority: t.priority.value(),
-            is_blocking: t.is_blocking,
-            execution_mode: t.execution_mode.as_str(),
-            process_args: t.process_args.clone(),
-            next_run: t.next_run.map(rfc3339),
-            last_run: t.last_run.map(rfc3339),
-            run_count: t.run_count,
-            failure_count: t.failure_count,
-            current_job_id: t.current_job_id.map(|j| j.to_string()),
-            created_at: rfc3339(t.created_at),
-            updated_at: rfc3339(t.updated_at),
+            process_status: t.process_status().as_str(),
+            enabled: t.enabled(),
+            priority: t.priority().value(),
+            is_blocking: t.is_blocking(),
+            execution_mode: t.execution_mode().as_str(),
+            process_args: t.process_args().clone(),
+            next_run: t.next_run().map(rfc3339),
+            last_run: t.last_run().map(rfc3339),
+            run_count: t.run_count(),
+            failure_count: t.failure_count(),
+            current_job_id: t.current_job_id().map(|j| j.to_string()),
+            created_at: rfc3339(t.created_at()),
+            updated_at: rfc3339(t.updated_at()),
         }
     }
 }
@@ -156,14 +156,14 @@ async fn set_status(
         })?;
     tracing::info!(
         by = %caller.principal.display_id(),
-        trigger = %trigger.name,
-        status = %trigger.process_status,
+        trigger = %trigger.name(),
+        status = %trigger.process_status(),
         "trigger process status set"
     );
     Ok(HttpResponse::Ok().json(StatusSet {
         success: true,
-        trigger_name: trigger.name.to_string(),
-        new_status: trigger.process_status.as_str(),
+        trigger_name: trigger.name().to_string(),
+        new_status: trigger.process_status().as_str(),
     }))
 }
 
@@ -177,9 +177,9 @@ async fn create(
     let trigger = service(&state).create(input).await?;
     tracing::info!(
         by = %caller.principal.display_id(),
-        trigger = %trigger.name,
-        id = %trigger.id,
-        trigger_type = trigger.kind.type_name().as_str(),
+        trigger = %trigger.name(),
+        id = %trigger.id(),
+        trigger_type = trigger.kind().type_name().as_str(),
         "trigger created"
     );
     Ok(HttpResponse::Created().json(TriggerView::from(&trigger)))
@@ -227,8 +227,8 @@ async fn update(
     let trigger = service(&state).update(id, input).await?;
     tracing::info!(
         by = %caller.principal.display_id(),
-        trigger = %trigger.name,
-        id = %trigger.id,
+        trigger = %trigger.name(),
+        id = %trigger.id(),
         "trigger changed"
     );
     Ok(HttpResponse::Ok().json(TriggerView::from(&trigger)))

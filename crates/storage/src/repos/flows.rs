@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use baton_domain::event::Event;
-use baton_domain::flow::{Flow, FlowConfig, FlowId, FlowStatus};
+use baton_domain::flow::{Flow, FlowConfig, FlowId, FlowRecord, FlowStatus};
 use baton_domain::ids::JobId;
 use baton_domain::job::Job;
 use baton_domain::ports::FlowRepository;
@@ -47,14 +47,14 @@ impl FlowRow {
             flow_id: flow.flow_id().as_str().to_owned(),
             // The configuration exactly as the user gave it; the typed fields are parsed from it
             // again on read, so the two can never disagree.
-            config: object_to_text(flow.config.document()),
-            workflow_id: DbUuid(*flow.config.workflow_id().as_uuid()),
-            status: flow.status.as_str().to_owned(),
-            current_job_id: flow.current_job_id.map(|j| DbUuid(*j.as_uuid())),
-            next_run_at: flow.next_run_at.map(DbTime),
-            created_at: DbTime(flow.created_at),
-            updated_at: DbTime(flow.updated_at),
-            version: flow.version,
+            config: object_to_text(flow.config().document()),
+            workflow_id: DbUuid(*flow.config().workflow_id().as_uuid()),
+            status: flow.status().as_str().to_owned(),
+            current_job_id: flow.current_job_id().map(|j| DbUuid(*j.as_uuid())),
+            next_run_at: flow.next_run_at().map(DbTime),
+            created_at: DbTime(flow.created_at()),
+            updated_at: DbTime(flow.updated_at()),
+            version: flow.version(),
         }
     }
 
@@ -64,7 +64,7 @@ impl FlowRow {
         if config.flow_id().as_str() != self.flow_id {
             return Err(corrupt("flow config", "its flow_id differs from the row's"));
         }
-        Ok(Flow {
+        Ok(Flow::from_record(FlowRecord {
             config,
             status: self
                 .status
@@ -75,7 +75,7 @@ impl FlowRow {
             created_at: self.created_at.0,
             updated_at: self.updated_at.0,
             version: self.version,
-        })
+        }))
     }
 }
 
@@ -166,23 +166,24 @@ impl FlowRepository for Db {
 
     async fn update_flow(&self, flow: &Flow, events: &[Event]) -> RepoResult<Flow> {
         let mut row = FlowRow::from_domain(flow);
-        row.version = flow.version + 1;
+        row.version = flow.version() + 1;
         crate::transaction!(self, |conn| {
-            update_flow_checked!(conn, &row, flow.version);
+            update_flow_checked!(conn, &row, flow.version());
             crate::append_event_rows!(conn, events);
             Ok(())
         })?;
-        Ok(Flow {
-            version: flow.version + 1,
-            ..flow.clone()
+        Ok({
+            let mut stored = flow.clone();
+            stored.mark_stored();
+            stored
         })
     }
 
     async fn record_flow_job(&self, flow: &Flow, job: &Job, events: &[Event]) -> RepoResult<()> {
         let mut row = FlowRow::from_domain(flow);
-        row.version = flow.version + 1;
+        row.version = flow.version() + 1;
         crate::transaction!(self, |conn| {
-            update_flow_checked!(conn, &row, flow.version);
+            update_flow_checked!(conn, &row, flow.version());
             // The jobs repository's own row mapping, so a job is stored one way only.
             crate::insert_job_row!(conn, job);
             crate::append_event_rows!(conn, events);

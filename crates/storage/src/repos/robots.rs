@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use baton_domain::event::Event;
 use baton_domain::ids::JobId;
 use baton_domain::ports::RobotRepository;
-use baton_domain::robot::{Robot, RobotId, RobotLoad, RobotStatus};
+use baton_domain::robot::{Robot, RobotId, RobotLoad, RobotRecord, RobotStatus};
 use baton_domain::{RepoError, RepoResult, Timestamp};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -40,22 +40,22 @@ struct RobotRow {
 impl RobotRow {
     fn from_domain(robot: &Robot) -> Self {
         let capabilities: Vec<serde_json::Value> = robot
-            .capabilities
+            .capabilities()
             .iter()
             .map(|c| serde_json::Value::String(c.clone()))
             .collect();
         Self {
-            robot_id: robot.robot_id.as_str().to_owned(),
-            hostname: robot.hostname.clone(),
-            status: robot.status.as_str().to_owned(),
-            cpu_percent: robot.load.cpu_percent,
-            memory_mb: robot.load.memory_mb,
-            memory_percent: robot.load.memory_percent,
-            current_job_id: robot.current_job_id.map(|j| DbUuid(*j.as_uuid())),
-            last_heartbeat: robot.last_heartbeat.map(DbTime),
+            robot_id: robot.robot_id().as_str().to_owned(),
+            hostname: robot.hostname().map(str::to_owned),
+            status: robot.status().as_str().to_owned(),
+            cpu_percent: robot.load().cpu_percent,
+            memory_mb: robot.load().memory_mb,
+            memory_percent: robot.load().memory_percent,
+            current_job_id: robot.current_job_id().map(|j| DbUuid(*j.as_uuid())),
+            last_heartbeat: robot.last_heartbeat().map(DbTime),
             capabilities: serde_json::Value::Array(capabilities).to_string(),
-            token_hash: robot.token_hash.clone(),
-            created_at: DbTime(robot.created_at),
+            token_hash: robot.token_hash().map(str::to_owned),
+            created_at: DbTime(robot.created_at()),
         }
     }
 
@@ -73,7 +73,7 @@ impl RobotRow {
                 .collect::<DbResult<Vec<_>>>()?,
             _ => return Err(corrupt("robot capabilities", "not a JSON array")),
         };
-        Ok(Robot {
+        Ok(Robot::from_record(RobotRecord {
             robot_id: RobotId::parse(self.robot_id).map_err(|e| corrupt("robot id", e))?,
             hostname: self.hostname,
             status: self
@@ -92,7 +92,7 @@ impl RobotRow {
             capabilities,
             token_hash: self.token_hash,
             created_at: self.created_at.0,
-        })
+        }))
     }
 }
 
@@ -109,7 +109,7 @@ impl RobotRepository for Db {
         })
         .map_err(|e: DbError| match e.0 {
             RepoError::Conflict(_) => {
-                RepoError::Conflict(format!("robot '{}' already exists", robot.robot_id))
+                RepoError::Conflict(format!("robot '{}' already exists", robot.robot_id()))
             }
             other => other,
         })

@@ -13,7 +13,7 @@ use baton_domain::ports::{DueCursor, FireRecord, TriggerFilter, TriggerRepositor
 use baton_domain::queue::QueueName;
 use baton_domain::schedule::CronSchedule;
 use baton_domain::trigger::{
-    ProcessStatus, ScheduleName, Trigger, TriggerKind, TriggerName, TriggerType,
+    ProcessStatus, ScheduleName, Trigger, TriggerKind, TriggerName, TriggerRecord, TriggerType,
 };
 use baton_domain::workflow::ExecutionMode;
 use baton_domain::{RepoError, RepoResult, Timestamp};
@@ -62,7 +62,7 @@ struct TriggerRow {
 
 impl TriggerRow {
     fn from_domain(trigger: &Trigger) -> Self {
-        let (cron_expression, timezone, queue_name, min_batch_size) = match &trigger.kind {
+        let (cron_expression, timezone, queue_name, min_batch_size) = match trigger.kind() {
             TriggerKind::Single => (None, None, None, None),
             TriggerKind::Scheduled(cron) => (
                 Some(cron.expression().to_owned()),
@@ -81,33 +81,30 @@ impl TriggerRow {
             ),
         };
         Self {
-            id: DbUuid(*trigger.id.as_uuid()),
-            name: trigger.name.as_str().to_owned(),
-            trigger_type: trigger.kind.type_name().as_str().to_owned(),
-            workflow_id: DbUuid(*trigger.workflow_id.as_uuid()),
-            process_status: trigger.process_status.as_str().to_owned(),
-            enabled: trigger.enabled,
-            is_blocking: trigger.is_blocking,
-            priority: i32::from(trigger.priority.value()),
-            execution_mode: trigger.execution_mode.as_str().to_owned(),
+            id: DbUuid(*trigger.id().as_uuid()),
+            name: trigger.name().as_str().to_owned(),
+            trigger_type: trigger.kind().type_name().as_str().to_owned(),
+            workflow_id: DbUuid(*trigger.workflow_id().as_uuid()),
+            process_status: trigger.process_status().as_str().to_owned(),
+            enabled: trigger.enabled(),
+            is_blocking: trigger.is_blocking(),
+            priority: i32::from(trigger.priority().value()),
+            execution_mode: trigger.execution_mode().as_str().to_owned(),
             cron_expression,
             timezone,
             queue_name,
             min_batch_size,
-            process_args: object_to_text(&trigger.process_args),
-            metadata: object_to_text(&trigger.metadata),
-            schedule_name: trigger
-                .schedule_name
-                .as_ref()
-                .map(|n| n.as_str().to_owned()),
-            next_run: trigger.next_run.map(DbTime),
-            last_run: trigger.last_run.map(DbTime),
-            run_count: to_i64(trigger.run_count),
-            failure_count: to_i64(trigger.failure_count),
-            current_job_id: trigger.current_job_id.map(|j| DbUuid(*j.as_uuid())),
-            created_at: DbTime(trigger.created_at),
-            updated_at: DbTime(trigger.updated_at),
-            version: trigger.version,
+            process_args: object_to_text(&trigger.process_args()),
+            metadata: object_to_text(&trigger.metadata()),
+            schedule_name: trigger.own_schedule_name().map(|n| n.as_str().to_owned()),
+            next_run: trigger.next_run().map(DbTime),
+            last_run: trigger.last_run().map(DbTime),
+            run_count: to_i64(trigger.run_count()),
+            failure_count: to_i64(trigger.failure_count()),
+            current_job_id: trigger.current_job_id().map(|j| DbUuid(*j.as_uuid())),
+            created_at: DbTime(trigger.created_at()),
+            updated_at: DbTime(trigger.updated_at()),
+            version: trigger.version(),
         }
     }
 
@@ -137,7 +134,7 @@ impl TriggerRow {
                 )?,
             },
         };
-        Ok(Trigger {
+        Ok(Trigger::from_record(TriggerRecord {
             id: TriggerId::from_uuid(self.id.0),
             name: TriggerName::from_stored(self.name).map_err(|e| corrupt("trigger name", e))?,
             kind,
@@ -167,7 +164,7 @@ impl TriggerRow {
             created_at: self.created_at.0,
             updated_at: self.updated_at.0,
             version: self.version,
-        })
+        }))
     }
 }
 
@@ -203,7 +200,7 @@ fn parse_schedule(expression: String, timezone: Option<String>) -> DbResult<Cron
 /// A row of `trigger` carrying the version it will have once stored.
 fn bumped_row(trigger: &Trigger) -> TriggerRow {
     let mut row = TriggerRow::from_domain(trigger);
-    row.version = trigger.version + 1;
+    row.version = trigger.version() + 1;
     row
 }
 
@@ -213,7 +210,7 @@ fn write_error(trigger: &Trigger) -> impl Fn(diesel::result::Error) -> DbError +
     move |e| match map_diesel(e) {
         RepoError::Conflict(_) => DbError(RepoError::Conflict(format!(
             "a trigger named '{}' (or with this id) already exists",
-            trigger.name
+            trigger.name()
         ))),
         other => DbError(other),
     }
@@ -301,7 +298,7 @@ impl TriggerRepository for Db {
             let updated = diesel::update(
                 triggers::table
                     .find(row.id)
-                    .filter(triggers::version.eq(trigger.version)),
+                    .filter(triggers::version.eq(trigger.version())),
             )
             .set(&row)
             .execute(conn)
@@ -323,9 +320,10 @@ impl TriggerRepository for Db {
             }
             Ok(())
         })?;
-        Ok(Trigger {
-            version: trigger.version + 1,
-            ..trigger.clone()
+        Ok({
+            let mut stored = trigger.clone();
+            stored.mark_stored();
+            stored
         })
     }
 

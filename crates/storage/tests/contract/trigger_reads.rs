@@ -10,7 +10,7 @@
 
 use baton_domain::ports::{DueCursor, TriggerRepository};
 use baton_domain::schedule::CronSchedule;
-use baton_domain::trigger::{ProcessStatus, Trigger, TriggerKind};
+use baton_domain::trigger::{ProcessStatus, TriggerKind};
 use baton_storage::testing::TestDatabase;
 
 use crate::index_reads::index_reads;
@@ -32,19 +32,18 @@ async fn a_candidate_read_walks_the_fireable_index_for_its_batch_not_every_due_t
         // Per-second schedules as the engine leaves them between fires: running, not blocking,
         // each due at its own second; half are paused, which the read must pass over.
         let seconds = i64::try_from(n).unwrap();
-        let trigger = Trigger {
-            kind: TriggerKind::Scheduled(Box::new(
-                CronSchedule::parse("* * * * * *", None).unwrap(),
-            )),
-            process_status: if n % 2 == 0 {
+        let mut trigger = single_trigger(n, workflow_id(1));
+        trigger.edit(|r| {
+            r.kind =
+                TriggerKind::Scheduled(Box::new(CronSchedule::parse("* * * * * *", None).unwrap()));
+            r.process_status = if n % 2 == 0 {
                 ProcessStatus::Running
             } else {
                 ProcessStatus::Paused
-            },
-            is_blocking: false,
-            next_run: Some(at(seconds)),
-            ..single_trigger(n, workflow_id(1))
-        };
+            };
+            r.is_blocking = false;
+            r.next_run = Some(at(seconds));
+        });
         db.insert_trigger(&trigger).await.unwrap();
     }
     let now = at(10_000);
@@ -58,17 +57,17 @@ async fn a_candidate_read_walks_the_fireable_index_for_its_batch_not_every_due_t
         .unwrap();
         assert_eq!(due.len(), LIMIT as usize);
         assert!(
-            due.windows(2).all(|w| w[0].next_run < w[1].next_run),
+            due.windows(2).all(|w| w[0].next_run() < w[1].next_run()),
             "the longest overdue first"
         );
         assert!(
-            after.is_none_or(|cursor| due[0].next_run > Some(cursor.next_run)),
+            after.is_none_or(|cursor| due[0].next_run() > Some(cursor.next_run)),
             "on from the cursor"
         );
         let last = &due[due.len() - 1];
         after = Some(DueCursor {
-            next_run: last.next_run.unwrap(),
-            id: last.id,
+            next_run: last.next_run().unwrap(),
+            id: last.id(),
         });
     }
 

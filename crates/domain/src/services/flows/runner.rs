@@ -38,7 +38,7 @@ impl FlowService {
     pub async fn run_round(&self) -> Result<FlowRound, ServiceError> {
         let mut round = FlowRound::default();
         for flow in self.ports.flows.list_flows().await? {
-            if flow.current_job_id.is_none() && !flow.wants_job(self.clock.now()) {
+            if flow.current_job_id().is_none() && !flow.wants_job(self.clock.now()) {
                 continue;
             }
             let id = flow.flow_id().clone();
@@ -65,7 +65,7 @@ impl FlowService {
     /// `interval_seconds` after the job's recorded end, and a soft stop completes. Returns the
     /// flow as it now stands, or `None` when another writer changed or deleted it first.
     async fn settle(&self, flow: Flow, round: &mut FlowRound) -> Result<Option<Flow>, RepoError> {
-        let Some(job_id) = flow.current_job_id else {
+        let Some(job_id) = flow.current_job_id() else {
             return Ok(Some(flow));
         };
         let (status, ended_at) = match self.ports.jobs.get_job(job_id).await {
@@ -78,10 +78,9 @@ impl FlowService {
         };
         let now = self.clock.now();
         let mut settled = flow.clone();
-        settled.job_finished(job_id, ended_at.unwrap_or(now));
-        settled.updated_at = now;
+        settled.job_ended(job_id, ended_at.unwrap_or(now), now);
         let completes_stop =
-            flow.status != FlowStatus::Stopped && settled.status == FlowStatus::Stopped;
+            flow.status() != FlowStatus::Stopped && settled.status() == FlowStatus::Stopped;
         let events = if completes_stop {
             let mut event = self.flow_event(&settled, EventType::FlowStopped, "Flow stopped", now);
             event.job_id = Some(job_id);
@@ -117,7 +116,7 @@ impl FlowService {
         let workflow = match self
             .ports
             .workflows
-            .get_workflow(flow.config.workflow_id())
+            .get_workflow(flow.config().workflow_id())
             .await
         {
             Ok(workflow) => workflow,
@@ -158,7 +157,7 @@ impl FlowService {
     /// Stops a running flow whose workflow no longer exists.
     async fn stop_orphan(&self, mut flow: Flow, round: &mut FlowRound) -> Result<(), RepoError> {
         let now = self.clock.now();
-        let workflow = flow.config.workflow_id();
+        let workflow = flow.config().workflow_id();
         if flow.apply(FlowCommand::Stop { hard: false }, now).is_err() {
             // A soft stop is accepted in every state; nothing to do if that ever changes.
             return Ok(());

@@ -93,15 +93,16 @@ impl MemoryFlows {
         let mut lose = self.lose_writes.lock().unwrap();
         if *lose > 0 {
             *lose -= 1;
-            row.version += 1;
+            row.edit(|r| r.version += 1);
             return Err(RepoError::Conflict("changed meanwhile".into()));
         }
-        if row.version != flow.version {
+        if row.version() != flow.version() {
             return Err(RepoError::Conflict("changed meanwhile".into()));
         }
-        *row = Flow {
-            version: flow.version + 1,
-            ..flow.clone()
+        *row = {
+            let mut stored = flow.clone();
+            stored.mark_stored();
+            stored
         };
         self.events.lock().unwrap().extend_from_slice(events);
         Ok(row.clone())
@@ -158,7 +159,7 @@ impl MemoryFlows {
             .lock()
             .unwrap()
             .values()
-            .find(|f| f.current_job_id == Some(job))
+            .find(|f| f.current_job_id() == Some(job))
             .cloned()
     }
 }
@@ -179,7 +180,7 @@ impl JobCanceller for RecordingCanceller {
         self.flow_status_at_cancel
             .lock()
             .unwrap()
-            .push(flow.map(|f| f.status));
+            .push(flow.map(|f| f.status()));
         let mut jobs = self.jobs.lock().unwrap();
         let Some(stored) = jobs.get_mut(&job) else {
             return Err(RepoError::NotFound("job").into());
@@ -291,7 +292,7 @@ impl Env {
             .unwrap();
         let round = self.service.run_round().await.unwrap();
         assert_eq!(round.started.len(), 1, "{round:?}");
-        self.flows.stored(flow).current_job_id.unwrap()
+        self.flows.stored(flow).current_job_id().unwrap()
     }
 
     fn job(&self, job: JobId) -> Job {
@@ -343,13 +344,13 @@ async fn added_flows_are_stopped_and_keep_their_configuration() {
         .unwrap();
     assert_eq!(flows.len(), 2);
     let a = env.flows.stored("a");
-    assert_eq!(a.status, FlowStatus::Stopped);
-    assert_eq!(a.current_job_id, None);
-    assert_eq!(a.next_run_at, None);
-    assert_eq!(Value::Object(a.config.document().clone()), extra);
-    assert_eq!(env.flows.stored("b").config.interval_seconds(), 0);
+    assert_eq!(a.status(), FlowStatus::Stopped);
+    assert_eq!(a.current_job_id(), None);
+    assert_eq!(a.next_run_at(), None);
+    assert_eq!(Value::Object(a.config().document().clone()), extra);
+    assert_eq!(env.flows.stored("b").config().interval_seconds(), 0);
     assert!(
-        a.created_at < env.flows.stored("b").created_at,
+        a.created_at() < env.flows.stored("b").created_at(),
         "oldest first lists a batch in the order posted"
     );
 }
@@ -443,11 +444,11 @@ async fn a_replaced_configuration_keeps_the_run_state_and_takes_the_path_id() {
         .replace("sync", doc.as_object().unwrap().clone())
         .await
         .unwrap();
-    assert_eq!(stored.status, FlowStatus::Running);
-    assert_eq!(stored.current_job_id, Some(job));
-    assert_eq!(stored.config.interval_seconds(), 9);
-    assert_eq!(stored.config.document()["flow_id"], "sync");
-    assert_eq!(stored.config.document()["note"], 1);
+    assert_eq!(stored.status(), FlowStatus::Running);
+    assert_eq!(stored.current_job_id(), Some(job));
+    assert_eq!(stored.config().interval_seconds(), 9);
+    assert_eq!(stored.config().document()["flow_id"], "sync");
+    assert_eq!(stored.config().document()["note"], 1);
     assert_eq!(env.flows.stored("sync"), stored);
 }
 
@@ -497,8 +498,12 @@ async fn a_replacement_that_loses_a_race_is_applied_to_the_newer_flow() {
         .replace("sync", config("sync", 7).as_object().unwrap().clone())
         .await
         .unwrap();
-    assert_eq!(stored.config.interval_seconds(), 7);
-    assert_eq!(stored.version, 2, "the lost race moved the version on once");
+    assert_eq!(stored.config().interval_seconds(), 7);
+    assert_eq!(
+        stored.version(),
+        2,
+        "the lost race moved the version on once"
+    );
 }
 
 // ---- commands ----
@@ -508,8 +513,8 @@ async fn start_runs_a_stopped_flow_now_and_records_it() {
     let env = Env::new();
     env.add("a", 5).await;
     let flows = env.command(FlowCommand::Start, Some(&["a"])).await.unwrap();
-    assert_eq!(flows[0].status, FlowStatus::Running);
-    assert_eq!(flows[0].next_run_at, Some(NOW));
+    assert_eq!(flows[0].status(), FlowStatus::Running);
+    assert_eq!(flows[0].next_run_at(), Some(NOW));
     assert_eq!(env.flows.stored("a"), flows[0]);
     assert_eq!(env.flows.event_types(), [EventType::FlowStarted]);
     let event = env.flows.events.lock().unwrap()[0].clone();
@@ -526,7 +531,7 @@ async fn unknown_ids_are_named_and_nothing_changes() {
         .await
         .unwrap_err();
     assert_eq!(fields(err), ["flow_ids[1]", "flow_ids[2]"]);
-    assert_eq!(env.flows.stored("a").status, FlowStatus::Stopped);
+    assert_eq!(env.flows.stored("a").status(), FlowStatus::Stopped);
     let err = env
         .command(FlowCommand::Start, Some(&[]))
         .await
@@ -580,18 +585,18 @@ async fn without_ids_pause_and_resume_reach_the_flows_they_can_change() {
     let paused = env.command(FlowCommand::Pause, None).await.unwrap();
     let names: Vec<&str> = paused.iter().map(|f| f.flow_id().as_str()).collect();
     assert_eq!(names, ["a", "b"]);
-    assert!(paused.iter().all(|f| f.status == FlowStatus::Paused));
-    assert_eq!(env.flows.stored("c").status, FlowStatus::Stopped);
+    assert!(paused.iter().all(|f| f.status() == FlowStatus::Paused));
+    assert_eq!(env.flows.stored("c").status(), FlowStatus::Stopped);
     let resumed = env.command(FlowCommand::Resume, None).await.unwrap();
     assert_eq!(resumed.len(), 2);
-    assert!(resumed.iter().all(|f| f.status == FlowStatus::Running));
+    assert!(resumed.iter().all(|f| f.status() == FlowStatus::Running));
     let started = env.command(FlowCommand::Start, None).await.unwrap();
     assert_eq!(started.len(), 3);
     let stopped = env
         .command(FlowCommand::Stop { hard: false }, None)
         .await
         .unwrap();
-    assert!(stopped.iter().all(|f| f.status == FlowStatus::Stopped));
+    assert!(stopped.iter().all(|f| f.status() == FlowStatus::Stopped));
 }
 
 #[tokio::test]
@@ -602,8 +607,8 @@ async fn a_hard_stop_cancels_the_current_job_and_stops_the_flow() {
         .command(FlowCommand::Stop { hard: true }, Some(&["a"]))
         .await
         .unwrap();
-    assert_eq!(flows[0].status, FlowStatus::Stopped);
-    assert_eq!(flows[0].current_job_id, None);
+    assert_eq!(flows[0].status(), FlowStatus::Stopped);
+    assert_eq!(flows[0].current_job_id(), None);
     assert_eq!(*env.canceller.cancelled.lock().unwrap(), [job]);
     assert_eq!(
         *env.canceller.flow_status_at_cancel.lock().unwrap(),
@@ -634,7 +639,7 @@ async fn a_hard_stop_of_a_job_that_already_ended_still_stops_the_flow() {
         .command(FlowCommand::Stop { hard: true }, Some(&["a"]))
         .await
         .unwrap();
-    assert_eq!(flows[0].status, FlowStatus::Stopped);
+    assert_eq!(flows[0].status(), FlowStatus::Stopped);
     assert_eq!(env.job(job).status(), JobStatus::Completed);
     assert!(env.canceller.cancelled.lock().unwrap().is_empty());
 }
@@ -647,8 +652,8 @@ async fn a_soft_stop_waits_for_the_job_and_then_stops() {
         .command(FlowCommand::Stop { hard: false }, Some(&["a"]))
         .await
         .unwrap();
-    assert_eq!(flows[0].status, FlowStatus::Stopping);
-    assert_eq!(flows[0].current_job_id, Some(job));
+    assert_eq!(flows[0].status(), FlowStatus::Stopping);
+    assert_eq!(flows[0].current_job_id(), Some(job));
     assert!(env.canceller.cancelled.lock().unwrap().is_empty());
     assert_eq!(env.job(job).status(), JobStatus::Pending);
 
@@ -659,8 +664,8 @@ async fn a_soft_stop_waits_for_the_job_and_then_stops() {
     assert_eq!(round.stopped, [id("a")]);
     assert!(round.started.is_empty(), "a stopped flow starts nothing");
     let flow = env.flows.stored("a");
-    assert_eq!(flow.status, FlowStatus::Stopped);
-    assert_eq!(flow.current_job_id, None);
+    assert_eq!(flow.status(), FlowStatus::Stopped);
+    assert_eq!(flow.current_job_id(), None);
     assert_eq!(
         env.flows.event_types().last(),
         Some(&EventType::FlowStopped)
@@ -693,7 +698,7 @@ async fn a_command_that_loses_a_race_is_judged_again_on_the_newer_flow() {
             r.completed_at = None;
         });
         flow.job_started(next.id(), NOW);
-        flow.version += 1;
+        flow.edit(|r| r.version += 1);
         env.flows
             .jobs
             .lock()
@@ -706,7 +711,7 @@ async fn a_command_that_loses_a_race_is_judged_again_on_the_newer_flow() {
         .command(FlowCommand::Stop { hard: true }, Some(&["a"]))
         .await
         .unwrap();
-    assert_eq!(flows[0].status, FlowStatus::Stopped);
+    assert_eq!(flows[0].status(), FlowStatus::Stopped);
     assert_eq!(env.job(second).status(), JobStatus::Cancelled);
     assert!(env.canceller.cancelled.lock().unwrap().contains(&second));
 }
@@ -716,14 +721,14 @@ async fn pause_lets_the_job_run_on_and_resume_starts_the_next() {
     let env = Env::new();
     let job = env.running_with_job("a", 30).await;
     let flows = env.command(FlowCommand::Pause, Some(&["a"])).await.unwrap();
-    assert_eq!(flows[0].status, FlowStatus::Paused);
+    assert_eq!(flows[0].status(), FlowStatus::Paused);
     assert_eq!(env.job(job).status(), JobStatus::Pending, "the job runs on");
     env.advance(Duration::seconds(10));
     env.complete(job);
     env.service.run_round().await.unwrap();
     let flow = env.flows.stored("a");
-    assert_eq!(flow.current_job_id, None);
-    assert_eq!(flow.next_run_at, Some(env.now() + Duration::seconds(30)));
+    assert_eq!(flow.current_job_id(), None);
+    assert_eq!(flow.next_run_at(), Some(env.now() + Duration::seconds(30)));
     env.advance(Duration::hours(1));
     let round = env.service.run_round().await.unwrap();
     assert!(round.started.is_empty(), "a paused flow starts nothing");
@@ -769,8 +774,8 @@ async fn the_next_job_starts_interval_seconds_after_the_last_one_ended() {
     assert_eq!(round.settled, [(id("a"), first, JobStatus::Completed)]);
     assert!(round.started.is_empty());
     let flow = env.flows.stored("a");
-    assert_eq!(flow.next_run_at, Some(ended + Duration::seconds(30)));
-    assert_eq!(flow.status, FlowStatus::Running);
+    assert_eq!(flow.next_run_at(), Some(ended + Duration::seconds(30)));
+    assert_eq!(flow.status(), FlowStatus::Running);
 
     env.advance(Duration::seconds(27));
     assert!(env.service.run_round().await.unwrap().started.is_empty());
@@ -818,7 +823,7 @@ async fn a_start_that_loses_the_race_records_no_job() {
     assert_eq!(round.lost_races, 1);
     assert!(round.started.is_empty());
     assert_eq!(env.job_count(), 0);
-    assert_eq!(env.flows.stored("a").current_job_id, None);
+    assert_eq!(env.flows.stored("a").current_job_id(), None);
 }
 
 #[tokio::test]
@@ -851,13 +856,13 @@ async fn a_flow_whose_workflow_is_gone_is_stopped() {
     env.command(FlowCommand::Start, Some(&["a"])).await.unwrap();
     // The workflow was deleted after the flow was configured.
     let mut flow = env.flows.stored("a");
-    let mut doc = flow.config.document().clone();
+    let mut doc = flow.config().document().clone();
     doc.insert("workflow_id".into(), json!(other_workflow_id().to_string()));
-    flow.config = FlowConfig::parse(Value::Object(doc)).unwrap();
+    flow.edit(|r| r.config = FlowConfig::parse(Value::Object(doc)).unwrap());
     env.flows.put(flow);
     let round = env.service.run_round().await.unwrap();
     assert_eq!(round.orphaned, [id("a")]);
-    assert_eq!(env.flows.stored("a").status, FlowStatus::Stopped);
+    assert_eq!(env.flows.stored("a").status(), FlowStatus::Stopped);
     assert_eq!(env.job_count(), 0);
     let event = env.flows.events.lock().unwrap().last().cloned().unwrap();
     assert_eq!(event.event_type, EventType::FlowStopped);

@@ -188,7 +188,10 @@ impl JobService {
             .collect();
         if let Some(&first) = let_go.first() {
             self.update_robot(robot, first, "clear the robot's finished job", |record| {
-                if !record.current_job_id.is_some_and(|id| let_go.contains(&id)) {
+                if !record
+                    .current_job_id()
+                    .is_some_and(|id| let_go.contains(&id))
+                {
                     return false;
                 }
                 record.release_job();

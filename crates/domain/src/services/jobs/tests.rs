@@ -541,7 +541,9 @@ async fn finishing_clears_the_robots_current_job() {
     mocks
         .robots
         .expect_save_robot()
-        .withf(|record, _| record.current_job_id.is_none() && record.status == RobotStatus::Idle)
+        .withf(|record, _| {
+            record.current_job_id().is_none() && record.status() == RobotStatus::Idle
+        })
         .times(1)
         .returning(|_, _| Ok(()));
     let (service, _) = mocks.service();
@@ -604,7 +606,7 @@ async fn a_claim_hands_out_the_job_with_its_workflow_and_marks_the_robot_busy() 
     mocks
         .robots
         .expect_save_robot()
-        .withf(|record, _| record.current_job_id == Some(job_id()))
+        .withf(|record, _| record.current_job_id() == Some(job_id()))
         .times(1)
         .returning(|_, _| Ok(()));
     let (service, _) = mocks.service();
@@ -811,7 +813,7 @@ async fn a_batched_claim_reads_each_workflow_once_and_shows_the_last_job() {
     mocks
         .robots
         .expect_save_robot()
-        .withf(|record, _| record.current_job_id == Some(nth_id(3)))
+        .withf(|record, _| record.current_job_id() == Some(nth_id(3)))
         .times(1)
         .returning(|_, _| Ok(()));
     let (service, _) = mocks.service();
@@ -868,7 +870,7 @@ async fn a_batched_report_stores_the_held_jobs_in_one_write_and_refuses_the_rest
     mocks
         .robots
         .expect_save_robot()
-        .withf(|record, _| record.current_job_id.is_none())
+        .withf(|record, _| record.current_job_id().is_none())
         .times(1)
         .returning(|_, _| Ok(()));
     let (service, _) = mocks.service();

@@ -46,7 +46,7 @@ impl Mocks {
 
 fn robot(id: &str, status: RobotStatus) -> Robot {
     let mut robot = Robot::register(RobotId::parse(id).unwrap(), None, None, MIDNIGHT).unwrap();
-    robot.status = status;
+    robot.edit(|r| r.status = status);
     robot
 }
 
@@ -171,7 +171,7 @@ async fn a_robot_shows_the_jobs_it_finished_today() {
             ])
         });
     let metrics = m.service().robot(&id).await.unwrap();
-    assert_eq!(metrics.robot.robot_id, id);
+    assert_eq!(metrics.robot.robot_id(), &id);
     assert_eq!(metrics.jobs_completed_today, 3);
     assert_eq!(metrics.jobs_failed_today, 2);
     assert_eq!(metrics.average_job_duration_seconds, 2.333);

@@ -26,11 +26,13 @@ fn busy_robot(name: &str) -> Robot {
         micros(T0, 11),
     )
     .unwrap();
-    robot.capabilities = vec![
-        "Log".to_owned(),
-        "HttpRequest".to_owned(),
-        "Ünïcode".to_owned(),
-    ];
+    robot.edit(|r| {
+        r.capabilities = vec![
+            "Log".to_owned(),
+            "HttpRequest".to_owned(),
+            "Ünïcode".to_owned(),
+        ]
+    });
     robot.take_job(job_id(1));
     robot.heartbeat(
         RobotLoad::new(12.5, 2048.25, 33.3).unwrap(),
@@ -59,8 +61,8 @@ pub async fn robots_read_back_as_written(db: SharedStore) {
     let fresh = new_robot("robot-a");
     db.insert_robot(&busy).await.unwrap();
     db.insert_robot(&fresh).await.unwrap();
-    assert_eq!(db.get_robot(&busy.robot_id).await.unwrap(), busy);
-    assert_eq!(db.get_robot(&fresh.robot_id).await.unwrap(), fresh);
+    assert_eq!(db.get_robot(&busy.robot_id()).await.unwrap(), busy);
+    assert_eq!(db.get_robot(&fresh.robot_id()).await.unwrap(), fresh);
     assert_eq!(
         db.list_robots(None).await.unwrap(),
         vec![fresh.clone(), busy.clone()],
@@ -117,32 +119,34 @@ pub async fn save_inserts_then_replaces_every_field_with_events(db: SharedStore)
         .await
         .unwrap();
     assert_eq!(
-        db.get_robot(&busy.robot_id).await.unwrap(),
+        db.get_robot(&busy.robot_id()).await.unwrap(),
         busy,
         "saving an unknown robot inserts it"
     );
 
     // Every field changes, optional ones to None.
     let mut changed = busy.clone();
-    changed.hostname = None;
-    changed.token_hash = None;
+    changed.edit(|r| {
+        r.hostname = None;
+        r.token_hash = None;
+        r.capabilities.clear();
+    });
     changed.release_job();
-    changed.capabilities.clear();
     changed.heartbeat(
         RobotLoad::new(99.0, 1.5, 0.0).unwrap(),
         micros(at(30), 999_999),
     );
-    changed.created_at = micros(T0, 22);
+    changed.edit(|r| r.created_at = micros(T0, 22));
     db.save_robot(&changed, &[event(2, EventType::RobotOnline, at(30))])
         .await
         .unwrap();
-    assert_eq!(db.get_robot(&busy.robot_id).await.unwrap(), changed);
+    assert_eq!(db.get_robot(&busy.robot_id()).await.unwrap(), changed);
 
     let mut offline = changed.clone();
-    offline.last_heartbeat = None;
+    offline.edit(|r| r.last_heartbeat = None);
     offline.mark_offline();
     db.save_robot(&offline, &[]).await.unwrap();
-    assert_eq!(db.get_robot(&busy.robot_id).await.unwrap(), offline);
+    assert_eq!(db.get_robot(&busy.robot_id()).await.unwrap(), offline);
     assert_eq!(event_count(&db).await, 2);
 }
 
@@ -154,7 +158,7 @@ pub async fn stale_robots_are_online_ones_without_a_recent_heartbeat(db: SharedS
         robot
     };
     let mut never_seen_online = new_robot("a-never");
-    never_seen_online.status = RobotStatus::Idle;
+    never_seen_online.edit(|r| r.status = RobotStatus::Idle);
     let mut offline_and_old = beat("e-offline", at(1));
     offline_and_old.mark_offline();
     for robot in [
@@ -172,7 +176,7 @@ pub async fn stale_robots_are_online_ones_without_a_recent_heartbeat(db: SharedS
         .await
         .unwrap()
         .into_iter()
-        .map(|r| r.robot_id.to_string())
+        .map(|r| r.robot_id().to_string())
         .collect();
     assert_eq!(
         stale,
@@ -184,7 +188,7 @@ pub async fn stale_robots_are_online_ones_without_a_recent_heartbeat(db: SharedS
 pub async fn marking_offline_loses_to_a_newer_heartbeat(db: SharedStore) {
     let robot = busy_robot("r1");
     db.insert_robot(&robot).await.unwrap();
-    let seen = robot.last_heartbeat;
+    let seen = robot.last_heartbeat();
 
     // A heartbeat arrives after the sweeper read the robot.
     let mut fresh = robot.clone();
@@ -193,7 +197,7 @@ pub async fn marking_offline_loses_to_a_newer_heartbeat(db: SharedStore) {
 
     let marked = db
         .mark_robot_offline(
-            &robot.robot_id,
+            &robot.robot_id(),
             seen,
             &[event(1, EventType::RobotOffline, at(60))],
         )
@@ -201,7 +205,7 @@ pub async fn marking_offline_loses_to_a_newer_heartbeat(db: SharedStore) {
         .unwrap();
     assert!(!marked);
     assert_eq!(
-        db.get_robot(&robot.robot_id).await.unwrap(),
+        db.get_robot(&robot.robot_id()).await.unwrap(),
         fresh,
         "the robot stays online"
     );
@@ -213,8 +217,8 @@ pub async fn marking_offline_loses_to_a_newer_heartbeat(db: SharedStore) {
 
     let marked = db
         .mark_robot_offline(
-            &robot.robot_id,
-            fresh.last_heartbeat,
+            &robot.robot_id(),
+            fresh.last_heartbeat(),
             &[event(2, EventType::RobotOffline, at(200))],
         )
         .await
@@ -222,13 +226,13 @@ pub async fn marking_offline_loses_to_a_newer_heartbeat(db: SharedStore) {
     assert!(marked);
     let mut expected = fresh.clone();
     expected.mark_offline();
-    assert_eq!(db.get_robot(&robot.robot_id).await.unwrap(), expected);
+    assert_eq!(db.get_robot(&robot.robot_id()).await.unwrap(), expected);
     assert_eq!(event_count(&db).await, 1);
 
     let again = db
         .mark_robot_offline(
-            &robot.robot_id,
-            fresh.last_heartbeat,
+            &robot.robot_id(),
+            fresh.last_heartbeat(),
             &[event(3, EventType::RobotOffline, at(201))],
         )
         .await
@@ -239,17 +243,17 @@ pub async fn marking_offline_loses_to_a_newer_heartbeat(db: SharedStore) {
 
 pub async fn a_robot_never_seen_is_marked_by_a_null_heartbeat(db: SharedStore) {
     let mut robot = new_robot("r1");
-    robot.status = RobotStatus::Idle;
+    robot.edit(|r| r.status = RobotStatus::Idle);
     db.insert_robot(&robot).await.unwrap();
     assert!(
-        !db.mark_robot_offline(&robot.robot_id, Some(at(1)), &[])
+        !db.mark_robot_offline(&robot.robot_id(), Some(at(1)), &[])
             .await
             .unwrap(),
         "a heartbeat it never sent"
     );
     assert!(
         db.mark_robot_offline(
-            &robot.robot_id,
+            &robot.robot_id(),
             None,
             &[event(1, EventType::RobotOffline, at(2))]
         )
@@ -257,7 +261,7 @@ pub async fn a_robot_never_seen_is_marked_by_a_null_heartbeat(db: SharedStore) {
         .unwrap()
     );
     assert_eq!(
-        db.get_robot(&robot.robot_id).await.unwrap().status,
+        db.get_robot(&robot.robot_id()).await.unwrap().status(),
         RobotStatus::Offline
     );
     assert_eq!(event_count(&db).await, 1);
@@ -282,7 +286,7 @@ pub async fn robots_are_found_by_their_token_hash(db: SharedStore) {
         Err(RepoError::NotFound(_))
     ));
     let mut twin = new_robot("r3");
-    twin.token_hash = with_token.token_hash.clone();
+    twin.edit(|r| r.token_hash = with_token.token_hash().map(str::to_owned));
     assert!(
         matches!(db.insert_robot(&twin).await, Err(RepoError::Conflict(_))),
         "two robots never share a token"

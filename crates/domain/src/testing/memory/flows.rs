@@ -15,7 +15,7 @@ impl State {
     fn check_flow_version(&self, flow: &Flow) -> RepoResult<()> {
         match self.flows.get(flow.flow_id()) {
             None => Err(RepoError::NotFound("flow")),
-            Some(stored) if stored.version != flow.version => Err(RepoError::Conflict(
+            Some(stored) if stored.version() != flow.version() => Err(RepoError::Conflict(
                 "the flow changed meanwhile; reload it and retry".to_owned(),
             )),
             Some(_) => Ok(()),
@@ -23,9 +23,10 @@ impl State {
     }
 
     fn store_flow(&mut self, flow: &Flow) -> Flow {
-        let stored = Flow {
-            version: flow.version + 1,
-            ..flow.clone()
+        let stored = {
+            let mut stored = flow.clone();
+            stored.mark_stored();
+            stored
         };
         self.flows.insert(stored.flow_id().clone(), stored.clone());
         stored
@@ -33,7 +34,7 @@ impl State {
 }
 
 fn oldest_first(flows: &mut [&Flow]) {
-    flows.sort_by(|a, b| (a.created_at, a.flow_id()).cmp(&(b.created_at, b.flow_id())));
+    flows.sort_by(|a, b| (a.created_at(), a.flow_id()).cmp(&(b.created_at(), b.flow_id())));
 }
 
 #[async_trait]

@@ -12,11 +12,11 @@ use crate::robot::{Robot, RobotId, RobotStatus};
 impl State {
     /// Two robots never share a token hash, as the databases' unique index has it.
     fn check_token_hash(&self, robot: &Robot) -> RepoResult<()> {
-        let Some(hash) = &robot.token_hash else {
+        let Some(hash) = &robot.token_hash() else {
             return Ok(());
         };
         let shared = self.robots.values().any(|other| {
-            other.robot_id != robot.robot_id && other.token_hash.as_ref() == Some(hash)
+            other.robot_id() != robot.robot_id() && other.token_hash().as_ref() == Some(hash)
         });
         if shared {
             return Err(RepoError::Conflict(
@@ -31,14 +31,14 @@ impl State {
 impl RobotRepository for InMemoryStore {
     async fn insert_robot(&self, robot: &Robot) -> RepoResult<()> {
         let mut state = self.state();
-        if state.robots.contains_key(&robot.robot_id) {
+        if state.robots.contains_key(&robot.robot_id()) {
             return Err(RepoError::Conflict(format!(
                 "robot '{}' already exists",
-                robot.robot_id
+                robot.robot_id()
             )));
         }
         state.check_token_hash(robot)?;
-        state.robots.insert(robot.robot_id.clone(), robot.clone());
+        state.robots.insert(robot.robot_id().clone(), robot.clone());
         Ok(())
     }
 
@@ -54,7 +54,7 @@ impl RobotRepository for InMemoryStore {
         self.state()
             .robots
             .values()
-            .find(|r| r.token_hash.as_deref() == Some(token_hash))
+            .find(|r| r.token_hash().as_deref() == Some(token_hash))
             .cloned()
             .ok_or(RepoError::NotFound("robot"))
     }
@@ -64,7 +64,7 @@ impl RobotRepository for InMemoryStore {
             .state()
             .robots
             .values()
-            .filter(|r| status.is_none_or(|s| r.status == s))
+            .filter(|r| status.is_none_or(|s| r.status() == s))
             .cloned()
             .collect())
     }
@@ -74,7 +74,7 @@ impl RobotRepository for InMemoryStore {
         state.check_token_hash(robot)?;
         state.check_events(events)?;
         // Every field is replaced, the creation date too: the last writer wins.
-        state.robots.insert(robot.robot_id.clone(), robot.clone());
+        state.robots.insert(robot.robot_id().clone(), robot.clone());
         state.append_events(events);
         Ok(())
     }
@@ -92,8 +92,8 @@ impl RobotRepository for InMemoryStore {
             .state()
             .robots
             .values()
-            .filter(|r| r.status != RobotStatus::Offline)
-            .filter(|r| r.last_heartbeat.is_none_or(|seen| seen < before))
+            .filter(|r| r.status() != RobotStatus::Offline)
+            .filter(|r| r.last_heartbeat().is_none_or(|seen| seen < before))
             .cloned()
             .collect())
     }
@@ -106,14 +106,14 @@ impl RobotRepository for InMemoryStore {
     ) -> RepoResult<bool> {
         let mut state = self.state();
         let marks = state.robots.get(id).is_some_and(|r| {
-            r.status != RobotStatus::Offline && r.last_heartbeat == seen_heartbeat
+            r.status() != RobotStatus::Offline && r.last_heartbeat() == seen_heartbeat
         });
         if !marks {
             return Ok(false);
         }
         state.check_events(events)?;
         if let Some(robot) = state.robots.get_mut(id) {
-            robot.status = RobotStatus::Offline;
+            robot.edit(|r| r.status = RobotStatus::Offline);
         }
         state.append_events(events);
         Ok(true)

@@ -162,23 +162,23 @@ impl LiveFeeds {
         let mut published = 0;
         for robot in &robots {
             let now_seen = Seen {
-                status: robot.status,
-                last_heartbeat: robot.last_heartbeat,
-                current_job_id: robot.current_job_id,
+                status: robot.status(),
+                last_heartbeat: robot.last_heartbeat(),
+                current_job_id: robot.current_job_id(),
             };
             if let Some(before) = &before {
-                let previous = before.get(&robot.robot_id);
+                let previous = before.get(&robot.robot_id());
                 if previous != Some(&now_seen) {
                     // A heartbeat is dated by the robot's beat; any other change by this look.
                     let beat = robot
-                        .last_heartbeat
+                        .last_heartbeat()
                         .filter(|beat| previous.is_none_or(|p| p.last_heartbeat != Some(*beat)));
                     let update = messages::robot_update(robot, beat.unwrap_or(now));
                     self.hub.publish(Feed::RobotStatus, update);
                     published += 1;
                 }
             }
-            seen.insert(robot.robot_id.clone(), now_seen);
+            seen.insert(robot.robot_id().clone(), now_seen);
         }
         *guard = Some(seen);
         Ok(published)

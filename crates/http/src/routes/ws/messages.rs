@@ -41,15 +41,15 @@ pub fn job_update(event: &Event) -> Option<Update> {
 /// `memory_percent`, `current_job_id`, `hostname` and `last_heartbeat`.
 pub fn robot_update(robot: &Robot, timestamp: Timestamp) -> Update {
     let message = json!({
-        "robot_id": robot.robot_id.as_str(),
-        "status": robot.status.as_str(),
-        "cpu_percent": robot.load.cpu_percent,
-        "memory_mb": robot.load.memory_mb,
+        "robot_id": robot.robot_id().as_str(),
+        "status": robot.status().as_str(),
+        "cpu_percent": robot.load().cpu_percent,
+        "memory_mb": robot.load().memory_mb,
         "timestamp": rfc3339(timestamp),
-        "memory_percent": robot.load.memory_percent,
-        "current_job_id": robot.current_job_id.map(|id| id.to_string()),
-        "hostname": robot.hostname,
-        "last_heartbeat": robot.last_heartbeat.map(rfc3339),
+        "memory_percent": robot.load().memory_percent,
+        "current_job_id": robot.current_job_id().map(|id| id.to_string()),
+        "hostname": robot.hostname(),
+        "last_heartbeat": robot.last_heartbeat().map(rfc3339),
     });
     Arc::from(message.to_string())
 }

@@ -53,12 +53,12 @@ impl Db {
         // A trigger named twice fires once, by its first fire: a set UPDATE would store it once
         // yet answer for both, and the second's job would be written.
         let mut seen = HashSet::new();
-        let first: Vec<bool> = fires.iter().map(|f| seen.insert(f.trigger.id)).collect();
+        let first: Vec<bool> = fires.iter().map(|f| seen.insert(f.trigger.id())).collect();
         let rows: Vec<CheckedRow> = fires
             .iter()
             .zip(&first)
             .filter(|(_, first)| **first)
-            .map(|(fire, _)| (bumped_row(&fire.trigger), fire.trigger.version))
+            .map(|(fire, _)| (bumped_row(&fire.trigger), fire.trigger.version()))
             .collect();
         let stored: Vec<bool> = crate::transaction!(self, |conn| {
             let mut matched = conn.store_checked(rows).await?.into_iter();
