@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::Db;
+use crate::db::Db;
 use crate::failure_batch::FailureBatch;
 use crate::group_commit::GroupCommit;
 use crate::pool::{ConnectOptions, Pools, StorageError, Target};

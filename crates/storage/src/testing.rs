@@ -14,7 +14,8 @@ use std::hash::{Hash, Hasher};
 use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
-use crate::{ConnectOptions, Db};
+use crate::db::Db;
+use crate::pool::ConnectOptions;
 
 /// The server tests use when `BATON_TEST_DATABASE_URL` is not set.
 pub const DEFAULT_TEST_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";

@@ -224,7 +224,7 @@ impl QueueService {
             let retries = match max_retries.get(item.queue_name().as_str()) {
                 Some(retries) => *retries,
                 None => {
-                    let queue = self.repo.get_queue(&item.queue_name()).await?;
+                    let queue = self.repo.get_queue(item.queue_name()).await?;
                     let retries = queue.settings.max_retries;
                     max_retries.insert(item.queue_name().as_str().to_owned(), retries);
                     retries

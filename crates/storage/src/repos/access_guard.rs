@@ -9,7 +9,7 @@ use baton_domain::{RepoError, RepoResult, Timestamp};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use crate::Db;
+use crate::db::Db;
 use crate::failure_batch::{AuthFailure, FailureWriter};
 use crate::repos::batch::LoadMany;
 use crate::schema::{auth_failures, ip_bans, revoked_tokens};

@@ -9,7 +9,7 @@ use diesel_async::RunQueryDsl;
 
 use super::event_rows::EventRow;
 use super::rows::to_u64;
-use crate::Db;
+use crate::db::Db;
 use crate::error::DbResult;
 use crate::schema::events;
 use crate::sql_types::DbTime;

@@ -13,7 +13,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::rows::{object_to_text, text_to_value};
-use crate::Db;
+use crate::db::Db;
 use crate::error::{DbError, DbResult, corrupt};
 use crate::schema::flows;
 use crate::sql_types::{DbTime, DbUuid};

@@ -19,7 +19,7 @@ use diesel::sql_types::{BigInt, Double, Text};
 use diesel_async::RunQueryDsl;
 
 use super::rows::to_u64;
-use crate::Db;
+use crate::db::Db;
 use crate::error::{DbResult, corrupt};
 use crate::schema::jobs;
 use crate::sql_types::{DbTime, DbUuid};

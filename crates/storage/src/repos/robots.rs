@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::rows::text_to_value;
-use crate::Db;
+use crate::db::Db;
 use crate::error::{DbError, DbResult, corrupt};
 use crate::schema::robots;
 use crate::sql_types::{DbTime, DbUuid};

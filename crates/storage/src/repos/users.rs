@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::rows::{roles_to_text, text_to_roles};
-use crate::Db;
+use crate::db::Db;
 use crate::error::{DbResult, corrupt};
 use crate::pool::Backend;
 use crate::schema::{api_keys, users};

@@ -10,7 +10,7 @@ use baton_domain::{RepoError, RepoResult};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use crate::Db;
+use crate::db::Db;
 use crate::error::{DbError, DbResult, corrupt};
 use crate::schema::{webhooks, workflows};
 use crate::sql_types::{DbTime, DbUuid};

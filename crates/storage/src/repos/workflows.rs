@@ -15,7 +15,7 @@ use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 
 use super::rows::{object_to_text, text_to_object, text_to_value, to_u64};
-use crate::Db;
+use crate::db::Db;
 use crate::error::{DbError, DbResult, corrupt, map_diesel};
 use crate::schema::{agents, messages, triggers, workflows};
 use crate::sql_types::{DbTime, DbUuid, UtcTime};

@@ -24,7 +24,7 @@ impl State {
                 continue;
             }
             let created = missing
-                .entry(&item.queue_name())
+                .entry(item.queue_name())
                 .or_insert(item.updated_at());
             *created = (*created).min(item.updated_at());
         }
@@ -49,7 +49,7 @@ impl State {
     /// The reference `item` takes, when its queue requires unique ones.
     fn reference_of(&self, item: &QueueItem) -> Option<(String, String)> {
         let reference = item.reference()?;
-        self.requires_unique_references(&item.queue_name())
+        self.requires_unique_references(item.queue_name())
             .then(|| (item.queue_name().as_str().to_owned(), reference.to_owned()))
     }
 

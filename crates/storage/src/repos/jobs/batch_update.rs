@@ -12,13 +12,13 @@
 //! through the primary key even when the planner has no statistics (it otherwise hashes the
 //! records and scans the whole table: 9.7 ms instead of 1.7 ms for 50 of 20,000 jobs). SQLite
 //! runs in the process, where a statement costs no round trip and little parsing, so it keeps
-//! the one-UPDATE-per-job path of [`super::JobRow`].
+//! the one-UPDATE-per-job path of [`super::row::JobRow`].
 
 use diesel::QueryableByName;
 use diesel::pg::Pg;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 
-use super::JobRow;
+use super::row::JobRow;
 use crate::sql_types::{DbTime, DbUuid};
 
 /// Every column of `jobs` but the key is set from the arrays, as `update_job` sets them; the

@@ -28,8 +28,8 @@ use baton_domain::{RepoError, RepoResult, Timestamp};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::{INSERT_CHUNK, QueueItemRow, QueueRow, ReferenceRow};
-use crate::Db;
+use super::row::{INSERT_CHUNK, QueueItemRow, QueueRow, ReferenceRow};
+use crate::db::Db;
 use crate::error::map_diesel;
 use crate::group_commit::BatchWriter;
 use crate::pool::Backend;

@@ -28,8 +28,8 @@ use diesel::QueryResult;
 use diesel::prelude::*;
 use diesel_async::AsyncPgConnection;
 
-use super::{TriggerRow, bumped_row};
-use crate::Db;
+use super::row::{TriggerRow, bumped_row};
+use crate::db::Db;
 use crate::pool::SqliteConn;
 use crate::repos::event_rows::NewEventRow;
 use crate::schema::triggers;
