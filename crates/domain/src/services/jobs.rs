@@ -382,7 +382,7 @@ impl JobService {
             if self
                 .ports
                 .robots
-                .mark_robot_offline(&robot.robot_id(), robot.last_heartbeat(), &[event])
+                .mark_robot_offline(robot.robot_id(), robot.last_heartbeat(), &[event])
                 .await?
             {
                 marked += 1;

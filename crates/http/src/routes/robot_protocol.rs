@@ -83,7 +83,7 @@ impl<'a> From<&'a ClaimedJob> for ClaimView<'a> {
             workflow_id: job.workflow_id().to_string(),
             workflow_name: job.workflow_name().to_string(),
             workflow_json: claimed.workflow.graph.source(),
-            input: &job.input(),
+            input: job.input(),
             priority: job.priority().value(),
             execution_mode: job.execution_mode().as_str(),
             lease_expires_at: job.lease_expires_at().map(rfc3339),

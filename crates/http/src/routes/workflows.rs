@@ -113,7 +113,7 @@ impl SubmitResponse {
             }
             Started::Schedule(trigger) => {
                 response.schedule_id = Some(trigger.id().to_string());
-                response.message = schedule_message(&trigger.kind(), trigger.next_run());
+                response.message = schedule_message(trigger.kind(), trigger.next_run());
             }
             Started::Webhook { token } => {
                 response.webhook_url = Some(format!("{origin}/api/v1/webhooks/{token}"));

@@ -61,8 +61,8 @@ pub async fn robots_read_back_as_written(db: SharedStore) {
     let fresh = new_robot("robot-a");
     db.insert_robot(&busy).await.unwrap();
     db.insert_robot(&fresh).await.unwrap();
-    assert_eq!(db.get_robot(&busy.robot_id()).await.unwrap(), busy);
-    assert_eq!(db.get_robot(&fresh.robot_id()).await.unwrap(), fresh);
+    assert_eq!(db.get_robot(busy.robot_id()).await.unwrap(), busy);
+    assert_eq!(db.get_robot(fresh.robot_id()).await.unwrap(), fresh);
     assert_eq!(
         db.list_robots(None).await.unwrap(),
         vec![fresh.clone(), busy.clone()],
@@ -119,7 +119,7 @@ pub async fn save_inserts_then_replaces_every_field_with_events(db: SharedStore)
         .await
         .unwrap();
     assert_eq!(
-        db.get_robot(&busy.robot_id()).await.unwrap(),
+        db.get_robot(busy.robot_id()).await.unwrap(),
         busy,
         "saving an unknown robot inserts it"
     );
@@ -140,13 +140,13 @@ pub async fn save_inserts_then_replaces_every_field_with_events(db: SharedStore)
     db.save_robot(&changed, &[event(2, EventType::RobotOnline, at(30))])
         .await
         .unwrap();
-    assert_eq!(db.get_robot(&busy.robot_id()).await.unwrap(), changed);
+    assert_eq!(db.get_robot(busy.robot_id()).await.unwrap(), changed);
 
     let mut offline = changed.clone();
     offline.edit(|r| r.last_heartbeat = None);
     offline.mark_offline();
     db.save_robot(&offline, &[]).await.unwrap();
-    assert_eq!(db.get_robot(&busy.robot_id()).await.unwrap(), offline);
+    assert_eq!(db.get_robot(busy.robot_id()).await.unwrap(), offline);
     assert_eq!(event_count(&db).await, 2);
 }
 
@@ -197,7 +197,7 @@ pub async fn marking_offline_loses_to_a_newer_heartbeat(db: SharedStore) {
 
     let marked = db
         .mark_robot_offline(
-            &robot.robot_id(),
+            robot.robot_id(),
             seen,
             &[event(1, EventType::RobotOffline, at(60))],
         )
@@ -205,7 +205,7 @@ pub async fn marking_offline_loses_to_a_newer_heartbeat(db: SharedStore) {
         .unwrap();
     assert!(!marked);
     assert_eq!(
-        db.get_robot(&robot.robot_id()).await.unwrap(),
+        db.get_robot(robot.robot_id()).await.unwrap(),
         fresh,
         "the robot stays online"
     );
@@ -217,7 +217,7 @@ pub async fn marking_offline_loses_to_a_newer_heartbeat(db: SharedStore) {
 
     let marked = db
         .mark_robot_offline(
-            &robot.robot_id(),
+            robot.robot_id(),
             fresh.last_heartbeat(),
             &[event(2, EventType::RobotOffline, at(200))],
         )
@@ -226,12 +226,12 @@ pub async fn marking_offline_loses_to_a_newer_heartbeat(db: SharedStore) {
     assert!(marked);
     let mut expected = fresh.clone();
     expected.mark_offline();
-    assert_eq!(db.get_robot(&robot.robot_id()).await.unwrap(), expected);
+    assert_eq!(db.get_robot(robot.robot_id()).await.unwrap(), expected);
     assert_eq!(event_count(&db).await, 1);
 
     let again = db
         .mark_robot_offline(
-            &robot.robot_id(),
+            robot.robot_id(),
             fresh.last_heartbeat(),
             &[event(3, EventType::RobotOffline, at(201))],
         )
@@ -246,14 +246,14 @@ pub async fn a_robot_never_seen_is_marked_by_a_null_heartbeat(db: SharedStore) {
     robot.edit(|r| r.status = RobotStatus::Idle);
     db.insert_robot(&robot).await.unwrap();
     assert!(
-        !db.mark_robot_offline(&robot.robot_id(), Some(at(1)), &[])
+        !db.mark_robot_offline(robot.robot_id(), Some(at(1)), &[])
             .await
             .unwrap(),
         "a heartbeat it never sent"
     );
     assert!(
         db.mark_robot_offline(
-            &robot.robot_id(),
+            robot.robot_id(),
             None,
             &[event(1, EventType::RobotOffline, at(2))]
         )
@@ -261,7 +261,7 @@ pub async fn a_robot_never_seen_is_marked_by_a_null_heartbeat(db: SharedStore) {
         .unwrap()
     );
     assert_eq!(
-        db.get_robot(&robot.robot_id()).await.unwrap().status(),
+        db.get_robot(robot.robot_id()).await.unwrap().status(),
         RobotStatus::Offline
     );
     assert_eq!(event_count(&db).await, 1);

@@ -31,7 +31,7 @@ impl State {
 impl RobotRepository for InMemoryStore {
     async fn insert_robot(&self, robot: &Robot) -> RepoResult<()> {
         let mut state = self.state();
-        if state.robots.contains_key(&robot.robot_id()) {
+        if state.robots.contains_key(robot.robot_id()) {
             return Err(RepoError::Conflict(format!(
                 "robot '{}' already exists",
                 robot.robot_id()
@@ -54,7 +54,7 @@ impl RobotRepository for InMemoryStore {
         self.state()
             .robots
             .values()
-            .find(|r| r.token_hash().as_deref() == Some(token_hash))
+            .find(|r| r.token_hash() == Some(token_hash))
             .cloned()
             .ok_or(RepoError::NotFound("robot"))
     }

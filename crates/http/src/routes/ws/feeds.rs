@@ -167,7 +167,7 @@ impl LiveFeeds {
                 current_job_id: robot.current_job_id(),
             };
             if let Some(before) = &before {
-                let previous = before.get(&robot.robot_id());
+                let previous = before.get(robot.robot_id());
                 if previous != Some(&now_seen) {
                     // A heartbeat is dated by the robot's beat; any other change by this look.
                     let beat = robot
