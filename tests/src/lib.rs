@@ -5,6 +5,8 @@
 //! `expect` is the right tool and the workspace's ban on it does not apply.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod browser;
+
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -182,7 +182,7 @@ fn mounted_in_source() -> Vec<(String, String)> {
             let chunk = chunk.split("web::resource(").next().unwrap();
             let argument = chunk.split(')').next().unwrap();
             let paths: Vec<String> = if let Some(literal) = argument.strip_prefix('"') {
-                vec![literal.trim_end_matches('"').to_owned()]
+                vec![without_patterns(literal.trim_end_matches('"'))]
             } else if let Some(name) = argument.strip_prefix("call(\"") {
                 vec![format!(
                     "/robots/{{robot_id}}/jobs/{{job_id}}/{}",
@@ -216,6 +216,18 @@ fn mounted_in_source() -> Vec<(String, String)> {
         }
     }
     all
+}
+
+/// `path` with each segment's pattern left out, as the document names it:
+/// `/ui/{path:.*}` → `/ui/{path}`.
+fn without_patterns(path: &str) -> String {
+    path.split('/')
+        .map(|segment| match segment.split_once(':') {
+            Some((name, _)) if segment.starts_with('{') => format!("{name}}}"),
+            _ => segment.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 async fn the_document_covers_every_route_and_only_served_ones(db: TestDatabase) {

@@ -25,6 +25,7 @@ pub const MEMORY_DATABASE_URL: &str = "sqlite::memory:";
 pub const DEFAULT_WORKFLOWS_DIR: &str = "./workflows";
 pub const DEFAULT_ACCESS_TOKEN_MINUTES: u32 = 60;
 pub const DEFAULT_REFRESH_TOKEN_DAYS: u32 = 7;
+pub const DEFAULT_CONSOLE_SESSION_HOURS: u32 = 12;
 /// The brute-force rule: the 5th failed authentication from one address within 60 s bans that
 /// address for an hour.
 pub const DEFAULT_BAN_THRESHOLD: u32 = 5;
@@ -208,6 +209,10 @@ pub struct Config {
     /// Lifetime of refresh tokens, in days.
     #[arg(long, env = "JWT_REFRESH_TOKEN_EXPIRE_DAYS", default_value_t = DEFAULT_REFRESH_TOKEN_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
     pub jwt_refresh_token_expire_days: u32,
+
+    /// Lifetime of a console sign-in (a browser session), in hours.
+    #[arg(long, env = "BATON_CONSOLE_SESSION_HOURS", default_value_t = DEFAULT_CONSOLE_SESSION_HOURS, value_parser = clap::value_parser!(u32).range(1..=720))]
+    pub console_session_hours: u32,
 
     /// Bypass authentication, for local testing only; refused with a non-loopback bind.
     #[arg(long, env = "JWT_DEV_MODE", default_value = "false", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
@@ -420,6 +425,7 @@ impl Config {
         TokenLifetimes {
             access: time::Duration::minutes(i64::from(self.jwt_access_token_expire_minutes)),
             refresh: time::Duration::days(i64::from(self.jwt_refresh_token_expire_days)),
+            browser: time::Duration::hours(i64::from(self.console_session_hours)),
         }
     }
 }
@@ -484,6 +490,7 @@ impl fmt::Debug for Config {
                 "jwt_refresh_token_expire_days",
                 &self.jwt_refresh_token_expire_days,
             )
+            .field("console_session_hours", &self.console_session_hours)
             .field("jwt_dev_mode", &self.jwt_dev_mode)
             .field("robot_auth_enabled", &self.robot_auth_enabled)
             .field(

@@ -106,16 +106,43 @@ pub trait TokenCodec: Send + Sync {
 pub struct TokenLifetimes {
     pub access: time::Duration,
     pub refresh: time::Duration,
+    /// A browser session of the console: one access token in an `HttpOnly` cookie, never
+    /// refreshed (rotating refresh tokens race between a browser's tabs), so it lives as long as
+    /// a working day's sign-in is expected to.
+    pub browser: time::Duration,
 }
 
 impl Default for TokenLifetimes {
-    /// CasareRPA's defaults: 60 minutes and 7 days.
+    /// CasareRPA's defaults: 60 minutes and 7 days; browser sessions last 12 hours.
     fn default() -> Self {
         Self {
             access: time::Duration::minutes(60),
             refresh: time::Duration::days(7),
+            browser: time::Duration::hours(12),
         }
     }
+}
+
+/// The token a browser session's scripts send in `X-CSRF-Token` with every write.
+///
+/// It is derived from the session's own token, which sits in an `HttpOnly` cookie that scripts
+/// cannot read: a page of another origin can make the browser send the cookie, but it can
+/// neither read this value (the session endpoint answers same-origin scripts only) nor derive
+/// it, and a hash does not give the token back to whoever reads it.
+pub fn csrf_token(session_token: &str) -> String {
+    crate::auth::sha256_hex(&format!("baton-csrf:{session_token}"))
+}
+
+/// Whether `presented` is the CSRF token of `session_token`, compared in constant time.
+pub fn csrf_token_matches(session_token: &str, presented: &str) -> bool {
+    crate::auth::constant_time_eq(&csrf_token(session_token), presented)
+}
+
+/// A browser session: its token (for the cookie) and when it ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserSession {
+    pub token: String,
+    pub expires_at: Timestamp,
 }
 
 /// The tokens a login or a refresh hands out.
@@ -151,5 +178,15 @@ mod tests {
         let lifetimes = TokenLifetimes::default();
         assert_eq!(lifetimes.access.whole_seconds(), 3600);
         assert_eq!(lifetimes.refresh.whole_days(), 7);
+        assert_eq!(lifetimes.browser.whole_hours(), 12);
+    }
+
+    #[test]
+    fn csrf_tokens_belong_to_one_session() {
+        let token = csrf_token("a.b.c");
+        assert!(csrf_token_matches("a.b.c", &token));
+        assert!(!csrf_token_matches("a.b.d", &token));
+        assert!(!csrf_token_matches("a.b.c", ""));
+        assert_ne!(token, "a.b.c", "the CSRF token is not the session's token");
     }
 }

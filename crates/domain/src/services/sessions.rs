@@ -11,7 +11,8 @@ use crate::clock::{Clock, IdGenerator, Timestamp};
 use crate::error::RepoError;
 use crate::ports::{AccessGuardRepository, UserRepository};
 use crate::session::{
-    TenantId, TokenClaims, TokenCodec, TokenError, TokenKind, TokenLifetimes, TokenPair,
+    BrowserSession, TenantId, TokenClaims, TokenCodec, TokenError, TokenKind, TokenLifetimes,
+    TokenPair,
 };
 
 /// Why a session operation was refused.
@@ -105,6 +106,58 @@ impl SessionService {
     where
         V: AsyncFnOnce(Password, String) -> bool,
     {
+        let user = self
+            .check_password(username, password, decoy_hash, verify)
+            .await?;
+        let session_id = self.ids.new_uuid().to_string();
+        let pair = self.issue_pair(&user, session_id, tenant_id)?;
+        Ok((user, pair))
+    }
+
+    /// Checks the password, as [`Self::login`] does, and starts a browser session: one access
+    /// token that lives `lifetimes.browser` and is never refreshed. It ends like any session,
+    /// on every server, when logged out or when its user is deleted.
+    ///
+    /// Errors: `BadCredentials`, `Repo`, `Signing`.
+    pub async fn start_browser_session<V>(
+        &self,
+        username: &str,
+        password: Password,
+        decoy_hash: &str,
+        verify: V,
+    ) -> Result<(User, BrowserSession), SessionError>
+    where
+        V: AsyncFnOnce(Password, String) -> bool,
+    {
+        let user = self
+            .check_password(username, password, decoy_hash, verify)
+            .await?;
+        let claims = self.claims(
+            &user,
+            TokenKind::Access,
+            self.lifetimes.browser,
+            self.ids.new_uuid().to_string(),
+            None,
+        );
+        let session = BrowserSession {
+            token: self.codec.encode(&claims)?,
+            expires_at: claims.expires_at,
+        };
+        Ok((user, session))
+    }
+
+    /// The user named `username` if `password` is theirs. For an unknown user `verify` is
+    /// still called, against `decoy_hash`, so the answer takes as long as for a wrong password.
+    async fn check_password<V>(
+        &self,
+        username: &str,
+        password: Password,
+        decoy_hash: &str,
+        verify: V,
+    ) -> Result<User, SessionError>
+    where
+        V: AsyncFnOnce(Password, String) -> bool,
+    {
         let user = match Username::parse(username) {
             Ok(name) => match self.users.get_user(&name).await {
                 Ok(user) => Some(user),
@@ -118,11 +171,7 @@ impl SessionService {
             .map_or_else(|| decoy_hash.to_owned(), |u| u.password_hash.clone());
         let matches = verify(password, hash).await;
         match user {
-            Some(user) if matches => {
-                let session_id = self.ids.new_uuid().to_string();
-                let pair = self.issue_pair(&user, session_id, tenant_id)?;
-                Ok((user, pair))
-            }
+            Some(user) if matches => Ok(user),
             _ => Err(SessionError::BadCredentials),
         }
     }
@@ -197,11 +246,10 @@ impl SessionService {
     }
 
     /// Revokes a session for as long as any of its tokens could still be valid: a refresh
-    /// issued just now lives one refresh lifetime.
+    /// issued just now lives one refresh lifetime, a browser session one browser lifetime.
     async fn end_session(&self, session_id: &str, now: Timestamp) -> Result<(), SessionError> {
-        self.guard
-            .revoke_token(session_id, now + self.lifetimes.refresh)
-            .await?;
+        let longest = self.lifetimes.refresh.max(self.lifetimes.browser);
+        self.guard.revoke_token(session_id, now + longest).await?;
         Ok(())
     }
 
@@ -211,25 +259,47 @@ impl SessionService {
         session_id: String,
         tenant_id: Option<TenantId>,
     ) -> Result<TokenPair, SessionError> {
-        let now = crate::clock::truncate_to_seconds(self.clock.now());
-        let claims = |kind, lifetime| TokenClaims {
-            subject: user.username.clone(),
-            roles: user.roles.clone(),
-            kind,
-            token_id: self.ids.new_uuid().to_string(),
-            session_id: session_id.clone(),
-            tenant_id: tenant_id.clone(),
-            user_created_at: user.created_at,
-            issued_at: now,
-            expires_at: now + lifetime,
-        };
-        let access = claims(TokenKind::Access, self.lifetimes.access);
-        let refresh = claims(TokenKind::Refresh, self.lifetimes.refresh);
+        let access = self.claims(
+            user,
+            TokenKind::Access,
+            self.lifetimes.access,
+            session_id.clone(),
+            tenant_id.clone(),
+        );
+        let refresh = self.claims(
+            user,
+            TokenKind::Refresh,
+            self.lifetimes.refresh,
+            session_id,
+            tenant_id,
+        );
         Ok(TokenPair {
             access_token: self.codec.encode(&access)?,
             refresh_token: self.codec.encode(&refresh)?,
             expires_in: self.lifetimes.access.whole_seconds(),
         })
+    }
+
+    fn claims(
+        &self,
+        user: &User,
+        kind: TokenKind,
+        lifetime: time::Duration,
+        session_id: String,
+        tenant_id: Option<TenantId>,
+    ) -> TokenClaims {
+        let now = crate::clock::truncate_to_seconds(self.clock.now());
+        TokenClaims {
+            subject: user.username.clone(),
+            roles: user.roles.clone(),
+            kind,
+            token_id: self.ids.new_uuid().to_string(),
+            session_id,
+            tenant_id,
+            user_created_at: user.created_at,
+            issued_at: now,
+            expires_at: now + lifetime,
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! Authentication and authorisation: who is calling, and whether the route lets them.
 //!
 //! Credentials are read from, in this order: `X-Api-Token` (a robot), `X-API-Key` (an API
-//! key), and `Authorization: Bearer …` (a JWT access token, or an API key). A credential that
+//! key), `Authorization: Bearer …` (a JWT access token, or an API key), and the console's
+//! session cookie (see [`browser`]: same origin only, writes with a CSRF token). A credential that
 //! is presented and wrong counts towards the brute-force ban; a missing one does not (it is a
 //! misconfigured client, not a guess), and neither does a genuine token that has merely expired
 //! or been revoked. A valid API key forgives its address's earlier wrong keys and tokens, never
@@ -9,6 +10,7 @@
 //! [`Authorized`] extractor.
 
 mod bans;
+pub mod browser;
 mod extract;
 pub mod jwt;
 mod key_failures;
@@ -168,7 +170,17 @@ impl AccessControl {
         if self.dev_mode {
             return Ok(Principal::DevMode);
         }
-        let presented = presented_credential(req.headers())?;
+        let presented = match presented_credential(req.headers()) {
+            Ok(presented) => presented,
+            Err(missing) => {
+                // Headers win; without any, the console's cookie may authenticate.
+                let Some(token) = browser::session_token(req) else {
+                    return Err(missing);
+                };
+                browser::check_request(req, &token)?;
+                return self.verify(req, Presented::Jwt(&token)).await;
+            }
+        };
         self.verify(req, presented).await
     }
 

@@ -287,6 +287,12 @@ fn operation(route: &Route) -> Result<utoipa::openapi::path::Operation, serde_js
                 )
                 .build(),
         ),
+        Success::Redirect(location) => op.response(
+            "303",
+            ResponseBuilder::new()
+                .description(format!("See Other: to {location}"))
+                .build(),
+        ),
         Success::Upgrade => op.response(
             "101",
             ResponseBuilder::new()

@@ -30,6 +30,14 @@ pub fn all() -> Vec<(&'static str, Value)> {
                 "token_type": {"type": "string", "enum": ["bearer"]}, "expires_in": {"type": "integer"}}}),
         ),
         (
+            "BrowserSession",
+            json!({"type": "object", "required": ["username", "roles", "csrf_token", "expires_at"], "properties": {
+                "username": {"type": "string"},
+                "roles": {"type": "array", "items": {"type": "string", "enum": ["viewer", "operator", "developer", "admin"]}},
+                "csrf_token": {"type": "string", "description": "Sent in X-CSRF-Token with every write the console makes"},
+                "expires_at": {"type": ["string", "null"], "format": "date-time"}}}),
+        ),
+        (
             "Job",
             json!({"type": "object", "required": ["job_id", "workflow_id", "status", "priority", "execution_mode", "created_at"], "properties": {
                 "job_id": {"type": "string", "format": "uuid"}, "workflow_id": {"type": "string", "format": "uuid"},

@@ -34,6 +34,8 @@ pub enum Success {
     Json(u16, Value),
     /// A body that is not JSON: its content type and what it is.
     Text(&'static str, &'static str),
+    /// `303 See Other` to this location.
+    Redirect(&'static str),
     Upgrade,
 }
 
@@ -189,6 +191,47 @@ pub fn routes() -> Vec<Route> {
         )
         .auth(Auth::Public)
     });
+    all.push(Route {
+        success: Success::Redirect("/ui/"),
+        ..route(
+            Get,
+            "/",
+            BATON,
+            "A browser (Accept: text/html) is sent to the console",
+        )
+        .auth(Auth::Public)
+        .also(404, "Not a browser: there is no API route at /")
+    });
+    all.push(Route {
+        success: Success::Redirect("/ui/"),
+        ..route(Get, "/ui", BATON, "The console, at /ui/").auth(Auth::Public)
+    });
+    all.push(Route {
+        success: Success::Text(
+            "text/javascript; charset=utf-8",
+            "A script, stylesheet or icon of the console",
+        ),
+        ..route(
+            Get,
+            "/ui/assets/{asset}",
+            BATON,
+            "An asset of the console (built into the binary)",
+        )
+        .auth(Auth::Public)
+    });
+    all.push(Route {
+        success: Success::Text(
+            "text/html; charset=utf-8",
+            "The console's page, whose script shows the path's view",
+        ),
+        ..route(
+            Get,
+            "/ui/{path}",
+            BATON,
+            "The console (signs in through /api/v1/auth/session)",
+        )
+        .auth(Auth::Public)
+    });
     all.extend(health("/api/v1", CASARE));
     all.push(
         route(
@@ -264,6 +307,16 @@ fn v1() -> Vec<Route> {
             // A tampered, expired, revoked or reused refresh token; a banned address.
             .errors(&[401, 403]),
         route(Post, "/api/v1/auth/logout", CASARE, "Revoke the caller's session"),
+        route(Post, "/api/v1/auth/session", BATON, "Console sign-in: a session in an HttpOnly cookie")
+            .auth(Auth::Public)
+            .json(obj(&["username", "password"], json!({"username": s(), "password": s()})))
+            .ok(200, reference("BrowserSession"))
+            // Wrong credentials; another origin; once an address is banned, every call from it.
+            .errors(&[401, 403]),
+        route(Get, "/api/v1/auth/session", BATON, "The console's session, with its CSRF token")
+            .ok(200, reference("BrowserSession")),
+        route(Delete, "/api/v1/auth/session", BATON, "Console sign-out: ends the cookie's session on every server")
+            .ok(200, obj(&["message"], json!({"message": s()}))),
         route(Get, "/api/v1/auth/me", CASARE, "The caller"),
         route(Post, "/api/v1/users", BATON, "Create a user")
             .auth(Auth::Administer)

@@ -9,6 +9,8 @@ use actix_web::web;
 pub mod agents;
 pub mod api_keys;
 pub mod auth;
+pub mod browser_session;
+pub mod console;
 pub mod flows;
 pub mod health;
 pub mod jobs;
@@ -32,7 +34,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(queues::configure_root)
         .configure(triggers::configure_root)
         .configure(ws::configure)
-        .configure(crate::openapi::docs::configure);
+        .configure(crate::openapi::docs::configure)
+        .configure(console::configure);
     cfg.service(web::scope("/api/v1").configure(api_v1));
 }
 
@@ -41,6 +44,7 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
     cfg.configure(health::configure)
         .configure(crate::openapi::configure)
         .configure(auth::configure)
+        .configure(browser_session::configure)
         .configure(users::configure)
         .configure(api_keys::configure)
         .configure(robots::configure)

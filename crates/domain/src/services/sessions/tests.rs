@@ -228,6 +228,37 @@ async fn tokens_of_the_wrong_kind_are_refused() {
 }
 
 #[tokio::test]
+async fn a_browser_session_is_one_access_token_that_lives_its_own_lifetime() {
+    let f = fixture(Arc::new(Mutex::new(true)));
+    let right = || Password::candidate("right".into()).unwrap();
+    let (user, browser) = f
+        .service
+        .start_browser_session("alice", right(), "decoy", fake_verify)
+        .await
+        .unwrap();
+    assert_eq!(user.username.as_str(), "alice");
+    assert_eq!(browser.expires_at, START + time::Duration::hours(12));
+    let session = f.service.authenticate(&browser.token).await.unwrap();
+    assert_eq!(session.claims.kind, TokenKind::Access);
+    assert!(matches!(
+        f.service.refresh(&browser.token).await,
+        Err(SessionError::WrongKind { .. })
+    ));
+    f.service.logout(&session.claims).await.unwrap();
+    assert!(matches!(
+        f.service.authenticate(&browser.token).await,
+        Err(SessionError::RevokedToken)
+    ));
+    let wrong = Password::candidate("wrong".into()).unwrap();
+    assert!(matches!(
+        f.service
+            .start_browser_session("alice", wrong, "decoy", fake_verify)
+            .await,
+        Err(SessionError::BadCredentials)
+    ));
+}
+
+#[tokio::test]
 async fn logout_revokes_access_and_refresh_tokens() {
     let f = fixture(Arc::new(Mutex::new(true)));
     let pair = login(&f.service, "right").await.unwrap();
