@@ -191,3 +191,29 @@ export function liveMarker() {
   };
   return el;
 }
+
+/** A button that asks in the page (not a browser dialog) before it runs `action`. */
+export function confirmButton(label, question, action) {
+  const wrap = h("span", { class: "confirm" });
+  const idle = () => replace(wrap, h("button", { type: "button", class: "danger", onclick: ask }, label));
+  const ask = () => replace(wrap,
+    h("span", { class: "muted" }, question, " "),
+    button(`Yes, ${label.toLowerCase()}`, action, { kind: "danger" }),
+    h("button", { type: "button", class: "secondary", onclick: idle }, "Keep"));
+  idle();
+  return wrap;
+}
+
+/** Runs a form's `action` with its submit button disabled; a refusal shows in the banner. */
+export async function submitOnce(form, action) {
+  const submit = form.querySelector("button[type=submit]");
+  if (submit) submit.disabled = true;
+  try {
+    clearBanner();
+    await action();
+  } catch (e) {
+    showError(e);
+  } finally {
+    if (submit) submit.disabled = false;
+  }
+}

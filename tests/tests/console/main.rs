@@ -9,7 +9,9 @@
 use baton_tests::browser::Browser;
 use baton_tests::{TEST_ADMIN_PASSWORD, TestApp};
 
+mod settings;
 mod signin;
+mod viewer;
 
 /// What every page's walk-through gets: the server, the browser, and an admin's API token for
 /// making data through the API.
@@ -80,7 +82,9 @@ async fn walk_through(app: TestApp, backend: &'static str) {
     };
     signin::run(&console).await;
     console.sign_in("admin", TEST_ADMIN_PASSWORD).await;
+    settings::run(&console).await;
     signin::signs_out(&console).await;
+    viewer::run(&console).await;
     let Console { browser, .. } = console;
     browser.quit().await;
 }

@@ -54,8 +54,8 @@ function cards(fleet, day) {
         statusLink("cancelled", day.cancelled_jobs ?? 0))),
     h("section", { class: "card", "aria-label": "Success rate" },
       h("h2", {}, "Success rate, last 24 h"),
-      h("div", { class: "big" }, `${Number(day.success_rate ?? 0).toFixed(1)} %`),
-      h("div", { class: "muted" }, day.p50_duration_ms != null ? `median run ${(day.p50_duration_ms / 1000).toFixed(1)} s` : "no finished job yet")));
+      h("div", { class: "big" }, (day.completed_jobs ?? 0) + (day.failed_jobs ?? 0) > 0 ? `${Number(day.success_rate ?? 0).toFixed(1)} %` : "—"),
+      h("div", { class: "muted" }, (day.completed_jobs ?? 0) > 0 ? `median run ${(day.p50_duration_ms / 1000).toFixed(1)} s` : "no completed job yet")));
 }
 
 function sections(queues, triggers, schedules) {
