@@ -16,7 +16,6 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::HttpServer;
 use actix_web::dev::Server;
 use anyhow::Context;
 use baton_domain::ports::Store;
@@ -29,6 +28,7 @@ use baton_http::body_guard::BodyGuard;
 use baton_http::live::LiveHub;
 use baton_http::prometheus::{Prometheus, ScrapeAccess};
 use baton_http::rate_limit::RateLimiter;
+use baton_http::server::ServerTimeouts;
 use baton_storage::{ConnectOptions, Db};
 
 use crate::background::BackgroundTasks;
@@ -90,23 +90,25 @@ impl Application {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let live = state.live.clone();
         let timeouts = config.client_timeouts();
-        let server = HttpServer::new(move || baton_http::app(state.clone()))
-            // A client that connects and sends nothing, sends its headers slowly, idles between
-            // requests or never closes its side is cut off after these; the body's own deadline
-            // is the body guard's (`BodyGuard`).
-            .client_request_timeout(timeouts.header)
-            .keep_alive(timeouts.keep_alive)
-            .client_disconnect_timeout(timeouts.disconnect)
-            .listen(listener)
-            .with_context(|| format!("listening on {address}"))?
-            .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
-            // Either a sent stop or a dropped sender means the server should stop.
-            .shutdown_signal(async move {
-                let _ = stopped.await;
-                // Open websockets would hold the graceful stop for its whole timeout: close them.
-                live.close_all();
-            })
-            .run();
+        // A client that connects and sends nothing, sends its headers slowly, idles between
+        // requests or never closes its side is cut off after these; the body's own deadline is
+        // the body guard's (`BodyGuard`).
+        let server_timeouts = ServerTimeouts {
+            header: timeouts.header,
+            keep_alive: timeouts.keep_alive,
+            disconnect: timeouts.disconnect,
+            shutdown: SHUTDOWN_TIMEOUT,
+        };
+        // Either a sent stop or a dropped sender means the server should stop.
+        let stop_signal = async move {
+            let _ = stopped.await;
+            // Open websockets would hold the graceful stop for its whole timeout: close them.
+            live.close_all();
+        };
+        let server = baton_http::server::serve(listener, server_timeouts, stop_signal, move || {
+            baton_http::app(state.clone())
+        })
+        .with_context(|| format!("listening on {address}"))?;
         tracing::info!("baton is listening on http://{address}");
 
         Ok(Self {

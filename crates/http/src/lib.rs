@@ -21,8 +21,10 @@ pub mod probe;
 pub mod prometheus;
 pub mod rate_limit;
 pub mod routes;
+pub mod server;
 pub mod state;
 pub mod time_format;
+mod wire;
 
 pub use app::{app, base_app};
 pub use errors::{ApiError, ApiResult};
