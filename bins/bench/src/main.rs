@@ -85,6 +85,14 @@ struct Cli {
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000))]
     ws_jobs_per_second: u32,
 
+    /// Queue items the console scenario makes before timing its pages (the target's: 1,000,000).
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u32).range(1_000..=10_000_000))]
+    console_items: u32,
+
+    /// Jobs the console scenario makes before timing its pages (the target's: 100,000).
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    console_jobs: u32,
+
     /// Keeps each PostgreSQL database after its run, for a profile to read (`pg_stat_*`,
     /// `pageinspect`); their names are printed. Drop them by hand afterwards.
     #[arg(long)]
@@ -164,6 +172,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         schedules: cli.schedules as usize,
         ws_clients: cli.ws_clients as usize,
         ws_jobs_per_second: cli.ws_jobs_per_second,
+        console_items: cli.console_items as usize,
+        console_jobs: cli.console_jobs as usize,
         keep_databases: cli.keep_databases,
     };
     let mut figures = Vec::new();

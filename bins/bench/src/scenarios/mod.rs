@@ -6,6 +6,7 @@
 //! write the module, add its name to [`ScenarioName`] and its call to [`run`]. Its figures
 //! appear in the printed table and the report without further changes.
 
+mod console;
 mod memory;
 mod queue;
 mod robots;
@@ -32,15 +33,18 @@ pub enum ScenarioName {
     Websockets,
     /// 5: the idle server's resident memory.
     Memory,
+    /// 6: the console's pages over 1,000,000 items and 100,000 jobs (`--console-items`).
+    Console,
 }
 
 impl ScenarioName {
-    pub const ALL: [ScenarioName; 5] = [
+    pub const ALL: [ScenarioName; 6] = [
         ScenarioName::Queue,
         ScenarioName::Robots,
         ScenarioName::Schedules,
         ScenarioName::Websockets,
         ScenarioName::Memory,
+        ScenarioName::Console,
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,6 +54,7 @@ impl ScenarioName {
             ScenarioName::Schedules => "schedules",
             ScenarioName::Websockets => "websockets",
             ScenarioName::Memory => "memory",
+            ScenarioName::Console => "console",
         }
     }
 }
@@ -66,6 +71,7 @@ pub async fn run(
         ScenarioName::Schedules => schedules::run(context, backend).await,
         ScenarioName::Websockets => websockets::run(context, backend).await,
         ScenarioName::Memory => memory::run(context, backend).await,
+        ScenarioName::Console => console::run(context, backend).await,
     }
 }
 
@@ -83,6 +89,9 @@ pub struct Context {
     pub ws_clients: usize,
     /// Jobs created per second while the websocket clients listen (`--ws-jobs-per-second`).
     pub ws_jobs_per_second: u32,
+    /// Queue items and jobs the console scenario makes (`--console-items`, `--console-jobs`).
+    pub console_items: usize,
+    pub console_jobs: usize,
     /// Whether PostgreSQL databases outlive their run (`--keep-databases`).
     pub keep_databases: bool,
 }
