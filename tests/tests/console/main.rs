@@ -98,3 +98,18 @@ async fn the_console_on_sqlite() {
 async fn the_console_on_postgres() {
     walk_through(TestApp::spawn_postgres().await, "postgres").await;
 }
+
+/// Waits until an element matching `selector` shows `text`, read in one script so that a page
+/// redrawing its table meanwhile never leaves the test holding a removed element.
+pub async fn wait_for_text_in(c: &Console, selector: &str, text: &str) {
+    let b = &c.browser;
+    b.wait_until(&format!("`{selector}` to show `{text}`"), async || {
+        b.execute(
+            "return [...document.querySelectorAll(arguments[0])].some((e) => e.innerText.includes(arguments[1]));",
+            vec![selector.into(), text.into()],
+        )
+        .await
+            == serde_json::Value::Bool(true)
+    })
+    .await;
+}

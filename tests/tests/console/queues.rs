@@ -93,7 +93,7 @@ pub async fn run(c: &Console) {
     c.shot("queue-item").await;
     b.click_button("Retry").await;
     b.wait_for_text("The item is NEW again").await;
-    b.wait_for_text_in("dd .badge", "new").await;
+    crate::wait_for_text_in(c, "dd .badge", "NEW").await;
     let item = item(c, &ids[1]).await;
     assert_eq!(item["status"], "NEW");
     assert!(b.buttons_now("Retry").await.is_empty(), "a new item has no Retry");

@@ -34,7 +34,7 @@ pub async fn run(c: &Console) {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
-    b.wait_for_text_in("td .badge", "idle").await;
+    crate::wait_for_text_in(c, "td .badge", "idle").await;
     b.wait_for_text("Log, Delay, HttpRequest").await;
     c.shot("robots").await;
 

@@ -54,19 +54,18 @@ export async function list(ctx) {
   };
   await reload();
 
-  // A heartbeat or status change updates its robot in place; an unknown robot reloads the list.
+  // A heartbeat or status change updates its robot at once; the list is then read again (at
+  // most once a second), as the feed carries neither capabilities nor new or deleted robots.
   let pending = null;
   const stop = subscribe("robot-status", (msg) => {
     const robot = robots.find((r) => r.robot_id === msg.robot_id);
-    if (!robot) {
-      if (!pending) pending = setTimeout(() => { pending = null; reload().catch(() => {}); }, 500);
-      return;
+    if (robot) {
+      for (const key of ["status", "hostname", "current_job_id", "last_heartbeat"]) {
+        if (key in msg) robot[key] = msg[key];
+      }
+      draw();
     }
-    for (const key of ["status", "hostname", "current_job_id", "last_heartbeat", "cpu_percent", "memory_mb", "memory_percent"]) {
-      if (key in msg) robot[key] = msg[key];
-    }
-    if (Array.isArray(msg.capabilities)) robot.capabilities = msg.capabilities;
-    draw();
+    if (!pending) pending = setTimeout(() => { pending = null; if (ctx.current()) reload().catch(() => {}); }, 1000);
   }, marker.set);
   // Heartbeat ages grow without any message.
   const ticker = setInterval(draw, 5000);
