@@ -82,8 +82,9 @@ async fn walk_through(app: TestApp, backend: &'static str) {
     };
     signin::run(&console).await;
     console.sign_in("admin", TEST_ADMIN_PASSWORD).await;
-    queues::run(&console).await;
+    let abandoned = queues::run(&console).await;
     robots::run(&console).await;
+    robots::viewer_sees_no_actions(&console, &abandoned).await;
     signin::signs_out(&console).await;
     let Console { browser, .. } = console;
     browser.quit().await;

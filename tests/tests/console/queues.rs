@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 use crate::Console;
 
-pub async fn run(c: &Console) {
+/// Returns the id of an ABANDONED item, for the viewer's look at it.
+pub async fn run(c: &Console) -> String {
     let b = &c.browser;
     let mut ids = Vec::new();
     for (n, case) in ["A-17", "B-02", "C-33"].iter().enumerate() {
@@ -18,7 +19,7 @@ pub async fn run(c: &Console) {
                 Method::POST,
                 "/api/queue",
                 Some(&json!({
-                    "queue_name": "Invoices",
+                    "queue_name": "Invoices 2025",
                     "data": {"case_id": case, "amount": 120 + n},
                     "reference": format!("INV-{}", n + 1),
                     "created_by": "ERP",
@@ -43,12 +44,12 @@ pub async fn run(c: &Console) {
 
     // Every queue with its counts and settings.
     c.open("/ui/queues").await;
-    b.link("Invoices").await;
+    b.link("Invoices 2025").await;
     b.wait_for_text("300 s").await;
     c.shot("queues").await;
 
     // The queue's items, newest first; the status filter keeps the failed one.
-    b.click_link("Invoices").await;
+    b.click_link("Invoices 2025").await;
     b.link("INV-3").await;
     b.link("INV-1").await;
     b.choose("Status", "FAILED").await;
@@ -77,13 +78,16 @@ pub async fn run(c: &Console) {
     b.fill("Max retries", "5").await;
     b.fill("Lease seconds", "600").await;
     b.click_button("Save settings").await;
-    b.wait_for_text("Settings of Invoices saved.").await;
+    b.wait_for_text("Settings of Invoices 2025 saved.").await;
     let (_, queue) = c
         .app
-        .call_as(&c.admin, Method::GET, "/api/v1/queues/Invoices", None)
+        .call_as(&c.admin, Method::GET, "/api/v1/queues/Invoices%202025", None)
         .await;
     assert_eq!((queue["max_retries"].clone(), queue["lease_seconds"].clone()), (json!(5), json!(600)));
     c.shot("queue").await;
+    b.resize(390, 844).await;
+    c.shot("queue-phone").await;
+    b.resize(1280, 900).await;
 
     // The failed item: its error, data and times, and Retry puts it back to NEW.
     b.click_link("INV-2").await;
@@ -91,6 +95,9 @@ pub async fn run(c: &Console) {
     b.wait_for_text("B-02").await;
     assert!(b.buttons_now("Abandon").await.is_empty(), "a failed item is not abandoned");
     c.shot("queue-item").await;
+    b.resize(390, 844).await;
+    c.shot("queue-item-phone").await;
+    b.resize(1280, 900).await;
     b.click_button("Retry").await;
     b.wait_for_text("The item is NEW again").await;
     crate::wait_for_text_in(c, "dd .badge", "NEW").await;
@@ -112,7 +119,7 @@ pub async fn run(c: &Console) {
             &c.admin,
             Method::POST,
             "/api/queue",
-            Some(&json!({"queue_name": "Invoices", "reference": "INV-4", "status": "FAILED"})),
+            Some(&json!({"queue_name": "Invoices 2025", "reference": "INV-4", "status": "FAILED"})),
         )
         .await;
     assert_eq!(status, 201, "{body}");
@@ -124,6 +131,7 @@ pub async fn run(c: &Console) {
     b.click_button("Abandon").await;
     b.wait_for_text("Refused (409)").await;
     assert_eq!(item_status(c, &ids[0]).await, "DONE");
+    ids[1].clone()
 }
 
 async fn item(c: &Console, id: &str) -> Value {

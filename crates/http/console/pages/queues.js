@@ -80,7 +80,7 @@ export async function detail(ctx) {
   if (!ctx.current()) return;
 
   const summary = h("div", { class: "stat-row" });
-  const listing = h("div", {});
+  const listing = h("div", { class: "spaced" });
   const settings = h("div", {});
   const statusSelect = select("status", [["", "Every status"], ...STATUSES.map((s) => [s, s.replace("_", " ").toLowerCase()])], status);
   const referenceInput = h("input", { name: "reference", type: "search", value: reference, placeholder: "e.g. INV-2025", autocomplete: "off" });
@@ -172,8 +172,10 @@ function settingsForm(name, queue, saved) {
       field("Lease seconds", lease, "1–86400: how long a claim holds an item")),
     field("Unique references", unique, "Refuse a second item with a reference the queue holds"),
     save);
-  // Enter in a field saves, as the button does.
-  form.addEventListener("submit", (event) => { event.preventDefault(); save.click(); });
+  // A submit button, so Enter in a field presses it (its click saves); the form itself never
+  // navigates.
+  save.type = "submit";
+  form.addEventListener("submit", (event) => event.preventDefault());
   return form;
 }
 

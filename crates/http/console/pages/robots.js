@@ -13,7 +13,7 @@ import { subscribe } from "../live.js";
 export async function list(ctx) {
   const admin = ctx.can("administer");
   const marker = liveMarker();
-  const listing = h("div", {});
+  const listing = h("div", { class: "spaced" });
   const created = h("div", {});
   replace(ctx.main, pageHeader("Robots", marker), created, listing, admin ? createForm(ctx, created, () => reload()) : null);
 
@@ -24,29 +24,35 @@ export async function list(ctx) {
     const columns = [
       ["Robot", (r) => h("strong", {}, r.robot_id)],
       ["Status", (r) => badge(r.status)],
-      ["Heartbeat", (r) => (r.last_heartbeat ? h("span", { title: r.last_heartbeat }, ago(r.last_heartbeat)) : h("span", { class: "muted" }, "never"))],
+      ["Heartbeat", (r) => (r.last_heartbeat ? h("span", { title: r.last_heartbeat, dataset: { at: r.last_heartbeat } }, ago(r.last_heartbeat)) : h("span", { class: "muted" }, "never"))],
       ["Current job", (r) => (r.current_job_id ? link(`/ui/jobs/${encodeURIComponent(r.current_job_id)}`, shortId(r.current_job_id)) : h("span", { class: "muted" }, "—"))],
       ["Capabilities", (r) => (r.capabilities?.length ? h("span", { class: "capabilities" }, r.capabilities.join(", ")) : h("span", { class: "muted" }, "none declared"))],
       ["Hostname", (r) => r.hostname || h("span", { class: "muted" }, "—")],
       ["Created", (r) => time(r.created_at)],
     ];
     if (admin) columns.push(["Actions", (r) => actions(r)]);
+    // A redraw keeps the keyboard focus on the same robot's button.
+    const focused = listing.contains(document.activeElement) ? document.activeElement : null;
+    const again = focused && [focused.dataset.robot, focused.textContent];
     replace(listing, table(columns, robots, empty("No robot yet.",
       admin ? "Create one below, then start baton-robot with its token." : "An admin creates robots; they show up here with their status.")));
+    if (again) {
+      [...listing.querySelectorAll("button")].find((b) => b.dataset.robot === again[0] && b.textContent === again[1])?.focus();
+    }
   };
   const actions = (r) => {
     if (confirming !== r.robot_id) {
-      return h("button", { type: "button", class: "danger", onclick: () => { confirming = r.robot_id; draw(); } }, "Delete");
+      return h("button", { type: "button", class: "danger", dataset: { robot: r.robot_id }, onclick: () => { confirming = r.robot_id; draw(); } }, "Delete");
     }
     return h("div", { class: "actions", role: "group", "aria-label": `Delete ${r.robot_id}?` },
       h("span", {}, `Delete ${r.robot_id}? Its token stops working.`),
-      button("Yes, delete", async () => {
+      withRobot(r, button("Yes, delete", async () => {
         await del(`/api/v1/robots/${encodeURIComponent(r.robot_id)}`);
         confirming = null;
         showNotice(`Robot ${r.robot_id} deleted.`);
         await reload();
-      }, { kind: "danger" }),
-      h("button", { type: "button", class: "secondary", onclick: () => { confirming = null; draw(); } }, "Keep"));
+      }, { kind: "danger" })),
+      h("button", { type: "button", class: "secondary", dataset: { robot: r.robot_id }, onclick: () => { confirming = null; draw(); } }, "Keep"));
   };
   const reload = async () => {
     robots = await get("/api/v1/robots");
@@ -67,10 +73,14 @@ export async function list(ctx) {
     }
     if (!pending) pending = setTimeout(() => { pending = null; if (ctx.current()) reload().catch(() => {}); }, 1000);
   }, marker.set);
-  // Heartbeat ages grow without any message.
-  const ticker = setInterval(draw, 5000);
+  // Heartbeat ages grow without any message: only their texts change, nothing else redraws.
+  const ticker = setInterval(() => {
+    for (const el of listing.querySelectorAll("[data-at]")) el.textContent = ago(el.dataset.at);
+  }, 5000);
   ctx.onCleanup(() => { stop(); clearTimeout(pending); clearInterval(ticker); });
 }
+
+const withRobot = (r, el) => { el.dataset.robot = r.robot_id; return el; };
 
 /** The admin's form: a new robot's id and host; its token is shown once, above the list. */
 function createForm(ctx, shown, created) {
@@ -103,6 +113,9 @@ function createForm(ctx, shown, created) {
       field("Robot id", id, "1–64 letters, digits, _ and -"),
       field("Hostname", hostname)),
     submit);
-  form.addEventListener("submit", (event) => { event.preventDefault(); submit.click(); });
+  // A submit button, so Enter in a field presses it (its click runs the action); the form
+  // itself never navigates.
+  submit.type = "submit";
+  form.addEventListener("submit", (event) => event.preventDefault());
   return form;
 }
