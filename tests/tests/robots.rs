@@ -23,7 +23,9 @@ async fn robots_are_listed(app: TestApp) {
     let admin = app.admin_token().await;
     let viewer = app.user_token("watcher", &["viewer"]).await;
 
-    let (status, body) = app.call_as(&viewer, Method::GET, "/api/v1/robots", None).await;
+    let (status, body) = app
+        .call_as(&viewer, Method::GET, "/api/v1/robots", None)
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, json!([]), "no robot yet");
 
@@ -51,7 +53,9 @@ async fn robots_are_listed(app: TestApp) {
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
 
-    let (status, body) = app.call_as(&viewer, Method::GET, "/api/v1/robots", None).await;
+    let (status, body) = app
+        .call_as(&viewer, Method::GET, "/api/v1/robots", None)
+        .await;
     assert_eq!(status, 200, "{body}");
     let robots = body.as_array().unwrap();
     let ids: Vec<&str> = robots
@@ -89,7 +93,9 @@ async fn robots_are_listed(app: TestApp) {
         .call_as(&admin, Method::DELETE, "/api/v1/robots/robot-a", None)
         .await;
     assert_eq!(status, 200);
-    let (_, body) = app.call_as(&viewer, Method::GET, "/api/v1/robots", None).await;
+    let (_, body) = app
+        .call_as(&viewer, Method::GET, "/api/v1/robots", None)
+        .await;
     assert_eq!(body.as_array().unwrap().len(), 1);
 
     // Without credentials, or with a robot's token, the list is refused.

@@ -88,7 +88,7 @@ pub trait QueueRepository: Send + Sync {
         &self,
         queue: &QueueName,
         status: Option<QueueItemStatus>,
-        reference: Option<&ReferenceMatch>,
+        reference: Option<ReferenceMatch>,
         limit: u32,
         cursor: Option<ItemCursor>,
     ) -> RepoResult<Vec<QueueItem>>;

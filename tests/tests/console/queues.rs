@@ -58,7 +58,11 @@ pub async fn run(c: &Console) -> String {
         text.contains("INV-2") && !text.contains("INV-1") && !text.contains("INV-3")
     })
     .await;
-    assert!(b.url().await.ends_with("status=FAILED"), "{}", b.url().await);
+    assert!(
+        b.url().await.ends_with("status=FAILED"),
+        "{}",
+        b.url().await
+    );
 
     // A search by reference, across every status.
     b.choose("Status", "").await;
@@ -81,9 +85,17 @@ pub async fn run(c: &Console) -> String {
     b.wait_for_text("Settings of Invoices 2025 saved.").await;
     let (_, queue) = c
         .app
-        .call_as(&c.admin, Method::GET, "/api/v1/queues/Invoices%202025", None)
+        .call_as(
+            &c.admin,
+            Method::GET,
+            "/api/v1/queues/Invoices%202025",
+            None,
+        )
         .await;
-    assert_eq!((queue["max_retries"].clone(), queue["lease_seconds"].clone()), (json!(5), json!(600)));
+    assert_eq!(
+        (queue["max_retries"].clone(), queue["lease_seconds"].clone()),
+        (json!(5), json!(600))
+    );
     c.shot("queue").await;
     b.resize(390, 844).await;
     c.shot("queue-phone").await;
@@ -93,7 +105,10 @@ pub async fn run(c: &Console) -> String {
     b.click_link("INV-2").await;
     b.wait_for_text("the invoice PDF cannot be read").await;
     b.wait_for_text("B-02").await;
-    assert!(b.buttons_now("Abandon").await.is_empty(), "a failed item is not abandoned");
+    assert!(
+        b.buttons_now("Abandon").await.is_empty(),
+        "a failed item is not abandoned"
+    );
     c.shot("queue-item").await;
     b.resize(390, 844).await;
     c.shot("queue-item-phone").await;
@@ -103,7 +118,10 @@ pub async fn run(c: &Console) -> String {
     crate::wait_for_text_in(c, "dd .badge", "NEW").await;
     let item = item(c, &ids[1]).await;
     assert_eq!(item["status"], "NEW");
-    assert!(b.buttons_now("Retry").await.is_empty(), "a new item has no Retry");
+    assert!(
+        b.buttons_now("Retry").await.is_empty(),
+        "a new item has no Retry"
+    );
 
     // Abandon moves a NEW item out of the robots' way.
     b.click_button("Abandon").await;
@@ -137,7 +155,12 @@ pub async fn run(c: &Console) -> String {
 async fn item(c: &Console, id: &str) -> Value {
     let (status, body) = c
         .app
-        .call_as(&c.admin, Method::GET, &format!("/api/v1/queue-items/{id}"), None)
+        .call_as(
+            &c.admin,
+            Method::GET,
+            &format!("/api/v1/queue-items/{id}"),
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     body

@@ -27,7 +27,8 @@ pub async fn run(c: &Console) {
     assert!(token.starts_with("br_"), "a robot token: {token}");
     b.wait_for_text(&format!("BATON_ROBOT_TOKEN={token}")).await;
     b.wait_for_text("BATON_ROBOT_ID=console-robot").await;
-    b.wait_for_text(&format!("BATON_SERVER={}", c.url(""))).await;
+    b.wait_for_text(&format!("BATON_SERVER={}", c.url("")))
+        .await;
     b.wait_for_text("rpa-host-1").await;
 
     // Its first heartbeat reaches the open page over the robot-status feed.
@@ -60,7 +61,8 @@ pub async fn run(c: &Console) {
     b.click_button("Delete").await;
     b.click_button("Keep").await;
     b.click_button("Delete").await;
-    b.wait_for_text("Delete console-robot? Its token stops working.").await;
+    b.wait_for_text("Delete console-robot? Its token stops working.")
+        .await;
     c.shot("robots-delete").await;
     b.click_button("Yes, delete").await;
     b.wait_for_text("Robot console-robot deleted.").await;

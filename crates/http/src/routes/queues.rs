@@ -319,7 +319,7 @@ async fn list_items(
     // One more than asked tells whether another page follows without a second query.
     let mut items = state
         .store
-        .list_items(&queue.name, status, reference.as_ref(), limit + 1, cursor)
+        .list_items(&queue.name, status, reference, limit + 1, cursor)
         .await?;
     let next_cursor = if items.len() > limit as usize {
         items.truncate(limit as usize);
@@ -731,6 +731,27 @@ mod tests {
             let err = read_page_query(None, Some(limit.into()), None).unwrap_err();
             assert_eq!(fields_of(&err), ["limit"], "{limit}");
         }
+    }
+
+    #[test]
+    fn reference_filters_read_exact_or_prefix_and_refuse_both() {
+        assert_eq!(
+            read_reference_query(None, Some(String::new())).unwrap(),
+            None
+        );
+        assert_eq!(
+            read_reference_query(Some("INV-1".into()), None).unwrap(),
+            Some(ReferenceMatch::Exact("INV-1".into()))
+        );
+        assert_eq!(
+            read_reference_query(Some(String::new()), Some("INV".into())).unwrap(),
+            Some(ReferenceMatch::Prefix("INV".into()))
+        );
+        let err = read_reference_query(Some("a".into()), Some("b".into())).unwrap_err();
+        assert_eq!(fields_of(&err), ["reference_prefix"]);
+        let err = read_reference_query(Some("é".repeat(101)), None).unwrap_err();
+        assert_eq!(fields_of(&err), ["reference"]);
+        assert!(read_reference_query(Some("é".repeat(100)), None).is_ok());
     }
 
     #[test]

@@ -24,8 +24,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(list))
             .route(web::post().to(create)),
     )
-        .service(web::resource("/robots/{robot_id}").route(web::delete().to(delete)))
-        .service(web::resource("/robots/{robot_id}/heartbeat").route(web::post().to(heartbeat)));
+    .service(web::resource("/robots/{robot_id}").route(web::delete().to(delete)))
+    .service(web::resource("/robots/{robot_id}/heartbeat").route(web::post().to(heartbeat)));
 }
 
 #[derive(Deserialize)]

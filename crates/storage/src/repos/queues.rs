@@ -330,7 +330,7 @@ impl QueueRepository for Db {
         &self,
         queue: &QueueName,
         status: Option<QueueItemStatus>,
-        reference: Option<&ReferenceMatch>,
+        reference: Option<ReferenceMatch>,
         limit: u32,
         cursor: Option<ItemCursor>,
     ) -> RepoResult<Vec<QueueItem>> {
@@ -343,7 +343,7 @@ impl QueueRepository for Db {
             if let Some(status) = status {
                 query = query.filter(queue_items::status.eq(status.as_str()));
             }
-            match reference {
+            match &reference {
                 Some(ReferenceMatch::Exact(want)) => {
                     query = query.filter(queue_items::reference.eq(want.clone()));
                 }

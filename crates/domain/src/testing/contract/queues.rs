@@ -541,7 +541,10 @@ pub async fn list_items_is_newest_first_filtered_and_limited(db: SharedStore) {
     items.push(item("other", 99, 100));
     db.insert_items(&items).await.unwrap();
 
-    let all = db.list_items(&queue("q"), None, None, 100, None).await.unwrap();
+    let all = db
+        .list_items(&queue("q"), None, None, 100, None)
+        .await
+        .unwrap();
     assert_eq!(
         ids(&all),
         [6, 5, 4, 3, 2, 1].map(|n| QueueItemId::from_uuid(uuid(n)))
@@ -554,13 +557,13 @@ pub async fn list_items_is_newest_first_filtered_and_limited(db: SharedStore) {
     assert_eq!(ids(&done), [4, 2].map(|n| QueueItemId::from_uuid(uuid(n))));
     let exact = ReferenceMatch::Exact("INV-1".into());
     let one = db
-        .list_items(&queue("q"), None, Some(&exact), 100, None)
+        .list_items(&queue("q"), None, Some(exact), 100, None)
         .await
         .unwrap();
     assert_eq!(ids(&one), [QueueItemId::from_uuid(uuid(1))], "exact match");
     let prefix = ReferenceMatch::Prefix("INV-1".into());
     let two = db
-        .list_items(&queue("q"), None, Some(&prefix), 100, None)
+        .list_items(&queue("q"), None, Some(prefix), 100, None)
         .await
         .unwrap();
     assert_eq!(
@@ -568,7 +571,10 @@ pub async fn list_items_is_newest_first_filtered_and_limited(db: SharedStore) {
         [3, 1].map(|n| QueueItemId::from_uuid(uuid(n))),
         "a prefix matches letter case exactly"
     );
-    let two = db.list_items(&queue("q"), None, None, 2, None).await.unwrap();
+    let two = db
+        .list_items(&queue("q"), None, None, 2, None)
+        .await
+        .unwrap();
     assert_eq!(ids(&two), [6, 5].map(|n| QueueItemId::from_uuid(uuid(n))));
     assert!(
         db.list_items(&queue("nope"), None, None, 10, None)
@@ -602,7 +608,10 @@ pub async fn list_items_paging_with_a_cursor_walks_every_item_once(db: SharedSto
         let mut walked = Vec::new();
         let mut cursor = None;
         loop {
-            let page = db.list_items(&queue("q"), status, None, 7, cursor).await.unwrap();
+            let page = db
+                .list_items(&queue("q"), status, None, 7, cursor)
+                .await
+                .unwrap();
             let Some(last) = page.last() else { break };
             assert!(page.len() <= 7);
             cursor = Some(ItemCursor {

@@ -215,7 +215,7 @@ impl QueueRepository for InMemoryStore {
         &self,
         queue: &QueueName,
         status: Option<QueueItemStatus>,
-        reference: Option<&ReferenceMatch>,
+        reference: Option<ReferenceMatch>,
         limit: u32,
         cursor: Option<ItemCursor>,
     ) -> RepoResult<Vec<QueueItem>> {
@@ -225,7 +225,11 @@ impl QueueRepository for InMemoryStore {
             .values()
             .filter(|item| item.queue_name() == queue)
             .filter(|item| status.is_none_or(|s| item.status() == s))
-            .filter(|item| reference.is_none_or(|r| r.matches(item.reference())))
+            .filter(|item| {
+                reference
+                    .as_ref()
+                    .is_none_or(|r| r.matches(item.reference()))
+            })
             .filter(|item| {
                 cursor.is_none_or(|c| (item.created_date(), item.id()) < (c.created_date, c.id))
             })
