@@ -378,15 +378,17 @@ impl Browser {
         .await;
     }
 
-    /// Waits until the element matching `selector` shows `text`.
+    /// Waits until an element matching `selector` shows `text`. Read in one script, so that a
+    /// page redrawing meanwhile never leaves the test holding a removed element.
     pub async fn wait_for_text_in(&self, selector: &str, text: &str) {
         self.wait_until(&format!("`{selector}` to show `{text}`"), async || {
-            for element in self.visible(selector).await {
-                if self.text(&element).await.contains(text) {
-                    return true;
-                }
-            }
-            false
+            self.execute(
+                "return [...document.querySelectorAll(arguments[0])]\
+                 .some((e) => e.innerText.includes(arguments[1]));",
+                vec![json!(selector), json!(text)],
+            )
+            .await
+                == Value::Bool(true)
         })
         .await;
     }

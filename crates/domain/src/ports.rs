@@ -29,6 +29,25 @@ pub struct ItemCursor {
     pub id: QueueItemId,
 }
 
+/// How a listing of queue items matches their reference: the whole reference, or its first
+/// characters. Both compare exactly (letter case included) on every backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReferenceMatch {
+    Exact(String),
+    Prefix(String),
+}
+
+impl ReferenceMatch {
+    /// Whether `reference` matches; an item without a reference never does.
+    pub fn matches(&self, reference: Option<&str>) -> bool {
+        match (self, reference) {
+            (Self::Exact(want), Some(have)) => have == want,
+            (Self::Prefix(want), Some(have)) => have.starts_with(want.as_str()),
+            (_, None) => false,
+        }
+    }
+}
+
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait QueueRepository: Send + Sync {
@@ -63,12 +82,13 @@ pub trait QueueRepository: Send + Sync {
     /// Errors: `NotFound`.
     async fn get_item(&self, id: QueueItemId) -> RepoResult<QueueItem>;
 
-    /// Items of a queue, newest first (by created_date, then id), optionally of one status,
-    /// strictly after `cursor`, at most `limit`.
+    /// Items of a queue, newest first (by created_date, then id), optionally of one status and
+    /// with a matching reference, strictly after `cursor`, at most `limit`.
     async fn list_items(
         &self,
         queue: &QueueName,
         status: Option<QueueItemStatus>,
+        reference: Option<ReferenceMatch>,
         limit: u32,
         cursor: Option<ItemCursor>,
     ) -> RepoResult<Vec<QueueItem>>;

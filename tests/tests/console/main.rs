@@ -9,6 +9,8 @@
 use baton_tests::browser::Browser;
 use baton_tests::{TEST_ADMIN_PASSWORD, TestApp};
 
+mod queues;
+mod robots;
 mod settings;
 mod signin;
 mod viewer;
@@ -82,6 +84,9 @@ async fn walk_through(app: TestApp, backend: &'static str) {
     };
     signin::run(&console).await;
     console.sign_in("admin", TEST_ADMIN_PASSWORD).await;
+    let abandoned = queues::run(&console).await;
+    robots::run(&console).await;
+    robots::viewer_sees_no_actions(&console, &abandoned).await;
     settings::run(&console).await;
     signin::signs_out(&console).await;
     viewer::run(&console).await;

@@ -331,6 +331,19 @@ fn v1() -> Vec<Route> {
             .ok(201, json_object()),
         route(Get, "/api/v1/api-keys", BATON, "List API keys").auth(Auth::Administer).ok(200, list(json_object())),
         route(Delete, "/api/v1/api-keys/{id}", BATON, "Revoke an API key").auth(Auth::Administer),
+        route(Get, "/api/v1/robots", BATON, "List robots with their status, current job and capabilities")
+            .ok(200, list(obj(
+                &["robot_id", "hostname", "status", "capabilities", "current_job_id", "last_heartbeat", "created_at"],
+                json!({
+                    "robot_id": s(),
+                    "hostname": {"type": ["string", "null"]},
+                    "status": {"type": "string", "enum": ["idle", "busy", "offline"]},
+                    "capabilities": list(s()),
+                    "current_job_id": {"type": ["string", "null"]},
+                    "last_heartbeat": {"type": ["string", "null"], "format": "date-time"},
+                    "created_at": {"type": "string", "format": "date-time"},
+                }),
+            ))),
         route(Post, "/api/v1/robots", BATON, "Register a robot (its token is shown once)")
             .auth(Auth::Administer)
             .json(obj(&["robot_id"], json!({"robot_id": id, "hostname": s()})))
@@ -438,6 +451,8 @@ fn v1() -> Vec<Route> {
             .json(obj(&[], json!({"max_retries": {"type": "integer", "minimum": 0}, "lease_seconds": {"type": "integer", "minimum": 1}, "unique_reference": {"type": "boolean"}}))),
         route(Get, "/api/v1/queues/{queue_name}/items", BATON, "List a queue's items")
             .query("status", s(), "Only items in this status")
+            .query("reference", s(), "Only items whose reference is exactly this")
+            .query("reference_prefix", s(), "Only items whose reference starts with this (letter case counts)")
             .query("limit", limit(1000), "At most this many items")
             .query("cursor", s(), "The `next_cursor` of the previous page")
             .ok(200, obj(&["items", "next_cursor"], json!({"items": list(reference("QueueItem")), "next_cursor": {"type": ["string", "null"]}}))),

@@ -47,7 +47,7 @@ async fn page_items(db: &Db, status: Option<QueueItemStatus>) {
     let mut cursor: Option<ItemCursor> = None;
     for _ in 0..PAGES {
         let page = db
-            .list_items(&queue("orders"), status, PAGE, cursor)
+            .list_items(&queue("orders"), status, None, PAGE, cursor)
             .await
             .unwrap();
         assert_eq!(page.len(), PAGE as usize);
@@ -232,7 +232,7 @@ async fn sqlite_walks_an_index_in_order_for_each_page_of_queue_items() {
     ] {
         for cursor in [None, cursor] {
             let page = db
-                .list_items(&queue("orders"), status, PAGE, cursor)
+                .list_items(&queue("orders"), status, None, PAGE, cursor)
                 .await
                 .unwrap();
             assert_eq!(page.len(), PAGE as usize);
