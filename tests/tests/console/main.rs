@@ -9,6 +9,7 @@
 use baton_tests::browser::Browser;
 use baton_tests::{TEST_ADMIN_PASSWORD, TestApp};
 
+mod jobs;
 mod signin;
 
 /// What every page's walk-through gets: the server, the browser, and an admin's API token for
@@ -80,6 +81,7 @@ async fn walk_through(app: TestApp, backend: &'static str) {
     };
     signin::run(&console).await;
     console.sign_in("admin", TEST_ADMIN_PASSWORD).await;
+    jobs::run(&console).await;
     signin::signs_out(&console).await;
     let Console { browser, .. } = console;
     browser.quit().await;
