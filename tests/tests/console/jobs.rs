@@ -93,6 +93,22 @@ async fn run_job(c: &Console, workflow: &str, input: Value) -> String {
     job["job_id"].as_str().unwrap().to_owned()
 }
 
+/// Waits until the first element matching `selector` shows `text`. Read in one script, as the
+/// live pages redraw at any moment and an element found in one call may be gone in the next.
+async fn wait_for_in(c: &Console, selector: &str, text: &str) {
+    let b = &c.browser;
+    b.wait_until(&format!("`{selector}` to show `{text}`"), async || {
+        b.execute(
+            "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';",
+            vec![json!(selector)],
+        )
+        .await
+        .as_str()
+        .is_some_and(|shown| shown.contains(text))
+    })
+    .await;
+}
+
 fn row(job: &str) -> String {
     format!("tr[data-job-id='{job}']")
 }
@@ -131,24 +147,24 @@ pub async fn run(c: &Console) {
     let first = submitted["job_id"].as_str().unwrap().to_owned();
 
     // The open list shows it live, and a job created after that too.
-    b.wait_for_text_in(&status_of(&first), "pending").await;
+    wait_for_in(c, &status_of(&first), "pending").await;
     let second = run_job(c, &workflow, json!({"order": 42})).await;
-    b.wait_for_text_in(&status_of(&second), "pending").await;
+    wait_for_in(c, &status_of(&second), "pending").await;
     b.find(&format!("{} a[href='/ui/workflows/{workflow}']", row(&second)))
         .await;
-    b.wait_for_text_in(".live.on", "live").await;
+    wait_for_in(c, ".live.on", "live").await;
     c.shot("jobs").await;
 
     // A pending job is cancelled from its page; then only "Run again" is left.
     let third = run_job(c, &workflow, json!({"order": 43})).await;
     c.open(&format!("/ui/jobs/{third}")).await;
-    b.wait_for_text_in(&status_of(&third), "pending").await;
+    wait_for_in(c, &status_of(&third), "pending").await;
     assert!(
         b.buttons_now("Cancel now").await.is_empty(),
         "a pending job has nothing to stop at once"
     );
     b.click_button("Cancel").await;
-    b.wait_for_text_in(&status_of(&third), "cancelled").await;
+    wait_for_in(c, &status_of(&third), "cancelled").await;
     b.wait_for_text("The job is cancelled.").await;
     assert!(b.buttons_now("Cancel").await.is_empty());
     b.button("Run again").await;
@@ -156,7 +172,7 @@ pub async fn run(c: &Console) {
 
     // A real robot runs the pending jobs; the open list turns them completed without a reload.
     c.open("/ui/jobs").await;
-    b.wait_for_text_in(&status_of(&third), "cancelled").await;
+    wait_for_in(c, &status_of(&third), "cancelled").await;
     let registered = call(
         c,
         Method::POST,
@@ -166,19 +182,10 @@ pub async fn run(c: &Console) {
     .await;
     let robot = Robot::start(c, "console-robot", registered["token"].as_str().unwrap());
     for job in [&first, &second] {
-        let selector = status_of(job);
-        b.wait_until("the robot to complete the job", async || {
-            for element in b.visible(&selector).await {
-                if b.text(&element).await.contains("completed") {
-                    return true;
-                }
-            }
-            false
-        })
-        .await;
+        wait_for_in(c, &status_of(job), "completed").await;
     }
     // The other columns follow within a second: who ran it.
-    b.wait_for_text_in(&row(&second), "console-robot").await;
+    wait_for_in(c, &row(&second), "console-robot").await;
     assert!(robot.log().contains("job completed"), "{}", robot.log());
     c.shot("jobs-completed").await;
 
@@ -187,11 +194,11 @@ pub async fn run(c: &Console) {
     b.find(&format!("{} a[href='/ui/jobs/{second}']", row(&second)))
         .await;
     c.open(&format!("/ui/jobs/{second}")).await;
-    b.wait_for_text_in(&status_of(&second), "completed").await;
+    wait_for_in(c, &status_of(&second), "completed").await;
     b.wait_for_text("Node executions").await;
     b.wait_for_text("\"order\": 42").await;
     b.link("console-jobs").await;
-    b.wait_for_text_in("table", "end").await;
+    wait_for_in(c, "tbody", "end").await;
     assert!(b.buttons_now("Cancel").await.is_empty());
     c.shot("job").await;
 
@@ -212,7 +219,29 @@ pub async fn run(c: &Console) {
     assert_eq!(copy["workflow_id"], workflow.as_str());
     assert_eq!(copy["input"], json!({"order": 42}));
     assert_eq!(copy["priority"], 4);
-    b.wait_for_text_in(&status_of(&again), "completed").await;
+    wait_for_in(c, &status_of(&again), "completed").await;
+
+    // A running job offers both cancels; "Cancel now" stops it in the middle of its node.
+    let waiting = call(
+        c,
+        Method::POST,
+        "/api/v1/workflows",
+        json!({"workflow_name": "console-wait", "trigger_type": "manual",
+               "workflow_json": {"nodes": [
+                   {"id": "start", "type": "StartNode"},
+                   {"id": "wait", "type": "Delay", "config": {"seconds": 60}},
+                   {"id": "end", "type": "EndNode"}
+               ], "connections": [{"from": "start", "to": "wait"}, {"from": "wait", "to": "end"}]}}),
+    )
+    .await;
+    let long = waiting["job_id"].as_str().unwrap().to_owned();
+    c.open(&format!("/ui/jobs/{long}")).await;
+    wait_for_in(c, &status_of(&long), "running").await;
+    b.button("Cancel").await;
+    c.shot("job-running").await;
+    b.click_button("Cancel now").await;
+    wait_for_in(c, &status_of(&long), "cancelled").await;
+    assert!(b.buttons_now("Cancel now").await.is_empty());
     robot.stop();
 
     // Filters are the address's: a status link lists only its jobs.
@@ -239,7 +268,7 @@ pub async fn run(c: &Console) {
     c.sign_out().await;
     c.sign_in("jobs-viewer", &password).await;
     c.open(&format!("/ui/jobs/{second}")).await;
-    b.wait_for_text_in(&status_of(&second), "completed").await;
+    wait_for_in(c, &status_of(&second), "completed").await;
     assert!(b.buttons_now("Run again").await.is_empty());
     c.sign_out().await;
     c.sign_in("admin", baton_tests::TEST_ADMIN_PASSWORD).await;

@@ -161,7 +161,13 @@ export async function detail(ctx) {
   replace(ctx.main, pageHeader(`Job ${id}`, marker, actions), body);
   ctx.main.querySelector("h1").classList.add("job-title");
 
+  let drawn = "";
   const redraw = (fresh) => {
+    // An event that changed nothing shown (or a re-read after a reconnect) keeps the page as
+    // it is, so focus and selections survive.
+    const text = JSON.stringify(fresh);
+    if (text === drawn) return;
+    drawn = text;
     job = fresh;
     replace(actions, jobActions(ctx, job, redraw));
     replace(body, jobBody(job));
