@@ -253,6 +253,34 @@ pub async fn run(c: &Console) {
     assert!(b.url().await.ends_with("/ui/jobs?status=completed"));
     assert!(b.visible(&row(&third)).await.is_empty());
 
+    // Paging: a page of two, the next page, and back to the first.
+    c.open("/ui/jobs?limit=2").await;
+    b.find(&row(&long)).await;
+    // Newest first: the run-again copy and the long job, then the cancelled and second ones.
+    b.click_button("Next page").await;
+    b.find(&row(&third)).await;
+    assert!(b.url().await.contains("cursor="));
+    assert!(b.visible(&row(&long)).await.is_empty());
+    b.click_button("First page").await;
+    b.find(&row(&long)).await;
+    assert!(b.url().await.ends_with("/ui/jobs?limit=2"));
+
+    // Creation-time filters: nothing is created after tomorrow.
+    let tomorrow = (time::OffsetDateTime::now_utc() + time::Duration::days(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    c.open(&format!("/ui/jobs?created_after={tomorrow}")).await;
+    b.wait_for_text("No job matches these filters.").await;
+    let shown = b
+        .execute(
+            "return document.querySelector('input[name=created_after]').value;",
+            vec![],
+        )
+        .await;
+    assert!(!shown.as_str().unwrap_or_default().is_empty(), "{shown}");
+    b.click_button("Clear filters").await;
+    b.find(&row(&long)).await;
+
     // A phone's width: the table becomes labelled rows.
     b.resize(390, 844).await;
     c.open(&format!("/ui/jobs/{second}")).await;

@@ -19,10 +19,12 @@ const FILTERS = ["status", "workflow_id", "robot_id", "created_after", "created_
 export async function list(ctx) {
   const filters = Object.fromEntries(FILTERS.map((k) => [k, ctx.query.get(k) || ""]));
   const cursor = ctx.query.get("cursor") || "";
+  // The page size is the API's `limit`, kept in the address when a link sets it.
+  const limit = ctx.query.get("limit") || "";
   const filtered = FILTERS.some((k) => filters[k]);
   const go = (changes) => {
     // A changed filter starts again from the first page.
-    const next = { ...filters, cursor: "", ...changes };
+    const next = { ...filters, limit, cursor: "", ...changes };
     ctx.navigate(withQuery("/ui/jobs", next));
   };
 
@@ -43,7 +45,7 @@ export async function list(ctx) {
   // Where each shown job's status is drawn, so a live change redraws only that cell.
   let cells = new Map();
   const draw = async () => {
-    const { body: jobs, headers } = await api("GET", withQuery("/api/v1/jobs", { ...filters, cursor }), undefined, { withHeaders: true });
+    const { body: jobs, headers } = await api("GET", withQuery("/api/v1/jobs", { ...filters, limit, cursor }), undefined, { withHeaders: true });
     if (!ctx.current()) return;
     cells = new Map();
     const next = headers.get("X-Next-Cursor");
