@@ -124,7 +124,10 @@ pub async fn run(c: &Console) {
     c.open("/ui/jobs?status=failed").await;
     b.wait_for_text("No job matches these filters.").await;
     let chosen = b
-        .execute("return document.querySelector('select[name=status]').value;", vec![])
+        .execute(
+            "return document.querySelector('select[name=status]').value;",
+            vec![],
+        )
         .await;
     assert_eq!(chosen, "failed");
     c.open("/ui/jobs").await;
@@ -150,8 +153,11 @@ pub async fn run(c: &Console) {
     wait_for_in(c, &status_of(&first), "pending").await;
     let second = run_job(c, &workflow, json!({"order": 42})).await;
     wait_for_in(c, &status_of(&second), "pending").await;
-    b.find(&format!("{} a[href='/ui/workflows/{workflow}']", row(&second)))
-        .await;
+    b.find(&format!(
+        "{} a[href='/ui/workflows/{workflow}']",
+        row(&second)
+    ))
+    .await;
     wait_for_in(c, ".live.on", "live").await;
     c.shot("jobs").await;
 
@@ -213,7 +219,12 @@ pub async fn run(c: &Console) {
     let again = url.rsplit('/').next().unwrap().to_owned();
     let (status, copy) = c
         .app
-        .call_as(&c.admin, Method::GET, &format!("/api/v1/jobs/{again}"), None)
+        .call_as(
+            &c.admin,
+            Method::GET,
+            &format!("/api/v1/jobs/{again}"),
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{copy}");
     assert_eq!(copy["workflow_id"], workflow.as_str());

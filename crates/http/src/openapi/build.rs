@@ -1,13 +1,13 @@
 //! Turns the route table into a utoipa `OpenApi` document.
 
 use serde_json::{Value, json};
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{Components, Schema};
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme,
 };
-use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::tag::Tag;
 use utoipa::openapi::{
     ContentBuilder, Info, OpenApi, OpenApiBuilder, Paths, Ref, RefOr, Required, ResponseBuilder,

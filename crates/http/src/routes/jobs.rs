@@ -6,11 +6,11 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
+use baton_domain::Timestamp;
 use baton_domain::error::Validator;
 use baton_domain::ids::{JobId, WorkflowId};
-use baton_domain::job::{CancelMode, Job, JobStatus, NodeExecution, Priority};
-use baton_domain::Timestamp;
 use baton_domain::instant::{self, parse_query_instant};
+use baton_domain::job::{CancelMode, Job, JobStatus, NodeExecution, Priority};
 use baton_domain::ports::{JobCursor, JobFilter};
 use baton_domain::robot::RobotId;
 use baton_domain::services::ServiceError;
@@ -486,6 +486,9 @@ mod tests {
             next_link("/api/v1/jobs", "status=failed&cursor=1.a&limit=2", "5.b"),
             "/api/v1/jobs?status=failed&limit=2&cursor=5.b"
         );
-        assert_eq!(next_link("/api/v1/jobs", "", "5.b"), "/api/v1/jobs?cursor=5.b");
+        assert_eq!(
+            next_link("/api/v1/jobs", "", "5.b"),
+            "/api/v1/jobs?cursor=5.b"
+        );
     }
 }
