@@ -248,6 +248,9 @@ pub async fn run(c: &Console) {
     let long = waiting["job_id"].as_str().unwrap().to_owned();
     c.open(&format!("/ui/jobs/{long}")).await;
     wait_for_in(c, &status_of(&long), "running").await;
+    // Node results arrive while the job runs (read every two seconds); then nothing changes
+    // until the delay ends.
+    wait_for_in(c, "tbody", "start").await;
     b.button("Cancel").await;
     c.shot("job-running").await;
     b.click_button("Cancel now").await;

@@ -165,9 +165,9 @@ export async function detail(ctx) {
 
   let drawn = "";
   const redraw = (fresh) => {
-    // An event that changed nothing shown (or a re-read after a reconnect) keeps the page as
-    // it is, so focus and selections survive.
-    const text = JSON.stringify(fresh);
+    // A read that changed nothing shown keeps the page as it is, so focus and selections
+    // survive. The lease, renewed every few seconds, is not shown.
+    const text = JSON.stringify({ ...fresh, lease_expires_at: null });
     if (text === drawn) return;
     drawn = text;
     job = fresh;
@@ -193,7 +193,10 @@ export async function detail(ctx) {
     // Changes made while the socket was down are not replayed: read the job again.
     if (open) refresh();
   });
-  ctx.onCleanup(() => { clearTimeout(pending); stop(); });
+  // A node's result is not a status change, so the feed does not carry it: while a robot
+  // holds the job, its nodes are read every two seconds.
+  const poller = setInterval(() => { if (job.status === "claimed" || job.status === "running") refresh(); }, 2000);
+  ctx.onCleanup(() => { clearTimeout(pending); clearInterval(poller); stop(); });
 }
 
 function jobActions(ctx, job, redraw) {
@@ -250,7 +253,6 @@ function jobBody(job) {
         prop("Claimed", time(job.claimed_at)),
         prop("Started", time(job.started_at)),
         prop("Finished", time(job.completed_at)),
-        job.lease_expires_at && !FINAL.includes(job.status) ? prop("Lease ends", time(job.lease_expires_at)) : null,
         prop("Duration", duration(job.duration_ms)))),
     errorBlock,
     h("h2", {}, "Node executions"),
