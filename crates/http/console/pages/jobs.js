@@ -44,9 +44,12 @@ export async function list(ctx) {
 
   // Where each shown job's status is drawn, so a live change redraws only that cell.
   let cells = new Map();
+  // Two reads in flight may answer out of order: only the latest sent is drawn.
+  let sent = 0;
   const draw = async () => {
+    const seq = ++sent;
     const { body: jobs, headers } = await api("GET", withQuery("/api/v1/jobs", { ...filters, limit, cursor }), undefined, { withHeaders: true });
-    if (!ctx.current()) return;
+    if (!ctx.current() || seq !== sent) return;
     cells = new Map();
     const next = headers.get("X-Next-Cursor");
     replace(body,
@@ -164,17 +167,32 @@ export async function detail(ctx) {
   ctx.main.querySelector("h1").classList.add("job-title");
 
   let drawn = "";
-  const redraw = (fresh) => {
+  // Reads and writes may answer out of order (a read sent before a cancel may answer after
+  // it): each is numbered when sent, and an answer older than the one shown is dropped.
+  let sent = 0;
+  let shown = 0;
+  const redraw = (fresh, seq) => {
+    if (seq < shown) return;
+    // A job never leaves a final status: a job that seems to is an old read.
+    if (FINAL.includes(job.status) && !FINAL.includes(fresh.status)) return;
+    shown = seq;
     // A read that changed nothing shown keeps the page as it is, so focus and selections
     // survive. The lease, renewed every few seconds, is not shown.
     const text = JSON.stringify({ ...fresh, lease_expires_at: null });
     if (text === drawn) return;
     drawn = text;
     job = fresh;
-    replace(actions, jobActions(ctx, job, redraw));
+    replace(actions, jobActions(ctx, job, track));
     replace(body, jobBody(job));
   };
-  redraw(job);
+  /** Runs `call` (a read or a write answering the job) and draws its answer unless outdated. */
+  const track = async (call) => {
+    const seq = ++sent;
+    const fresh = await call();
+    if (ctx.current()) redraw(fresh, seq);
+    return fresh;
+  };
+  redraw(job, 0);
 
   // Live: this job's changes read the job again, so its times, nodes and output follow.
   let pending = null;
@@ -183,8 +201,7 @@ export async function detail(ctx) {
     pending = setTimeout(async () => {
       pending = null;
       try {
-        const fresh = await get(path);
-        if (ctx.current()) redraw(fresh);
+        await track(() => get(path));
       } catch { /* the next change or a reload will tell */ }
     }, 200);
   };
@@ -199,12 +216,11 @@ export async function detail(ctx) {
   ctx.onCleanup(() => { clearTimeout(pending); clearInterval(poller); stop(); });
 }
 
-function jobActions(ctx, job, redraw) {
+function jobActions(ctx, job, track) {
   if (!ctx.can("operate")) return [];
   const live = !FINAL.includes(job.status);
   const cancel = (hard) => async () => {
-    const fresh = await post(`/api/v1/jobs/${encodeURIComponent(job.job_id)}/cancel`, { hard });
-    redraw(fresh);
+    const fresh = await track(() => post(`/api/v1/jobs/${encodeURIComponent(job.job_id)}/cancel`, { hard }));
     showNotice(fresh.status === "cancelled"
       ? "The job is cancelled."
       : "Cancel requested: the robot stops after its current node.");
