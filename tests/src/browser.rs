@@ -238,6 +238,20 @@ impl Browser {
         .await
     }
 
+    /// Waits for a visible button `label` in the table row that holds a cell whose text is
+    /// `cell`.
+    pub async fn button_in_row(&self, cell: &str, label: &str) -> Element {
+        self.wait_visible(
+            "xpath",
+            &format!(
+                "//tr[td[normalize-space()={}]]//button[normalize-space()={}]",
+                xpath_text(cell),
+                xpath_text(label)
+            ),
+        )
+        .await
+    }
+
     /// The visible buttons whose text is `label`, now.
     pub async fn buttons_now(&self, label: &str) -> Vec<Element> {
         let mut shown = Vec::new();

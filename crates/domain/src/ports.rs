@@ -184,13 +184,26 @@ pub trait WebhookRepository: Send + Sync {
     async fn delete_webhooks_of(&self, workflow: WorkflowId) -> RepoResult<u64>;
 }
 
+/// Where a page of jobs ends: the last job's creation instant and id (jobs are listed newest
+/// first, ties broken by id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobCursor {
+    pub created_at: Timestamp,
+    pub id: JobId,
+}
+
 /// Which jobs to list.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JobFilter {
     pub status: Option<JobStatus>,
     pub workflow_id: Option<WorkflowId>,
     pub robot_id: Option<RobotId>,
+    /// Only jobs created strictly after this instant.
     pub created_after: Option<Timestamp>,
+    /// Only jobs created strictly before this instant.
+    pub created_before: Option<Timestamp>,
+    /// Only jobs that come after this position in the list's order (the next page).
+    pub after: Option<JobCursor>,
     pub limit: u32,
 }
 

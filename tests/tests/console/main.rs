@@ -9,6 +9,7 @@
 use baton_tests::browser::Browser;
 use baton_tests::{TEST_ADMIN_PASSWORD, TestApp};
 
+mod jobs;
 mod queues;
 mod robots;
 mod settings;
@@ -84,6 +85,7 @@ async fn walk_through(app: TestApp, backend: &'static str) {
     };
     signin::run(&console).await;
     console.sign_in("admin", TEST_ADMIN_PASSWORD).await;
+    jobs::run(&console).await;
     let abandoned = queues::run(&console).await;
     robots::run(&console).await;
     robots::viewer_sees_no_actions(&console, &abandoned).await;

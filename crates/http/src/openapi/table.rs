@@ -67,6 +67,8 @@ pub struct Route {
     pub body_optional: bool,
     /// Success answers besides the main one, e.g. a long poll's `204`.
     pub also: Vec<(u16, &'static str)>,
+    /// Headers of the main success answer: name and description (all strings).
+    pub headers: Vec<(&'static str, &'static str)>,
 }
 
 const PY: &str = "PyOrchestrator";
@@ -90,6 +92,7 @@ fn route(method: Method, path: &'static str, tag: &'static str, summary: &'stati
         response_example: None,
         body_optional: false,
         also: Vec::new(),
+        headers: Vec::new(),
     }
 }
 
@@ -121,6 +124,10 @@ impl Route {
     }
     fn also(mut self, status: u16, description: &'static str) -> Self {
         self.also.push((status, description));
+        self
+    }
+    fn header(mut self, name: &'static str, description: &'static str) -> Self {
+        self.headers.push((name, description));
         self
     }
     fn errors(mut self, statuses: &[u16]) -> Self {
@@ -358,7 +365,12 @@ fn v1() -> Vec<Route> {
             .query("limit", limit(1000), "At most this many jobs")
             .query("workflow_id", s(), "Only jobs of this workflow")
             .query("robot_id", s(), "Only jobs of this robot")
-            .ok(200, list(reference("Job"))),
+            .query("created_after", s(), "Only jobs created strictly after this instant (ISO 8601; without an offset, UTC)")
+            .query("created_before", s(), "Only jobs created strictly before this instant (ISO 8601; without an offset, UTC)")
+            .query("cursor", s(), "The `X-Next-Cursor` of the previous page, as is (the same filters must be sent again)")
+            .ok(200, list(reference("Job")))
+            .header("X-Next-Cursor", "Present when another page follows: the `cursor` of the next page")
+            .header("Link", "Present when another page follows: `<the next page's URI>; rel=\"next\"`"),
         route(Post, "/api/v1/jobs", BATON, "Run a workflow as a job")
             .auth(Auth::Operate)
             .json(obj(&["workflow_id"], json!({
