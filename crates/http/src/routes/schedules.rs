@@ -30,6 +30,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(create)),
         BodyLimit::BATCH,
     ))
+    // Before `/schedules/{schedule_id}`, which would take `preview` for an id.
+    .service(web::resource("/schedules/preview").route(web::get().to(preview)))
     .service(
         web::resource("/schedules/{schedule_id}")
             .route(web::get().to(get))
@@ -144,6 +146,43 @@ async fn list(
 ) -> ApiResult<HttpResponse> {
     let schedules = service(&state).list(read_query(query.into_inner())).await?;
     Ok(HttpResponse::Ok().json(schedules.iter().map(ScheduleView::from).collect::<Vec<_>>()))
+}
+
+#[derive(Deserialize)]
+struct PreviewQuery {
+    cron_expression: Option<String>,
+    timezone: Option<String>,
+    count: Option<String>,
+}
+
+/// The answer of a preview: the next fire times, RFC 3339 in UTC.
+#[derive(Serialize)]
+struct Preview {
+    next: Vec<String>,
+}
+
+/// `GET /schedules/preview?cron_expression=&timezone=&count=`: the next fire times of an
+/// expression in a zone, or a 400 naming what is wrong, so a form can show both before it
+/// saves. Nothing is stored; a schedule's own rules (fields, zone, "fires again") apply.
+async fn preview(
+    state: web::Data<AppState>,
+    _: Authorized<Read>,
+    query: web::Query<PreviewQuery>,
+) -> ApiResult<HttpResponse> {
+    let query = query.into_inner();
+    let given = |value: Option<String>| value.filter(|v| !v.is_empty());
+    let count_text = given(query.count);
+    let count = count_text.as_deref().map(|t| t.trim().parse::<i64>());
+    let times = baton_domain::schedule::preview(
+        given(query.cron_expression).as_deref(),
+        given(query.timezone).as_deref(),
+        // A count that is not a number is judged as one out of range, under its own name.
+        count.map(|c| c.unwrap_or(0)),
+        state.clock.now(),
+    )?;
+    Ok(HttpResponse::Ok().json(Preview {
+        next: times.into_iter().map(rfc3339).collect(),
+    }))
 }
 
 /// `GET /schedules/{schedule_id}`.
