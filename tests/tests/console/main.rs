@@ -9,7 +9,9 @@
 use baton_tests::browser::Browser;
 use baton_tests::{TEST_ADMIN_PASSWORD, TestApp};
 
+mod schedules;
 mod signin;
+mod workflows;
 
 /// What every page's walk-through gets: the server, the browser, and an admin's API token for
 /// making data through the API.
@@ -80,6 +82,8 @@ async fn walk_through(app: TestApp, backend: &'static str) {
     };
     signin::run(&console).await;
     console.sign_in("admin", TEST_ADMIN_PASSWORD).await;
+    workflows::run(&console).await;
+    schedules::run(&console).await;
     signin::signs_out(&console).await;
     let Console { browser, .. } = console;
     browser.quit().await;

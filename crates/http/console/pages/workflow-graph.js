@@ -63,10 +63,33 @@ export function drawGraph(graph) {
     .map((c) => [String(c.from), String(c.to)])
     .filter(([from, to]) => known.has(from) && known.has(to));
   const layer = layers(ids, edges);
+  // An edge that skips layers passes through a waypoint in each layer between, which takes a
+  // slot in that column as a box does, so the arrow runs between boxes, never through one.
   const columns = [];
-  nodes.forEach((n, i) => {
-    const l = layer.get(ids[i]);
-    (columns[l] ||= []).push(n);
+  const put = (l, entry) => (columns[l] ||= []).push(entry);
+  ids.forEach((id) => put(layer.get(id), { id, preds: [] }));
+  const slot = new Map(columns.flat().map((e) => [e.id, e]));
+  const routes = edges.map(([from, to], i) => {
+    const points = [from];
+    for (let l = layer.get(from) + 1; l < layer.get(to); l++) {
+      const way = { id: `~${i}~${l}`, preds: [points[points.length - 1]] };
+      put(l, way);
+      slot.set(way.id, way);
+      points.push(way.id);
+    }
+    slot.get(to).preds.push(points[points.length - 1]);
+    points.push(to);
+    return { from, to, points };
+  });
+  // Within a column, entries follow the mean row of what leads into them (one left-to-right
+  // sweep), which keeps most arrows short and uncrossed.
+  const row = new Map();
+  columns.forEach((column) => {
+    if (!column) return;
+    const mean = (e) => (e.preds.length ? e.preds.reduce((sum, p) => sum + (row.get(p) ?? 0), 0) / e.preds.length : Infinity);
+    column.forEach((e, i) => { e.order = i; e.mean = mean(e); });
+    column.sort((a, b) => (a.mean === b.mean ? a.order - b.order : a.mean - b.mean));
+    column.forEach((e, i) => row.set(e.id, i));
   });
   const tallest = Math.max(1, ...columns.map((c) => (c ? c.length : 0)));
   const width = PAD * 2 + columns.length * BOX_W + Math.max(0, columns.length - 1) * GAP_X;
@@ -76,7 +99,7 @@ export function drawGraph(graph) {
     if (!column) return;
     // Each column is centred vertically, so a chain reads as a straight line.
     const top = PAD + ((tallest - column.length) * (BOX_H + GAP_Y)) / 2;
-    column.forEach((n, row) => at.set(String(n.id), { x: PAD + l * (BOX_W + GAP_X), y: top + row * (BOX_H + GAP_Y) }));
+    column.forEach((e, r) => at.set(e.id, { x: PAD + l * (BOX_W + GAP_X), y: top + r * (BOX_H + GAP_Y) }));
   });
 
   const picture = svg("svg", {
@@ -88,18 +111,23 @@ export function drawGraph(graph) {
     id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 8, markerHeight: 8, orient: "auto-start-reverse",
   }, svg("path", { d: "M 0 0 L 10 5 L 0 10 z", class: "arrow-head" }))));
   const lines = svg("g", { class: "edges" });
-  for (const [from, to] of edges) {
-    const a = at.get(from);
-    const b = at.get(to);
-    const x1 = a.x + BOX_W;
-    const y1 = a.y + BOX_H / 2;
-    const x2 = b.x;
-    const y2 = b.y + BOX_H / 2;
-    const bend = Math.max(30, (x2 - x1) / 2);
-    lines.append(svg("path", {
-      class: "edge", "marker-end": "url(#arrow)",
-      d: `M ${x1} ${y1} C ${x1 + bend} ${y1}, ${x2 - bend} ${y2}, ${x2} ${y2}`,
-    }, svg("title", {}, `${from} → ${to}`)));
+  for (const { from, to, points } of routes) {
+    // From the source's right edge through each waypoint's slot to the target's left edge,
+    // one smooth curve per layer crossed.
+    const ends = points.map((id) => {
+      const p = at.get(id);
+      const y = p.y + BOX_H / 2;
+      return { in: { x: p.x, y }, out: { x: p.x + BOX_W, y } };
+    });
+    let d = `M ${ends[0].out.x} ${ends[0].out.y}`;
+    for (let i = 1; i < ends.length; i++) {
+      const a = ends[i - 1].out;
+      const b = ends[i].in;
+      const bend = Math.max(30, (b.x - a.x) / 2);
+      d += ` C ${a.x + bend} ${a.y}, ${b.x - bend} ${b.y}, ${b.x} ${b.y}`;
+      if (i < ends.length - 1) d += ` L ${ends[i].out.x} ${ends[i].out.y}`;
+    }
+    lines.append(svg("path", { class: "edge", "marker-end": "url(#arrow)", d }, svg("title", {}, `${from} → ${to}`)));
   }
   picture.append(lines);
   const boxes = svg("g", { class: "nodes" });

@@ -1,0 +1,98 @@
+//! Schedules: the form names a bad cron expression before anything is saved, previews the
+//! next five fire times of a good one in the chosen zone, creates the schedule, and its page
+//! disables it; the list shows it with its state.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::Console;
+
+pub async fn run(c: &Console) {
+    let b = &c.browser;
+    let (status, submitted) = c
+        .app
+        .call_as(
+            &c.admin,
+            Method::POST,
+            "/api/v1/workflows",
+            Some(&json!({
+                "workflow_name": "Morning report",
+                "trigger_type": "webhook",
+                "workflow_json": {"nodes": [{"id": "start", "type": "StartNode"}]}
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{submitted}");
+    let workflow = submitted["workflow_id"].as_str().unwrap().to_owned();
+    let schedules_of_workflow = async || {
+        let (status, list) = c
+            .app
+            .call_as(
+                &c.admin,
+                Method::GET,
+                &format!("/api/v1/schedules?workflow_id={workflow}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{list}");
+        list.as_array().unwrap().clone()
+    };
+
+    c.open("/ui/schedules").await;
+    b.click_link("New schedule").await;
+    b.fill("Name", "Weekday report").await;
+    b.choose("Workflow", &workflow).await;
+
+    // A bad expression is named while it is typed, before anything is saved.
+    b.fill("Cron expression", "61 * * * *").await;
+    crate::workflows::wait_text_in(c, ".cron-preview", "Cron expression “61 * * * *”").await;
+    crate::workflows::wait_text_in(c, ".cron-preview", "is not a valid cron expression").await;
+    assert!(
+        schedules_of_workflow().await.is_empty(),
+        "the preview stored nothing"
+    );
+    b.fill("Time zone", "Mars/Olympus").await;
+    crate::workflows::wait_text_in(c, ".cron-preview", "not an IANA time zone").await;
+
+    // A good one shows its next five fire times in the schedule's zone.
+    b.fill("Time zone", "Europe/Berlin").await;
+    b.fill("Cron expression", "0 9 * * 1-5").await;
+    crate::workflows::wait_text_in(c, ".cron-preview", "Next 5 fire times in Europe/Berlin").await;
+    let times = b
+        .execute(
+            "return [...document.querySelectorAll('.cron-preview li')].map(li => li.innerText);",
+            vec![],
+        )
+        .await;
+    let times = times.as_array().unwrap();
+    assert_eq!(times.len(), 5, "{times:?}");
+    assert!(
+        times.iter().all(|t| t.as_str().unwrap().contains("09:00")),
+        "{times:?}"
+    );
+    c.shot("schedule-form").await;
+
+    b.click_button("Create schedule").await;
+    b.wait_for_text("Schedule “Weekday report” created.").await;
+    let created = schedules_of_workflow().await;
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(created[0]["cron_expression"], "0 9 * * 1-5");
+    assert_eq!(created[0]["timezone"], "Europe/Berlin");
+    let id = created[0]["schedule_id"].as_str().unwrap().to_owned();
+    assert!(b.url().await.ends_with(&format!("/ui/schedules/{id}")));
+
+    // Disable it on its page: the state reads `disabled`, and the API agrees.
+    b.click_button("Disable").await;
+    crate::workflows::wait_text_in(c, ".page-header .badge", "disabled").await;
+    b.button("Enable").await;
+    let (_, schedule) = c
+        .app
+        .call_as(&c.admin, Method::GET, &format!("/api/v1/schedules/{id}"), None)
+        .await;
+    assert_eq!(schedule["enabled"], false, "{schedule}");
+
+    c.open("/ui/schedules").await;
+    b.link("Weekday report").await;
+    crate::workflows::wait_text_in(c, "td[data-label=State]", "disabled").await;
+    c.shot("schedules").await;
+}
