@@ -2,6 +2,7 @@
 //! next five fire times of a good one in the chosen zone, creates the schedule, and its page
 //! disables it; the list shows it with its state.
 
+use baton_tests::TEST_ADMIN_PASSWORD;
 use reqwest::Method;
 use serde_json::json;
 
@@ -95,4 +96,50 @@ pub async fn run(c: &Console) {
     b.link("Weekday report").await;
     crate::workflows::wait_text_in(c, "td[data-label=State]", "disabled").await;
     c.shot("schedules").await;
+
+    // At a phone's width the tables fold into labelled rows.
+    b.resize(390, 844).await;
+    c.shot("schedules-phone").await;
+    b.resize(1280, 900).await;
+
+    operator_sees_only_what_it_may_use(c).await;
+}
+
+/// An operator may run a schedule now, command flows and run workflows, but not switch,
+/// create or delete anything: those buttons are not shown to it.
+async fn operator_sees_only_what_it_may_use(c: &Console) {
+    let b = &c.browser;
+    let password = c.create_user("night-operator", &["operator"]).await;
+    c.sign_out().await;
+    c.sign_in("night-operator", &password).await;
+    let links_named = async |label: &str| {
+        b.execute(
+            "return [...document.querySelectorAll('a')].filter(a => a.innerText.trim() === arguments[0]).length;",
+            vec![json!(label)],
+        )
+        .await
+    };
+
+    c.open("/ui/schedules").await;
+    b.link("Weekday report").await;
+    b.button("Run now").await;
+    for label in ["Enable", "Disable"] {
+        assert!(b.buttons_now(label).await.is_empty(), "{label} shown to an operator");
+    }
+    assert_eq!(links_named("New schedule").await, 0);
+    b.click_button("Run now").await;
+    b.wait_for_text("started a job").await;
+
+    c.open("/ui/flows").await;
+    b.button("Start").await;
+    for label in ["Delete", "Add flow"] {
+        assert!(b.buttons_now(label).await.is_empty(), "{label} shown to an operator");
+    }
+
+    c.open("/ui/workflows").await;
+    b.button("Run now").await;
+    assert!(b.buttons_now("Upload workflow").await.is_empty());
+
+    c.sign_out().await;
+    c.sign_in("admin", TEST_ADMIN_PASSWORD).await;
 }

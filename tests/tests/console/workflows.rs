@@ -64,6 +64,10 @@ pub async fn run(c: &Console) {
     assert_eq!(drawn[2], "http://www.w3.org/2000/svg", "{drawn}");
     b.wait_for_text("Book the invoice").await;
     c.shot("workflow").await;
+    // At a phone's width the picture keeps its size and scrolls sideways.
+    b.resize(390, 844).await;
+    c.shot("workflow-phone").await;
+    b.resize(1280, 900).await;
 
     // `Run now` starts a job and opens its page.
     b.click_button("Run now").await;

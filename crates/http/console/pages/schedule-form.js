@@ -18,7 +18,7 @@ function zones() {
 }
 
 /** `iso` as a date and time in `zone` (with seconds when the expression has them). */
-function inZone(iso, zone, seconds) {
+export function inZone(iso, zone, seconds) {
   const options = { weekday: "short", year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" };
   if (seconds) options.second = "2-digit";
   try {

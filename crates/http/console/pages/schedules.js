@@ -10,7 +10,7 @@ import {
   json, liveMarker, showNotice, shortId,
 } from "../ui.js";
 import { subscribe } from "../live.js";
-import { scheduleForm } from "./schedule-form.js";
+import { scheduleForm, inZone } from "./schedule-form.js";
 
 const PAGE = 100;
 
@@ -77,6 +77,16 @@ function workflowLink(names, id) {
   return link(`/ui/workflows/${encodeURIComponent(id)}`, names.get(id) || shortId(id));
 }
 
+/**
+ * A next fire time in the schedule's own zone, as its cron expression reads (the exact UTC
+ * instant on hover); nothing while the schedule is disabled, since it will not fire then.
+ */
+function nextRun(value, zone, enabled) {
+  if (!enabled) return h("span", { class: "muted" }, "none while disabled");
+  if (!value) return h("span", { class: "muted" }, "—");
+  return h("time", { datetime: value, title: value }, inZone(value, zone, false));
+}
+
 function cronText(expression, zone) {
   return h("span", {}, h("code", {}, expression), h("small", { class: "muted" }, ` ${zone || "UTC"}`));
 }
@@ -87,7 +97,7 @@ function scheduleColumns(ctx, names, redraw) {
     ["Workflow", (s) => workflowLink(names, s.workflow_id)],
     ["Cron", (s) => cronText(s.cron_expression, s.timezone)],
     ["State", (s) => badge(s.enabled ? "enabled" : "disabled")],
-    ["Next run", (s) => time(s.next_run)],
+    ["Next run", (s) => nextRun(s.next_run, s.timezone, s.enabled)],
     ["Last run", (s) => s.last_run ? h("span", { title: s.last_run }, ago(s.last_run)) : h("span", { class: "muted" }, "never")],
     ["Runs", (s) => h("span", {}, `${s.run_count}`, s.failure_count ? h("span", { class: "error-text" }, ` (${s.failure_count} failed)`) : null)],
     ["Actions", (s) => h("div", { class: "actions" }, scheduleActions(ctx, s, redraw))],
@@ -118,7 +128,7 @@ function triggerColumns(ctx, names, redraw) {
     ["Workflow", (t) => workflowLink(names, t.workflow_id)],
     ["Fires", (t) => triggerRule(t)],
     ["Status", (t) => h("span", { class: "stat-row" }, badge(t.process_status.toLowerCase()), badge(t.enabled ? "enabled" : "disabled"))],
-    ["Next run", (t) => t.type === "QUEUE" ? h("span", { class: "muted" }, "when items wait") : time(t.next_run)],
+    ["Next run", (t) => t.type === "QUEUE" ? h("span", { class: "muted" }, "when items wait") : nextRun(t.next_run, t.timezone, t.enabled)],
     ["Runs", (t) => h("span", {}, `${t.run_count}`, t.failure_count ? h("span", { class: "error-text" }, ` (${t.failure_count} failed)`) : null)],
     ["Actions", (t) => h("div", { class: "actions" }, triggerActions(ctx, t, redraw))],
   ];
@@ -202,7 +212,7 @@ export async function detail(ctx) {
       h("div", { class: "panel" }, h("dl", { class: "props" },
         prop("Workflow", workflowLink(names, s.workflow_id)),
         prop("Cron", cronText(s.cron_expression, s.timezone)),
-        prop("Next run", s.enabled ? time(s.next_run) : h("span", { class: "muted" }, "none while disabled")),
+        prop("Next run", nextRun(s.next_run, s.timezone, s.enabled)),
         prop("Last run", time(s.last_run)),
         prop("Runs", `${s.run_count} (${s.failure_count} failed)`),
         prop("Priority", `${s.priority} (0 is the highest)`),
@@ -271,7 +281,7 @@ export async function trigger(ctx) {
       prop("Type", t.type.toLowerCase()),
       prop("Workflow", workflowLink(names, t.workflow_id)),
       prop("Fires", triggerRule(t)),
-      prop("Next run", t.type === "QUEUE" ? "when enough items wait" : time(t.next_run)),
+      prop("Next run", t.type === "QUEUE" ? "when enough items wait" : nextRun(t.next_run, t.timezone, t.enabled)),
       prop("Last run", time(t.last_run)),
       prop("Current job", t.current_job_id ? link(`/ui/jobs/${encodeURIComponent(t.current_job_id)}`, t.current_job_id) : h("span", { class: "muted" }, "none")),
       prop("Runs", `${t.run_count} (${t.failure_count} failed)`),
