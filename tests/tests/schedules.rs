@@ -748,34 +748,64 @@ async fn a_preview_shows_the_next_fire_times_or_names_the_broken_field(db: TestD
         .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(keys(&answer), ["next"]);
-    let times: Vec<OffsetDateTime> = answer["next"].as_array().unwrap().iter().map(instant).collect();
+    let times: Vec<OffsetDateTime> = answer["next"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(instant)
+        .collect();
     assert_eq!(times.len(), 5, "{answer}");
     assert!(times[0] > before, "{answer}");
     assert!(times.windows(2).all(|w| w[0] < w[1]), "{answer}");
     assert!(
-        times.iter().all(|t| t.minute() == 0 && [7, 8].contains(&t.hour())),
+        times
+            .iter()
+            .all(|t| t.minute() == 0 && [7, 8].contains(&t.hour())),
         "{answer}"
     );
     let (status, answer) = env
-        .call(Method::GET, "/api/v1/schedules/preview?cron_expression=*/10%20*%20*%20*%20*%20*&count=3", None)
+        .call(
+            Method::GET,
+            "/api/v1/schedules/preview?cron_expression=*/10%20*%20*%20*%20*%20*&count=3",
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["next"].as_array().unwrap().len(), 3, "{answer}");
 
     // Every broken input is named; the preview is refused as a create would be.
     let refused = [
-        ("cron_expression=61%20*%20*%20*%20*", vec!["cron_expression"]),
+        (
+            "cron_expression=61%20*%20*%20*%20*",
+            vec!["cron_expression"],
+        ),
         ("cron_expression=*%20*%20*", vec!["cron_expression"]),
-        ("cron_expression=0%200%2030%202%20*", vec!["cron_expression"]),
+        (
+            "cron_expression=0%200%2030%202%20*",
+            vec!["cron_expression"],
+        ),
         ("", vec!["cron_expression"]),
-        ("cron_expression=*%20*%20*%20*%20*&timezone=Mars/Olympus", vec!["timezone"]),
+        (
+            "cron_expression=*%20*%20*%20*%20*&timezone=Mars/Olympus",
+            vec!["timezone"],
+        ),
         ("cron_expression=*%20*%20*%20*%20*&count=0", vec!["count"]),
-        ("cron_expression=*%20*%20*%20*%20*&count=many", vec!["count"]),
-        ("cron_expression=nonsense&timezone=Nowhere&count=51", vec!["timezone", "count", "cron_expression"]),
+        (
+            "cron_expression=*%20*%20*%20*%20*&count=many",
+            vec!["count"],
+        ),
+        (
+            "cron_expression=nonsense&timezone=Nowhere&count=51",
+            vec!["timezone", "count", "cron_expression"],
+        ),
     ];
     for (query, fields) in refused {
         let (status, answer) = env
-            .call(Method::GET, &format!("/api/v1/schedules/preview?{query}"), None)
+            .call(
+                Method::GET,
+                &format!("/api/v1/schedules/preview?{query}"),
+                None,
+            )
             .await;
         assert_eq!(error_fields(status, &answer), fields, "{query}: {answer}");
     }
@@ -784,13 +814,21 @@ async fn a_preview_shows_the_next_fire_times_or_names_the_broken_field(db: TestD
     let viewer = env.app.user_token("viewer", &["viewer"]).await;
     let (status, _) = env
         .app
-        .call_as(&viewer, Method::GET, "/api/v1/schedules/preview?cron_expression=0%203%20*%20*%20*", None)
+        .call_as(
+            &viewer,
+            Method::GET,
+            "/api/v1/schedules/preview?cron_expression=0%203%20*%20*%20*",
+            None,
+        )
         .await;
     assert_eq!(status, 200);
     let anonymous = env
         .app
         .client
-        .get(env.app.url("/api/v1/schedules/preview?cron_expression=0%203%20*%20*%20*"))
+        .get(
+            env.app
+                .url("/api/v1/schedules/preview?cron_expression=0%203%20*%20*%20*"),
+        )
         .send()
         .await
         .unwrap();

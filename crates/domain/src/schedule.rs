@@ -135,7 +135,9 @@ pub fn preview(
     if !(1..=MAX_PREVIEW).contains(&count) {
         v.push(
             "count",
-            format!("must be a whole number from 1 to {MAX_PREVIEW} ({DEFAULT_PREVIEW} when left out)"),
+            format!(
+                "must be a whole number from 1 to {MAX_PREVIEW} ({DEFAULT_PREVIEW} when left out)"
+            ),
         );
     }
     let cron = match expression {
@@ -149,9 +151,12 @@ pub fn preview(
             None
         }
     };
-    let times = cron
-        .as_ref()
-        .map(|c| c.upcoming(now, usize::try_from(count.clamp(1, MAX_PREVIEW)).unwrap_or(1)));
+    let times = cron.as_ref().map(|c| {
+        c.upcoming(
+            now,
+            usize::try_from(count.clamp(1, MAX_PREVIEW)).unwrap_or(1),
+        )
+    });
     if times.as_ref().is_some_and(Vec::is_empty) {
         v.push(
             "cron_expression",
@@ -361,7 +366,12 @@ mod tests {
                 datetime!(2025-04-02 07:00 UTC),
             ]
         );
-        let two = preview(Some("*/5 * * * * *"), None, Some(2), datetime!(2025-01-01 00:00 UTC));
+        let two = preview(
+            Some("*/5 * * * * *"),
+            None,
+            Some(2),
+            datetime!(2025-01-01 00:00 UTC),
+        );
         assert_eq!(
             two.unwrap(),
             [
@@ -373,9 +383,8 @@ mod tests {
 
     #[test]
     fn a_preview_names_every_broken_field() {
-        let fields = |e: ValidationError| -> Vec<String> {
-            e.errors.into_iter().map(|e| e.field).collect()
-        };
+        let fields =
+            |e: ValidationError| -> Vec<String> { e.errors.into_iter().map(|e| e.field).collect() };
         let now = datetime!(2025-01-01 00:00 UTC);
         assert_eq!(
             fields(preview(Some("61 * * * *"), Some("Mars/Olympus"), Some(0), now).unwrap_err()),

@@ -88,7 +88,12 @@ pub async fn run(c: &Console) {
     b.button("Enable").await;
     let (_, schedule) = c
         .app
-        .call_as(&c.admin, Method::GET, &format!("/api/v1/schedules/{id}"), None)
+        .call_as(
+            &c.admin,
+            Method::GET,
+            &format!("/api/v1/schedules/{id}"),
+            None,
+        )
         .await;
     assert_eq!(schedule["enabled"], false, "{schedule}");
 
@@ -124,7 +129,10 @@ async fn operator_sees_only_what_it_may_use(c: &Console) {
     b.link("Weekday report").await;
     b.button("Run now").await;
     for label in ["Enable", "Disable"] {
-        assert!(b.buttons_now(label).await.is_empty(), "{label} shown to an operator");
+        assert!(
+            b.buttons_now(label).await.is_empty(),
+            "{label} shown to an operator"
+        );
     }
     assert_eq!(links_named("New schedule").await, 0);
     b.click_button("Run now").await;
@@ -133,7 +141,10 @@ async fn operator_sees_only_what_it_may_use(c: &Console) {
     c.open("/ui/flows").await;
     b.button("Start").await;
     for label in ["Delete", "Add flow"] {
-        assert!(b.buttons_now(label).await.is_empty(), "{label} shown to an operator");
+        assert!(
+            b.buttons_now(label).await.is_empty(),
+            "{label} shown to an operator"
+        );
     }
 
     c.open("/ui/workflows").await;

@@ -71,8 +71,10 @@ pub async fn run(c: &Console) {
 
     // `Run now` starts a job and opens its page.
     b.click_button("Run now").await;
-    b.wait_until("the job's page", async || b.url().await.contains("/ui/jobs/"))
-        .await;
+    b.wait_until("the job's page", async || {
+        b.url().await.contains("/ui/jobs/")
+    })
+    .await;
     let url = b.url().await;
     let job = url.rsplit('/').next().unwrap().to_owned();
     let (status, body) = c
@@ -117,7 +119,12 @@ async fn flows(c: &Console, workflow: &str) {
 async fn flow_status(c: &Console) -> Value {
     let (status, body) = c
         .app
-        .call_as(&c.admin, Method::GET, "/api/v1/flows/status/invoice-loop", None)
+        .call_as(
+            &c.admin,
+            Method::GET,
+            "/api/v1/flows/status/invoice-loop",
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     body["status"].clone()
