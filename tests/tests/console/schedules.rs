@@ -7,6 +7,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::Console;
+use crate::workflows::wait_text_in;
 
 pub async fn run(c: &Console) {
     let b = &c.browser;
@@ -46,19 +47,19 @@ pub async fn run(c: &Console) {
 
     // A bad expression is named while it is typed, before anything is saved.
     b.fill("Cron expression", "61 * * * *").await;
-    crate::workflows::wait_text_in(c, ".cron-preview", "Cron expression “61 * * * *”").await;
-    crate::workflows::wait_text_in(c, ".cron-preview", "is not a valid cron expression").await;
+    wait_text_in(c, ".cron-preview", "Cron expression “61 * * * *”").await;
+    wait_text_in(c, ".cron-preview", "is not a valid cron expression").await;
     assert!(
         schedules_of_workflow().await.is_empty(),
         "the preview stored nothing"
     );
     b.fill("Time zone", "Mars/Olympus").await;
-    crate::workflows::wait_text_in(c, ".cron-preview", "not an IANA time zone").await;
+    wait_text_in(c, ".cron-preview", "not an IANA time zone").await;
 
     // A good one shows its next five fire times in the schedule's zone.
     b.fill("Time zone", "Europe/Berlin").await;
     b.fill("Cron expression", "0 9 * * 1-5").await;
-    crate::workflows::wait_text_in(c, ".cron-preview", "Next 5 fire times in Europe/Berlin").await;
+    wait_text_in(c, ".cron-preview", "Next 5 fire times in Europe/Berlin").await;
     let times = b
         .execute(
             "return [...document.querySelectorAll('.cron-preview li')].map(li => li.innerText);",
@@ -84,7 +85,7 @@ pub async fn run(c: &Console) {
 
     // Disable it on its page: the state reads `disabled`, and the API agrees.
     b.click_button("Disable").await;
-    crate::workflows::wait_text_in(c, ".page-header .badge", "disabled").await;
+    wait_text_in(c, ".page-header .badge", "disabled").await;
     b.button("Enable").await;
     let (_, schedule) = c
         .app
@@ -97,9 +98,36 @@ pub async fn run(c: &Console) {
         .await;
     assert_eq!(schedule["enabled"], false, "{schedule}");
 
+    // Edit it: the same preview, then the change is stored (through its trigger).
+    b.click_button("Edit").await;
+    b.fill("Cron expression", "30 7 * * *").await;
+    wait_text_in(c, ".cron-preview", "Next 5 fire times in Europe/Berlin").await;
+    b.fill("Priority", "3").await;
+    b.click_button("Save changes").await;
+    b.wait_for_text("Schedule saved.").await;
+    let (_, schedule) = c
+        .app
+        .call_as(
+            &c.admin,
+            Method::GET,
+            &format!("/api/v1/schedules/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(schedule["cron_expression"], "30 7 * * *", "{schedule}");
+    assert_eq!(schedule["priority"], 3, "{schedule}");
+    assert_eq!(schedule["schedule_name"], "Weekday report", "{schedule}");
+    assert_eq!(schedule["enabled"], false, "{schedule}");
+
+    // The same row seen as a trigger.
+    c.open(&format!("/ui/triggers/{id}")).await;
+    b.link("As a schedule").await;
+    wait_text_in(c, ".page-header", "idle").await;
+    c.shot("trigger").await;
+
     c.open("/ui/schedules").await;
     b.link("Weekday report").await;
-    crate::workflows::wait_text_in(c, "td[data-label=State]", "disabled").await;
+    wait_text_in(c, "td[data-label=State]", "disabled").await;
     c.shot("schedules").await;
 
     // At a phone's width the tables fold into labelled rows.
