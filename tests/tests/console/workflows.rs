@@ -84,7 +84,48 @@ pub async fn run(c: &Console) {
     assert_eq!(status, 200, "{url}: {body}");
     assert_eq!(body["workflow_id"], workflow.as_str(), "{body}");
 
+    uploads(c).await;
     flows(c, &workflow).await;
+}
+
+/// A developer uploads a graph typed as JSON (its job starts at once) and a .json file (with
+/// a webhook, whose URL is shown once).
+async fn uploads(c: &Console) {
+    let b = &c.browser;
+    c.open("/ui/workflows").await;
+    b.fill("Workflow name", "Typed graph").await;
+    b.fill(
+        "Graph as JSON",
+        r#"{"nodes": [{"id": "a", "type": "StartNode"}, {"id": "b", "type": "EndNode"}], "connections": [{"from": "a", "to": "b"}]}"#,
+    )
+    .await;
+    b.click_button("Upload workflow").await;
+    b.wait_for_text("Workflow submitted and queued").await;
+    b.find("svg.graph g.node").await;
+    assert!(
+        b.url().await.contains("/ui/workflows/"),
+        "{}",
+        b.url().await
+    );
+    wait_text_in(c, "h1", "Typed graph").await;
+
+    let dir = std::env::temp_dir().join(format!("baton-console-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("filed_graph.json");
+    std::fs::write(
+        &path,
+        json!({"nodes": [{"id": "only", "type": "LogNode"}]}).to_string(),
+    )
+    .unwrap();
+    c.open("/ui/workflows").await;
+    let file = b.field("Workflow file").await;
+    b.type_into(&file, path.to_str().unwrap()).await;
+    b.choose("On upload", "webhook").await;
+    b.click_button("Upload workflow").await;
+    wait_text_in(c, ".secret", "/api/v1/webhooks/").await;
+    b.click_link("Open the workflow").await;
+    wait_text_in(c, "h1", "filed_graph").await;
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// A flow made through the API, commanded with the page's buttons.
