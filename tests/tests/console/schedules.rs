@@ -83,6 +83,9 @@ pub async fn run(c: &Console) {
     let id = created[0]["schedule_id"].as_str().unwrap().to_owned();
     assert!(b.url().await.ends_with(&format!("/ui/schedules/{id}")));
 
+    wait_text_in(c, ".page-header .badge", "enabled").await;
+    c.shot("schedule").await;
+
     // Disable it on its page: the state reads `disabled`, and the API agrees.
     b.click_button("Disable").await;
     wait_text_in(c, ".page-header .badge", "disabled").await;

@@ -148,6 +148,9 @@ async fn flows(c: &Console, workflow: &str) {
     wait_text_in(c, "td[data-label=Status]", "running").await;
     assert_eq!(flow_status(c).await, "running");
     c.shot("flows").await;
+    b.resize(390, 844).await;
+    c.shot("flows-phone").await;
+    b.resize(1280, 900).await;
     b.click_button("Pause").await;
     wait_text_in(c, "td[data-label=Status]", "paused").await;
     b.click_button("Resume").await;
