@@ -52,6 +52,7 @@ on_both_databases!(
     a_scheduled_workflow_submission_is_a_schedule,
     a_per_second_schedule_fires_every_second,
     a_preview_shows_the_next_fire_times_or_names_the_broken_field,
+    lists_page_with_a_cursor,
 );
 
 /// The schedule fields of the CasareRPA document, in its order, then Baton's extensions.
@@ -733,6 +734,66 @@ async fn the_permission_matrix_guards_every_route(db: TestDatabase) {
         status_of(Method::DELETE, one.clone(), Some(&developer), None).await,
         200
     );
+}
+
+async fn lists_page_with_a_cursor(db: TestDatabase) {
+    let env = Env::start(db).await;
+    let workflow = env.workflow("Reports").await.to_string();
+    let mut made = Vec::new();
+    for n in 0..5 {
+        let schedule = env
+            .create(
+                json!({"workflow_id": workflow, "schedule_name": format!("S{n}"),
+                           "cron_expression": "0 3 * * *", "enabled": n != 2}),
+            )
+            .await;
+        made.push(schedule["schedule_id"].as_str().unwrap().to_owned());
+    }
+    // One page: the body is the plain array, the header says where the next one starts.
+    let page = async |query: &str| {
+        let response = env
+            .app
+            .client
+            .get(env.app.url(&format!("/api/v1/schedules{query}")))
+            .bearer_auth(&env.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{query}");
+        let next = response
+            .headers()
+            .get("x-next-cursor")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body: Value = response.json().await.unwrap();
+        (ids(&body), next)
+    };
+    let mut seen = Vec::new();
+    let mut query = "?limit=2".to_owned();
+    let mut sizes = Vec::new();
+    loop {
+        let (ids, next) = page(&query).await;
+        sizes.push(ids.len());
+        seen.extend(ids);
+        match next {
+            Some(cursor) => query = format!("?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(sizes, [2, 2, 1]);
+    assert_eq!(seen, made, "every schedule once, oldest first");
+    // A full last page has no cursor either; filters hold across pages.
+    let (all, next) = page("?limit=5").await;
+    assert_eq!((all.len(), next), (5, None));
+    let (first, next) = page("?enabled=true&limit=2").await;
+    assert_eq!(first, made[..2]);
+    let (rest, next) = page(&format!("?enabled=true&limit=2&cursor={}", next.unwrap())).await;
+    assert_eq!(rest, [made[3].clone(), made[4].clone()]);
+    assert_eq!(next, None);
+    // A cursor the server did not issue is a 400 naming it.
+    for cursor in ["nonsense", "12.not-a-uuid", "1"] {
+        let (status, body) = env.list(&format!("?cursor={cursor}")).await;
+        assert_eq!(error_fields(status, &body), ["cursor"], "{cursor}");
+    }
 }
 
 async fn a_preview_shows_the_next_fire_times_or_names_the_broken_field(db: TestDatabase) {

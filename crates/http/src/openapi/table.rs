@@ -480,6 +480,7 @@ fn v1() -> Vec<Route> {
             .query("workflow_id", s(), "Only schedules of this workflow")
             .query("enabled", json!({"type": "boolean"}), "Only enabled (or disabled) schedules")
             .query("limit", limit(1000), "At most this many schedules")
+            .query("cursor", s(), "Where the page starts: the X-Next-Cursor header of the previous page")
             .ok(200, list(json_object())),
         route(Post, "/api/v1/schedules", CASARE, "Create a schedule")
             .auth(Auth::Develop)
