@@ -139,6 +139,45 @@ pub async fn run(c: &Console) {
     b.resize(1280, 900).await;
 
     operator_sees_only_what_it_may_use(c).await;
+    pages(c, &workflow).await;
+}
+
+/// Fifty more schedules: the list pages with the API's cursor, 50 at a time.
+async fn pages(c: &Console, workflow: &str) {
+    let b = &c.browser;
+    for n in 0..50 {
+        let (status, body) = c
+            .app
+            .call_as(
+                &c.admin,
+                Method::POST,
+                "/api/v1/schedules",
+                Some(
+                    &json!({"workflow_id": workflow, "schedule_name": format!("Batch {n:02}"),
+                             "cron_expression": "0 4 * * *"}),
+                ),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let rows = async || {
+        b.execute(
+            "return document.querySelectorAll('td[data-label=Cron]').length;",
+            vec![],
+        )
+        .await
+    };
+    c.open(&format!("/ui/schedules?workflow_id={workflow}&type=SINGLE"))
+        .await;
+    b.link("Batch 48").await;
+    assert_eq!(rows().await, 50);
+    b.click_button("Next page").await;
+    b.link("Batch 49").await;
+    assert_eq!(rows().await, 1);
+    assert!(b.buttons_now("Next page").await.is_empty());
+    b.click_button("First page").await;
+    b.link("Weekday report").await;
+    assert_eq!(rows().await, 50);
 }
 
 /// An operator may run a schedule now, command flows and run workflows, but not switch,

@@ -4,28 +4,42 @@
 // operate runs a schedule now or re-arms a SINGLE trigger. Live: a job's change redraws the
 // lists (a fire starts a job), at most once a second.
 
-import { get, put, post, del, withQuery } from "../api.js";
+import { get, put, post, del, withQuery, ApiError } from "../api.js";
 import {
   h, replace, link, badge, time, ago, table, pageHeader, empty, button, field, select,
-  json, liveMarker, showNotice, shortId,
+  json, liveMarker, showNotice, shortId, pager,
 } from "../ui.js";
 import { subscribe } from "../live.js";
 import { scheduleForm, inZone } from "./schedule-form.js";
 
-const PAGE = 100;
+const PAGE = 50;
+
+/**
+ * A page of schedules and the cursor of the next one, which the API sends in the
+ * `X-Next-Cursor` header (the body stays the plain array other clients expect).
+ */
+async function schedulePage(path) {
+  const response = await fetch(path, { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } });
+  const text = await response.text();
+  let body = null;
+  try { body = text ? JSON.parse(text) : null; } catch { body = { detail: text.slice(0, 300) }; }
+  if (!response.ok) throw new ApiError(response.status, body);
+  return { schedules: body, next: response.headers.get("X-Next-Cursor") };
+}
 
 export async function list(ctx) {
   const marker = liveMarker();
   const enabled = ctx.query.get("enabled") || "";
   const workflowId = ctx.query.get("workflow_id") || "";
   const type = ctx.query.get("type") || "";
-  let limit = PAGE;
+  const cursor = ctx.query.get("cursor") || "";
   const workflows = await get("/api/v1/workflows");
   const names = new Map(workflows.map((w) => [w.id, w.name]));
 
-  const go = (changes) => {
-    const q = { enabled, workflow_id: workflowId, type, ...changes };
-    ctx.navigate(withQuery("/ui/schedules", q), { replaceState: true });
+  // A filter starts again from the first page; paging keeps the filters.
+  const go = (changes, { page = false } = {}) => {
+    const q = { enabled, workflow_id: workflowId, type, cursor: page ? cursor : "", ...changes };
+    ctx.navigate(withQuery("/ui/schedules", q), { replaceState: !page });
   };
   const filters = h("div", { class: "filters", role: "search" },
     field("Workflow", select("workflow_id", [["", "All workflows"], ...workflows.map((w) => [w.id, w.name])], workflowId)),
@@ -44,8 +58,8 @@ export async function list(ctx) {
     h("h2", {}, "Triggers"), triggersBody);
 
   const draw = async () => {
-    const [schedules, triggers] = await Promise.all([
-      get(withQuery("/api/v1/schedules", { enabled, workflow_id: workflowId, limit })),
+    const [{ schedules, next }, triggers] = await Promise.all([
+      schedulePage(withQuery("/api/v1/schedules", { enabled, workflow_id: workflowId, limit: PAGE, cursor })),
       get(withQuery("/api/v1/triggers", { enabled, workflow_id: workflowId, type })),
     ]);
     if (!ctx.current()) return;
@@ -53,9 +67,7 @@ export async function list(ctx) {
       table(scheduleColumns(ctx, names, draw), schedules,
         empty(enabled || workflowId ? "No schedule matches these filters." : "No schedule yet.",
           ctx.can("develop") ? "Create one with “New schedule”: a workflow, a cron expression and a time zone." : "A developer can create one.")),
-      schedules.length >= limit && limit < 1000
-        ? h("div", { class: "pager" }, h("button", { type: "button", class: "secondary", onclick: () => { limit = Math.min(1000, limit * 2); draw(); } }, "Show more"))
-        : null);
+      pager(next, (c) => go({ cursor: c }, { page: true }), cursor ? () => go({ cursor: "" }, { page: true }) : null));
     replace(triggersBody,
       table(triggerColumns(ctx, names, draw), triggers,
         empty(type || enabled || workflowId ? "No trigger matches these filters." : "No trigger yet.",
