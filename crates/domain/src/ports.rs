@@ -335,6 +335,15 @@ pub struct TriggerFilter {
     pub workflow_id: Option<WorkflowId>,
     pub enabled: Option<bool>,
     pub limit: u32,
+    /// Only triggers listed after this position (lists are oldest first, ties broken by id).
+    pub after: Option<TriggerCursor>,
+}
+
+/// Where a page of triggers ends: the last one's creation instant and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TriggerCursor {
+    pub created_at: Timestamp,
+    pub id: TriggerId,
 }
 
 /// Where a batch of due trigger candidates ended, in their order: the last one's `next_run` and

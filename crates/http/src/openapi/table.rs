@@ -507,6 +507,7 @@ fn v1() -> Vec<Route> {
             .query("workflow_id", s(), "Only schedules of this workflow")
             .query("enabled", json!({"type": "boolean"}), "Only enabled (or disabled) schedules")
             .query("limit", limit(1000), "At most this many schedules")
+            .query("cursor", s(), "Where the page starts: the X-Next-Cursor header of the previous page")
             .ok(200, list(json_object())),
         route(Post, "/api/v1/schedules", CASARE, "Create a schedule")
             .auth(Auth::Develop)
@@ -522,6 +523,11 @@ fn v1() -> Vec<Route> {
                 "metadata": json_object()
             })))
             .ok(200, json_object()),
+        route(Get, "/api/v1/schedules/preview", BATON, "Preview a cron expression's next fire times")
+            .query("cron_expression", s(), "5 fields, or 6 with seconds first")
+            .query("timezone", s(), "The IANA zone the expression is read in (UTC when left out)")
+            .query("count", json!({"type": "integer", "minimum": 1, "maximum": 50, "default": 5}), "How many fire times")
+            .ok(200, obj(&["next"], json!({"next": list(json!({"type": "string", "format": "date-time"}))}))),
         route(Get, "/api/v1/schedules/{schedule_id}", CASARE, "A schedule"),
         route(Delete, "/api/v1/schedules/{schedule_id}", CASARE, "Delete a schedule").auth(Auth::Develop),
         route(Put, "/api/v1/schedules/{schedule_id}/enable", CASARE, "Enable a schedule").auth(Auth::Develop),
