@@ -20,6 +20,7 @@ const WRITES: &[&str] = &[
     "Upload",
     "Upload workflow",
     "New schedule",
+    "New robot",
     "Create schedule",
     "Start",
     "Stop",
@@ -28,6 +29,13 @@ const WRITES: &[&str] = &[
     "Create user",
     "Create API key",
     "Revoke",
+    "Re-arm",
+    "Edit",
+    "Stop now",
+    "Pause all",
+    "Resume all",
+    "Add flow",
+    "Yes, delete",
 ];
 
 /// The first entry's `field` of the list at `path`, read through the API as the admin.
@@ -93,6 +101,14 @@ pub async fn run(c: &Console) {
             assert!(
                 b.buttons_now(label).await.is_empty(),
                 "a viewer sees `{label}` on {page}"
+            );
+        }
+        // Links drawn as buttons lead to forms that write (`New schedule`).
+        for link in b.visible("a.button").await {
+            let text = b.text(&link).await;
+            assert!(
+                !WRITES.contains(&text.as_str()),
+                "a viewer sees the link `{text}` on {page}"
             );
         }
     }
