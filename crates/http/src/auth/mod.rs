@@ -142,6 +142,17 @@ impl AccessControl {
         self.hasher.clone()
     }
 
+    /// Checks a password against a stored hash on the blocking thread pool: argon2id is slow on
+    /// purpose, and the event loop must not wait for it.
+    pub fn password_check(&self) -> impl AsyncFnOnce(Password, String) -> bool + use<> {
+        let hasher = self.hasher.clone();
+        async move |password: Password, hash: String| {
+            actix_web::web::block(move || hasher.verify(&password, &hash))
+                .await
+                .unwrap_or(false)
+        }
+    }
+
     pub fn decoy_hash(&self) -> &str {
         &self.decoy_hash
     }

@@ -71,13 +71,7 @@ async fn login(
     let password = Password::candidate(password)?;
     let tenant_id = tenant_id.map(TenantId::parse).transpose()?;
     let access = &state.access;
-    let hasher = access.hasher();
-    // argon2id is slow on purpose; it runs on the blocking pool, not on the event loop.
-    let verify = async move |password: Password, hash: String| {
-        web::block(move || hasher.verify(&password, &hash))
-            .await
-            .unwrap_or(false)
-    };
+    let verify = access.password_check();
     match access
         .sessions()
         .login(&username, password, tenant_id, access.decoy_hash(), verify)

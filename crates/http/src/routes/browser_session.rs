@@ -51,13 +51,7 @@ async fn sign_in(
     let SignInRequest { username, password } = typed(&body)?;
     let password = Password::candidate(password)?;
     let access = &state.access;
-    let hasher = access.hasher();
-    // argon2id is slow on purpose; it runs on the blocking pool, not on the event loop.
-    let verify = async move |password: Password, hash: String| {
-        web::block(move || hasher.verify(&password, &hash))
-            .await
-            .unwrap_or(false)
-    };
+    let verify = access.password_check();
     match access
         .sessions()
         .start_browser_session(&username, password, access.decoy_hash(), verify)
