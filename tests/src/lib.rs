@@ -464,3 +464,116 @@ pub fn printed_admin_password(stdout: &str) -> Option<String> {
         .find_map(|line| line.trim().strip_prefix("password: "))
         .map(|p| p.trim().to_owned())
 }
+
+/// A real `baton-robot` process with fast timings (heartbeat and lease renewal every second,
+/// one-second claims), its log collected, killed when dropped (a failed assertion included).
+pub struct RobotProcess {
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl RobotProcess {
+    /// Starts a robot for `server` (`http://127.0.0.1:PORT`) with only its own environment.
+    pub fn start(server: &str, robot_id: &str, token: &str) -> Self {
+        let mut child = Command::new(baton_robot_binary())
+            .args([
+                "--heartbeat-seconds",
+                "1",
+                "--renew-seconds",
+                "1",
+                "--claim-wait-seconds",
+                "1",
+            ])
+            .env_clear()
+            .env("BATON_SERVER", server)
+            .env("BATON_ROBOT_ID", robot_id)
+            .env("BATON_ROBOT_TOKEN", token)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start baton-robot");
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&log);
+        let mut stderr = child.stderr.take().expect("a piped stderr");
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&chunk[..n]));
+            }
+        });
+        Self { child, log }
+    }
+
+    /// What the robot has logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the log has a line containing `text`, for up to `within`.
+    pub async fn wait_for_log(&self, text: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        while !self.log().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "the robot never logged {text:?}; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits for the process to exit by itself, for up to `within`.
+    pub async fn wait_for_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader thread drain the pipe.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the robot did not exit; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends SIGTERM with `kill` (the workspace forbids `unsafe`, so no libc call).
+    pub fn terminate(&self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
+    /// Kills the robot now (SIGKILL: no release, no more renewals or heartbeats); its log stays
+    /// readable.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills the robot now and forgets it.
+    pub fn stop(mut self) {
+        self.kill();
+    }
+}
+
+impl Drop for RobotProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -12,9 +12,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use baton_domain::ids::WorkflowId;
@@ -25,7 +22,7 @@ use baton_domain::{Clock, IdGenerator, SystemClock, UuidV7Generator};
 use baton_storage::Db;
 use baton_storage::testing::TestDatabase;
 use baton_tests::{
-    BatonProcess, TEST_ADMIN_PASSWORD, TEST_JWT_SECRET, TestApp, baton_robot_binary, json,
+    BatonProcess, RobotProcess, TEST_ADMIN_PASSWORD, TEST_JWT_SECRET, TestApp, json,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -1012,62 +1009,6 @@ async fn two_servers_never_give_a_flow_two_jobs(db: TestDatabase) {
 // ---- processes ----
 
 /// A `baton-robot` process, killed when dropped, its log collected.
-struct RobotProcess {
-    child: Child,
-    log: Arc<Mutex<String>>,
-}
-
-impl RobotProcess {
-    fn start(server: &str, robot_id: &str, token: &str) -> Self {
-        let mut child = Command::new(baton_robot_binary())
-            .args([
-                "--heartbeat-seconds",
-                "1",
-                "--renew-seconds",
-                "1",
-                "--claim-wait-seconds",
-                "1",
-            ])
-            .env_clear()
-            .env("BATON_SERVER", server)
-            .env("BATON_ROBOT_ID", robot_id)
-            .env("BATON_ROBOT_TOKEN", token)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start baton-robot");
-        let log = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&log);
-        let mut stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            let mut chunk = [0u8; 4096];
-            while let Ok(n) = stderr.read(&mut chunk) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&chunk[..n]));
-            }
-        });
-        Self { child, log }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-}
-
-impl Drop for RobotProcess {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hard_stop_cancels_the_job_of_a_real_robot_within_seconds() {

@@ -7,9 +7,6 @@
 // A test crate: a panic is a failed assertion with its location, helpers included.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Read;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use baton_domain::job::JobStatus;
@@ -18,7 +15,7 @@ use baton_domain::robot::{RobotId, RobotStatus};
 use baton_server::config::Config;
 use baton_storage::testing::TestDatabase;
 use baton_storage::{ConnectOptions, Db};
-use baton_tests::{TestApp, baton_robot_binary, json};
+use baton_tests::{RobotProcess, TestApp, json};
 use serde_json::{Value, json};
 
 /// A server whose engine runs every 50 ms, and an admin token to drive it.
@@ -100,7 +97,7 @@ impl Server {
     async fn wait_for_job(
         &self,
         id: &str,
-        robot: &Robot,
+        robot: &RobotProcess,
         within: Duration,
         done: impl Fn(&Value) -> bool,
     ) -> Value {
@@ -148,105 +145,6 @@ impl Server {
     }
 }
 
-/// A `baton-robot` process, killed when dropped, its log collected.
-struct Robot {
-    child: Child,
-    log: Arc<Mutex<String>>,
-}
-
-impl Robot {
-    /// Starts a robot with fast timings: heartbeat and renewal every second, one-second claims.
-    fn start(server: &Server, robot_id: &str, token: &str) -> Self {
-        let mut child = Command::new(baton_robot_binary())
-            .args([
-                "--heartbeat-seconds",
-                "1",
-                "--renew-seconds",
-                "1",
-                "--claim-wait-seconds",
-                "1",
-            ])
-            .env_clear()
-            .env("BATON_SERVER", &server.app.address)
-            .env("BATON_ROBOT_ID", robot_id)
-            .env("BATON_ROBOT_TOKEN", token)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start baton-robot");
-        let log = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&log);
-        let mut stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            let mut chunk = [0u8; 4096];
-            while let Ok(n) = stderr.read(&mut chunk) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&chunk[..n]));
-            }
-        });
-        Self { child, log }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// Waits until the log has a line containing `text`, for up to `within`.
-    async fn wait_for_log(&self, text: &str, within: Duration) {
-        let deadline = Instant::now() + within;
-        while !self.log().contains(text) {
-            assert!(
-                Instant::now() < deadline,
-                "the robot never logged {text:?}; log:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Waits for the process to exit by itself, for up to `within`.
-    async fn wait_for_exit(&mut self, within: Duration) -> ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the reader thread drain the pipe.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the robot did not exit; log:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Sends SIGTERM with `kill` (the workspace forbids `unsafe`, so no libc call).
-    fn terminate(&self) {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-    }
-}
-
-impl Drop for Robot {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 fn long_delay() -> Value {
     json!({"nodes": [
         {"id": "start", "type": "StartNode"},
@@ -263,7 +161,7 @@ fn is(status: &'static str) -> impl Fn(&Value) -> bool {
 async fn a_workflow_runs_to_completion_with_its_nodes_and_messages() {
     let server = Server::start(|_| {}).await;
     let token = server.robot("robot-1").await;
-    let robot = Robot::start(&server, "robot-1", &token);
+    let robot = RobotProcess::start(&server.app.address, "robot-1", &token);
     let data = json!({"customer": "ACME", "total": 42});
     let (workflow, job) = server
         .submit(
@@ -331,7 +229,7 @@ async fn a_workflow_runs_to_completion_with_its_nodes_and_messages() {
 async fn a_hard_cancel_stops_a_long_delay_and_the_robot_claims_on() {
     let server = Server::start(|_| {}).await;
     let token = server.robot("robot-1").await;
-    let robot = Robot::start(&server, "robot-1", &token);
+    let robot = RobotProcess::start(&server.app.address, "robot-1", &token);
     let (_, job) = server.submit("sleepy", long_delay()).await;
     server
         .wait_for_job(&job, &robot, Duration::from_secs(15), is("running"))
@@ -374,14 +272,13 @@ async fn a_robot_killed_mid_job_leaves_it_to_lease_recovery_and_goes_offline() {
         .await
         .unwrap();
     let token = server.robot("robot-1").await;
-    let mut robot = Robot::start(&server, "robot-1", &token);
+    let mut robot = RobotProcess::start(&server.app.address, "robot-1", &token);
     let (_, job) = server.submit("sleepy", long_delay()).await;
     server
         .wait_for_job(&job, &robot, Duration::from_secs(15), is("running"))
         .await;
 
-    robot.child.kill().unwrap(); // SIGKILL: no release, no more renewals or heartbeats
-    robot.child.wait().unwrap();
+    robot.kill(); // SIGKILL: no release, no more renewals or heartbeats
     // The server's lease is 60 s, with no setting to shorten it: move its end into the past,
     // as if the robot had been gone that long.
     let id = job.parse().unwrap();
@@ -413,7 +310,7 @@ async fn a_robot_killed_mid_job_leaves_it_to_lease_recovery_and_goes_offline() {
 async fn sigterm_mid_job_releases_the_job_and_exits_zero() {
     let server = Server::start(|_| {}).await;
     let token = server.robot("robot-1").await;
-    let mut robot = Robot::start(&server, "robot-1", &token);
+    let mut robot = RobotProcess::start(&server.app.address, "robot-1", &token);
     let (_, job) = server.submit("sleepy", long_delay()).await;
     server
         .wait_for_job(&job, &robot, Duration::from_secs(15), is("running"))
@@ -436,7 +333,7 @@ async fn sigterm_mid_job_releases_the_job_and_exits_zero() {
 async fn a_refused_token_exits_non_zero_with_the_reason() {
     let server = Server::start(|_| {}).await;
     server.robot("robot-1").await;
-    let mut robot = Robot::start(&server, "robot-1", "br_not-the-token");
+    let mut robot = RobotProcess::start(&server.app.address, "robot-1", "br_not-the-token");
     let status = robot.wait_for_exit(Duration::from_secs(10)).await;
     assert!(!status.success());
     let log = robot.log();

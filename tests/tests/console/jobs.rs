@@ -2,78 +2,11 @@
 //! turns it `completed` without a reload, a pending job is cancelled from its page, "Run again"
 //! queues a copy and opens it, filters live in the address, and a viewer sees no action.
 
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-
-use baton_tests::baton_robot_binary;
+use baton_tests::RobotProcess;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::Console;
-
-/// A `baton-robot` process, killed when dropped (a failed assertion included), its log kept.
-struct Robot {
-    child: Child,
-    log: Arc<Mutex<String>>,
-}
-
-impl Robot {
-    fn start(c: &Console, robot_id: &str, token: &str) -> Self {
-        let mut child = Command::new(baton_robot_binary())
-            .args([
-                "--heartbeat-seconds",
-                "1",
-                "--renew-seconds",
-                "1",
-                "--claim-wait-seconds",
-                "1",
-            ])
-            .env_clear()
-            .env("BATON_SERVER", &c.app.address)
-            .env("BATON_ROBOT_ID", robot_id)
-            .env("BATON_ROBOT_TOKEN", token)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start baton-robot");
-        let log = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&log);
-        let mut stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            let mut chunk = [0u8; 4096];
-            while let Ok(n) = stderr.read(&mut chunk) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&chunk[..n]));
-            }
-        });
-        Self { child, log }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Robot {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 async fn call(c: &Console, method: Method, path: &str, body: Value) -> Value {
     let (status, answer) = c.app.call_as(&c.admin, method, path, Some(&body)).await;
@@ -186,7 +119,11 @@ pub async fn run(c: &Console) {
         json!({"robot_id": "console-robot"}),
     )
     .await;
-    let robot = Robot::start(c, "console-robot", registered["token"].as_str().unwrap());
+    let robot = RobotProcess::start(
+        &c.app.address,
+        "console-robot",
+        registered["token"].as_str().unwrap(),
+    );
     for job in [&first, &second] {
         wait_for_in(c, &status_of(job), "completed").await;
     }
