@@ -30,7 +30,7 @@ const SEEDERS: usize = 8;
 const BIG_QUEUE: &str = "orders";
 const SMALL_QUEUE: &str = "invoices";
 
-/// What the console asks for on each page (crates/http/console/pages/).
+/// What the console asks for on each page (crates/http/console/pages/): keep in step with them.
 fn pages(job: &str, item: &str, workflow: &str) -> Vec<(&'static str, Vec<String>)> {
     let owned = |paths: &[&str]| paths.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>();
     vec![
@@ -44,10 +44,21 @@ fn pages(job: &str, item: &str, workflow: &str) -> Vec<(&'static str, Vec<String
                 "/api/v1/schedules?limit=1000",
             ]),
         ),
-        ("Jobs", owned(&["/api/v1/jobs?limit=50"])),
+        (
+            "Jobs",
+            owned(&[
+                "/api/v1/workflows",
+                "/api/v1/metrics/robots",
+                "/api/v1/jobs",
+            ]),
+        ),
         (
             "Jobs, failed",
-            owned(&["/api/v1/jobs?limit=50&status=failed"]),
+            owned(&[
+                "/api/v1/workflows",
+                "/api/v1/metrics/robots",
+                "/api/v1/jobs?status=failed",
+            ]),
         ),
         ("Job", vec![format!("/api/v1/jobs/{job}")]),
         ("Queues", owned(&["/api/v1/queues"])),
@@ -65,18 +76,35 @@ fn pages(job: &str, item: &str, workflow: &str) -> Vec<(&'static str, Vec<String
                 format!("/api/v1/queues/{BIG_QUEUE}/items?limit=50&status=FAILED"),
             ],
         ),
+        (
+            "Queue, by reference",
+            vec![
+                format!("/api/v1/queues/{BIG_QUEUE}"),
+                format!("/api/v1/queues/{BIG_QUEUE}/items?limit=50&reference_prefix=order-99"),
+            ],
+        ),
         ("Queue item", vec![format!("/api/v1/queue-items/{item}")]),
         (
             "Schedules",
             owned(&[
-                "/api/v1/schedules?limit=1000",
-                "/api/v1/triggers?limit=1000",
+                "/api/v1/workflows",
+                "/api/v1/schedules?limit=50",
+                "/api/v1/triggers",
             ]),
         ),
         ("Robots", owned(&["/api/v1/robots"])),
         ("Workflows", owned(&["/api/v1/workflows"])),
-        ("Workflow", vec![format!("/api/v1/workflows/{workflow}")]),
-        ("Flows", owned(&["/api/v1/flows/status"])),
+        (
+            "Workflow",
+            vec![
+                format!("/api/v1/workflows/{workflow}"),
+                format!("/api/v1/schedules?workflow_id={workflow}&limit=1000"),
+            ],
+        ),
+        (
+            "Flows",
+            owned(&["/api/v1/workflows", "/api/v1/flows", "/api/v1/flows/status"]),
+        ),
         ("Settings", owned(&["/api/v1/users", "/api/v1/api-keys"])),
     ]
 }
