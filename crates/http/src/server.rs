@@ -1,5 +1,5 @@
 //! The HTTP server: actix-web's `HttpServer`, assembled from its parts so that each connection
-//! passes through [`JsonErrorAnswers`] (see `wire.rs`) on its way to the HTTP/1.1 dispatcher.
+//! passes through `JsonErrorAnswers` (see `wire.rs`) on its way to the HTTP/1.1 dispatcher.
 //! `HttpServer` offers no way to wrap a connection; everything else here is what it does for a
 //! plain-TCP listener: one HTTP/1.1 service per worker over the app, the client timeouts, a
 //! graceful stop that closes idle keep-alive connections at once.
