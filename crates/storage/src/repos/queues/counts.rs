@@ -106,7 +106,7 @@ impl Db {
                 .await?)
         })?;
         // An aggregate without GROUP BY always returns its one row.
-        Ok(rows.first().map_or(0, |row| row.items))
+        Ok(rows.into_iter().next().map_or(0, |row| row.items))
     }
 
     /// Folds at most `limit` deltas (PostgreSQL; SQLite keeps no deltas) and returns how many.
@@ -122,7 +122,7 @@ impl Db {
                 .load(conn)
                 .await?;
             diesel::sql_query(FORGET_DELETED_PG).execute(conn).await?;
-            Ok(folded.first().map_or(0, |row| row.items))
+            Ok(folded.into_iter().next().map_or(0, |row| row.items))
         })
         .await
     }
