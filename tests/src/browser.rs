@@ -238,6 +238,20 @@ impl Browser {
         .await
     }
 
+    /// Waits for a visible button `label` in the table row that holds a cell whose text is
+    /// `cell`.
+    pub async fn button_in_row(&self, cell: &str, label: &str) -> Element {
+        self.wait_visible(
+            "xpath",
+            &format!(
+                "//tr[td[normalize-space()={}]]//button[normalize-space()={}]",
+                xpath_text(cell),
+                xpath_text(label)
+            ),
+        )
+        .await
+    }
+
     /// The visible buttons whose text is `label`, now.
     pub async fn buttons_now(&self, label: &str) -> Vec<Element> {
         let mut shown = Vec::new();
@@ -378,15 +392,17 @@ impl Browser {
         .await;
     }
 
-    /// Waits until the element matching `selector` shows `text`.
+    /// Waits until an element matching `selector` shows `text`. Read in one script, so that a
+    /// page redrawing meanwhile never leaves the test holding a removed element.
     pub async fn wait_for_text_in(&self, selector: &str, text: &str) {
         self.wait_until(&format!("`{selector}` to show `{text}`"), async || {
-            for element in self.visible(selector).await {
-                if self.text(&element).await.contains(text) {
-                    return true;
-                }
-            }
-            false
+            self.execute(
+                "return [...document.querySelectorAll(arguments[0])]\
+                 .some((e) => e.innerText.includes(arguments[1]));",
+                vec![json!(selector), json!(text)],
+            )
+            .await
+                == Value::Bool(true)
         })
         .await;
     }

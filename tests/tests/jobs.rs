@@ -309,3 +309,143 @@ async fn cancelling_a_pending_job_ends_it_once_on_sqlite() {
 async fn cancelling_a_pending_job_ends_it_once_on_postgres() {
     cancelling_a_pending_job_ends_it_once(TestApp::spawn_postgres().await).await;
 }
+
+/// The ids of a list answer, in order.
+fn ids_of(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|job| job["job_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn the_list_pages_by_cursor_and_filters_by_creation_time(app: TestApp) {
+    let wf = workflow(&app, "pages").await;
+    let other = workflow(&app, "other").await;
+    let operator = app.user_token("ops", &["operator"]).await;
+    let mut created = Vec::new();
+    for n in 0..5 {
+        let workflow_id = if n == 2 { other } else { wf };
+        let (status, job) = json(
+            post(
+                &app,
+                &operator,
+                "/api/v1/jobs",
+                Some(json!({"workflow_id": workflow_id.to_string()})),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 201);
+        created.push(job);
+    }
+    let newest_first: Vec<String> = created
+        .iter()
+        .rev()
+        .map(|job| job["job_id"].as_str().unwrap().to_owned())
+        .collect();
+
+    // Following `Link` page by page lists every job once, newest first; the last page has no
+    // next page.
+    let mut path = "/api/v1/jobs?limit=2".to_owned();
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let response = get(&app, &operator, &path).await;
+        let headers = response.headers().clone();
+        let (status, list) = json(response).await;
+        assert_eq!(status, 200);
+        assert!(list.is_array(), "the body stays a JSON array: {list}");
+        seen.extend(ids_of(&list));
+        pages += 1;
+        let Some(link) = headers.get("link") else {
+            assert!(headers.get("x-next-cursor").is_none());
+            break;
+        };
+        let cursor = headers["x-next-cursor"].to_str().unwrap();
+        let link = link.to_str().unwrap();
+        assert_eq!(
+            link,
+            format!("</api/v1/jobs?limit=2&cursor={cursor}>; rel=\"next\"")
+        );
+        path = link[1..link.find('>').unwrap()].to_owned();
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, newest_first);
+
+    // A cursor with the same filters continues the filtered list.
+    let filtered = format!("/api/v1/jobs?workflow_id={wf}&limit=3");
+    let response = get(&app, &operator, &filtered).await;
+    let cursor = response.headers()["x-next-cursor"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let (_, first) = json(response).await;
+    let (_, rest) = json(get(&app, &operator, &format!("{filtered}&cursor={cursor}")).await).await;
+    let mut both = ids_of(&first);
+    both.extend(ids_of(&rest));
+    let expected: Vec<String> = newest_first
+        .iter()
+        .filter(|id| **id != created[2]["job_id"])
+        .cloned()
+        .collect();
+    assert_eq!(both, expected);
+
+    // Creation-time bounds are strict, and both may be given.
+    let at = |n: usize| {
+        created[n]["created_at"]
+            .as_str()
+            .unwrap()
+            .replace('+', "%2B")
+    };
+    let (_, after) = json(
+        get(
+            &app,
+            &operator,
+            &format!("/api/v1/jobs?created_after={}", at(2)),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(ids_of(&after), newest_first[..2]);
+    let (_, between) = json(
+        get(
+            &app,
+            &operator,
+            &format!(
+                "/api/v1/jobs?created_after={}&created_before={}",
+                at(0),
+                at(4)
+            ),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(ids_of(&between), newest_first[1..4]);
+
+    // What the server did not issue is refused by name.
+    let body = expect_error(
+        get(
+            &app,
+            &operator,
+            "/api/v1/jobs?cursor=abc&created_after=soon&created_before=later",
+        )
+        .await,
+        400,
+    )
+    .await;
+    assert_eq!(
+        field_names(&body),
+        ["created_after", "created_before", "cursor"]
+    );
+}
+
+#[tokio::test]
+async fn the_list_pages_by_cursor_and_filters_by_creation_time_on_sqlite() {
+    the_list_pages_by_cursor_and_filters_by_creation_time(TestApp::spawn_sqlite().await).await;
+}
+
+#[tokio::test]
+async fn the_list_pages_by_cursor_and_filters_by_creation_time_on_postgres() {
+    the_list_pages_by_cursor_and_filters_by_creation_time(TestApp::spawn_postgres().await).await;
+}

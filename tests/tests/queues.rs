@@ -47,6 +47,7 @@ macro_rules! on_both_databases {
 on_both_databases!(
     queues_list_their_counts_and_settings,
     items_are_filtered_and_paged_newest_first,
+    items_are_found_by_reference,
     bulk_adds_store_every_item_or_none,
     unique_references_are_refused_twice,
     robots_claim_the_oldest_new_items_and_report_their_outcome,
@@ -495,6 +496,92 @@ async fn items_are_filtered_and_paged_newest_first(db: TestDatabase) {
     api.get("/api/v1/queue-items/not-a-uuid")
         .await
         .expect_error(404);
+}
+
+async fn items_are_found_by_reference(db: TestDatabase) {
+    let api = Api::spawn(db, |_| {}).await;
+    // Created a minute apart, so newest first is the reverse of this order.
+    let references = [
+        Some("INV-1"),
+        Some("INV-10"),
+        Some("inv-100"),
+        Some("INV_2"),
+        Some("100% sure"),
+        None,
+    ];
+    let ids = api
+        .add_items(
+            "Refs",
+            references
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    json!({
+                        "created_date": format!("2025-01-01T10:0{i}:00Z"),
+                        "reference": r,
+                        "status": if i == 1 { "FAILED" } else { "NEW" },
+                    })
+                })
+                .collect(),
+        )
+        .await;
+    let found = async |query: &str| {
+        let page = api
+            .get(&format!("/api/v1/queues/Refs/items?{query}"))
+            .await
+            .expect(200)
+            .clone();
+        ids_of(&page["items"])
+    };
+
+    // A whole reference, letter case and all.
+    assert_eq!(found("reference=INV-1").await, [ids[0].clone()]);
+    assert_eq!(found("reference=inv-1").await, Vec::<String>::new());
+    // A prefix: exact letter case, and `%` or `_` are plain characters, not wildcards.
+    assert_eq!(
+        found("reference_prefix=INV-1").await,
+        [ids[1].clone(), ids[0].clone()]
+    );
+    assert_eq!(found("reference_prefix=INV_").await, [ids[3].clone()]);
+    assert_eq!(found("reference_prefix=100%25").await, [ids[4].clone()]);
+    assert_eq!(
+        found("reference_prefix=I%C3%B1").await,
+        Vec::<String>::new(),
+        "a prefix of other characters matches nothing"
+    );
+    // With the status filter, and paged with a cursor under the same filter.
+    assert_eq!(
+        found("reference_prefix=INV-1&status=failed").await,
+        [ids[1].clone()]
+    );
+    let first = api
+        .get("/api/v1/queues/Refs/items?reference_prefix=INV-1&limit=1")
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(ids_of(&first["items"]), [ids[1].clone()]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    assert_eq!(
+        found(&format!("reference_prefix=INV-1&limit=1&cursor={cursor}")).await,
+        [ids[0].clone()]
+    );
+    // Empty means no filter; both at once, or a value longer than a reference, is refused.
+    assert_eq!(found("reference=&reference_prefix=").await.len(), 6);
+    assert_eq!(
+        api.get("/api/v1/queues/Refs/items?reference=a&reference_prefix=b")
+            .await
+            .error_fields(),
+        fields(&["reference_prefix"])
+    );
+    let long = "r".repeat(101);
+    assert_eq!(
+        api.get(&format!(
+            "/api/v1/queues/Refs/items?reference={long}&status=LATE"
+        ))
+        .await
+        .error_fields(),
+        fields(&["reference", "status"])
+    );
 }
 
 async fn bulk_adds_store_every_item_or_none(db: TestDatabase) {

@@ -51,6 +51,8 @@ on_both_databases!(
     the_permission_matrix_guards_every_route,
     a_scheduled_workflow_submission_is_a_schedule,
     a_per_second_schedule_fires_every_second,
+    a_preview_shows_the_next_fire_times_or_names_the_broken_field,
+    lists_page_with_a_cursor,
 );
 
 /// The schedule fields of the CasareRPA document, in its order, then Baton's extensions.
@@ -732,6 +734,166 @@ async fn the_permission_matrix_guards_every_route(db: TestDatabase) {
         status_of(Method::DELETE, one.clone(), Some(&developer), None).await,
         200
     );
+}
+
+async fn lists_page_with_a_cursor(db: TestDatabase) {
+    let env = Env::start(db).await;
+    let workflow = env.workflow("Reports").await.to_string();
+    let mut made = Vec::new();
+    for n in 0..5 {
+        let schedule = env
+            .create(
+                json!({"workflow_id": workflow, "schedule_name": format!("S{n}"),
+                           "cron_expression": "0 3 * * *", "enabled": n != 2}),
+            )
+            .await;
+        made.push(schedule["schedule_id"].as_str().unwrap().to_owned());
+    }
+    // One page: the body is the plain array, the header says where the next one starts.
+    let page = async |query: &str| {
+        let response = env
+            .app
+            .client
+            .get(env.app.url(&format!("/api/v1/schedules{query}")))
+            .bearer_auth(&env.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{query}");
+        let next = response
+            .headers()
+            .get("x-next-cursor")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body: Value = response.json().await.unwrap();
+        (ids(&body), next)
+    };
+    let mut seen = Vec::new();
+    let mut query = "?limit=2".to_owned();
+    let mut sizes = Vec::new();
+    loop {
+        let (ids, next) = page(&query).await;
+        sizes.push(ids.len());
+        seen.extend(ids);
+        match next {
+            Some(cursor) => query = format!("?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(sizes, [2, 2, 1]);
+    assert_eq!(seen, made, "every schedule once, oldest first");
+    // A full last page has no cursor either; filters hold across pages.
+    let (all, next) = page("?limit=5").await;
+    assert_eq!((all.len(), next), (5, None));
+    let (first, next) = page("?enabled=true&limit=2").await;
+    assert_eq!(first, made[..2]);
+    let (rest, next) = page(&format!("?enabled=true&limit=2&cursor={}", next.unwrap())).await;
+    assert_eq!(rest, [made[3].clone(), made[4].clone()]);
+    assert_eq!(next, None);
+    // A cursor the server did not issue is a 400 naming it.
+    for cursor in ["nonsense", "12.not-a-uuid", "1"] {
+        let (status, body) = env.list(&format!("?cursor={cursor}")).await;
+        assert_eq!(error_fields(status, &body), ["cursor"], "{cursor}");
+    }
+}
+
+async fn a_preview_shows_the_next_fire_times_or_names_the_broken_field(db: TestDatabase) {
+    let env = Env::start(db).await;
+    let before = OffsetDateTime::now_utc();
+    // Five by default, in order, after now, at 09:00 Paris time (07:00 or 08:00 UTC).
+    let (status, answer) = env
+        .call(
+            Method::GET,
+            "/api/v1/schedules/preview?cron_expression=0%209%20*%20*%20*&timezone=Europe/Paris",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(keys(&answer), ["next"]);
+    let times: Vec<OffsetDateTime> = answer["next"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(instant)
+        .collect();
+    assert_eq!(times.len(), 5, "{answer}");
+    assert!(times[0] > before, "{answer}");
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "{answer}");
+    assert!(
+        times
+            .iter()
+            .all(|t| t.minute() == 0 && [7, 8].contains(&t.hour())),
+        "{answer}"
+    );
+    let (status, answer) = env
+        .call(
+            Method::GET,
+            "/api/v1/schedules/preview?cron_expression=*/10%20*%20*%20*%20*%20*&count=3",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["next"].as_array().unwrap().len(), 3, "{answer}");
+
+    // Every broken input is named; the preview is refused as a create would be.
+    let refused = [
+        (
+            "cron_expression=61%20*%20*%20*%20*",
+            vec!["cron_expression"],
+        ),
+        ("cron_expression=*%20*%20*", vec!["cron_expression"]),
+        (
+            "cron_expression=0%200%2030%202%20*",
+            vec!["cron_expression"],
+        ),
+        ("", vec!["cron_expression"]),
+        (
+            "cron_expression=*%20*%20*%20*%20*&timezone=Mars/Olympus",
+            vec!["timezone"],
+        ),
+        ("cron_expression=*%20*%20*%20*%20*&count=0", vec!["count"]),
+        (
+            "cron_expression=*%20*%20*%20*%20*&count=many",
+            vec!["count"],
+        ),
+        (
+            "cron_expression=nonsense&timezone=Nowhere&count=51",
+            vec!["timezone", "count", "cron_expression"],
+        ),
+    ];
+    for (query, fields) in refused {
+        let (status, answer) = env
+            .call(
+                Method::GET,
+                &format!("/api/v1/schedules/preview?{query}"),
+                None,
+            )
+            .await;
+        assert_eq!(error_fields(status, &answer), fields, "{query}: {answer}");
+    }
+    // Nothing was stored, and a viewer may preview; nobody anonymous may.
+    assert_eq!(env.listed_ids("").await, Vec::<String>::new());
+    let viewer = env.app.user_token("viewer", &["viewer"]).await;
+    let (status, _) = env
+        .app
+        .call_as(
+            &viewer,
+            Method::GET,
+            "/api/v1/schedules/preview?cron_expression=0%203%20*%20*%20*",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let anonymous = env
+        .app
+        .client
+        .get(
+            env.app
+                .url("/api/v1/schedules/preview?cron_expression=0%203%20*%20*%20*"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
 }
 
 async fn a_scheduled_workflow_submission_is_a_schedule(db: TestDatabase) {

@@ -29,6 +29,25 @@ pub struct ItemCursor {
     pub id: QueueItemId,
 }
 
+/// How a listing of queue items matches their reference: the whole reference, or its first
+/// characters. Both compare exactly (letter case included) on every backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReferenceMatch {
+    Exact(String),
+    Prefix(String),
+}
+
+impl ReferenceMatch {
+    /// Whether `reference` matches; an item without a reference never does.
+    pub fn matches(&self, reference: Option<&str>) -> bool {
+        match (self, reference) {
+            (Self::Exact(want), Some(have)) => have == want,
+            (Self::Prefix(want), Some(have)) => have.starts_with(want.as_str()),
+            (_, None) => false,
+        }
+    }
+}
+
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait QueueRepository: Send + Sync {
@@ -63,12 +82,13 @@ pub trait QueueRepository: Send + Sync {
     /// Errors: `NotFound`.
     async fn get_item(&self, id: QueueItemId) -> RepoResult<QueueItem>;
 
-    /// Items of a queue, newest first (by created_date, then id), optionally of one status,
-    /// strictly after `cursor`, at most `limit`.
+    /// Items of a queue, newest first (by created_date, then id), optionally of one status and
+    /// with a matching reference, strictly after `cursor`, at most `limit`.
     async fn list_items(
         &self,
         queue: &QueueName,
         status: Option<QueueItemStatus>,
+        reference: Option<ReferenceMatch>,
         limit: u32,
         cursor: Option<ItemCursor>,
     ) -> RepoResult<Vec<QueueItem>>;
@@ -171,13 +191,26 @@ pub trait WebhookRepository: Send + Sync {
     async fn delete_webhooks_of(&self, workflow: WorkflowId) -> RepoResult<u64>;
 }
 
+/// Where a page of jobs ends: the last job's creation instant and id (jobs are listed newest
+/// first, ties broken by id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobCursor {
+    pub created_at: Timestamp,
+    pub id: JobId,
+}
+
 /// Which jobs to list.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JobFilter {
     pub status: Option<JobStatus>,
     pub workflow_id: Option<WorkflowId>,
     pub robot_id: Option<RobotId>,
+    /// Only jobs created strictly after this instant.
     pub created_after: Option<Timestamp>,
+    /// Only jobs created strictly before this instant.
+    pub created_before: Option<Timestamp>,
+    /// Only jobs that come after this position in the list's order (the next page).
+    pub after: Option<JobCursor>,
     pub limit: u32,
 }
 
@@ -309,6 +342,15 @@ pub struct TriggerFilter {
     pub workflow_id: Option<WorkflowId>,
     pub enabled: Option<bool>,
     pub limit: u32,
+    /// Only triggers listed after this position (lists are oldest first, ties broken by id).
+    pub after: Option<TriggerCursor>,
+}
+
+/// Where a page of triggers ends: the last one's creation instant and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TriggerCursor {
+    pub created_at: Timestamp,
+    pub id: TriggerId,
 }
 
 /// Where a batch of due trigger candidates ended, in their order: the last one's `next_run` and

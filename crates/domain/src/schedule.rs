@@ -8,7 +8,7 @@ use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 
 use crate::clock::Timestamp;
-use crate::error::ValidationError;
+use crate::error::{ValidationError, Validator};
 
 /// A parsed cron expression (5 fields, or 6 with seconds first) in an IANA time zone.
 #[derive(Debug, Clone)]
@@ -94,6 +94,77 @@ impl CronSchedule {
     pub fn next_after_missed(&self, now: Timestamp) -> Option<Timestamp> {
         self.next_after(now)
     }
+
+    /// Up to `count` successive fire times strictly after `after`, each searched from the one
+    /// before; fewer when the expression stops firing.
+    pub fn upcoming(&self, after: Timestamp, count: usize) -> Vec<Timestamp> {
+        let mut times = Vec::with_capacity(count);
+        let mut at = after;
+        while times.len() < count {
+            match self.next_after(at) {
+                Some(next) => {
+                    times.push(next);
+                    at = next;
+                }
+                None => break,
+            }
+        }
+        times
+    }
+}
+
+/// Fire times a preview shows when the client does not say how many.
+pub const DEFAULT_PREVIEW: i64 = 5;
+/// The most fire times one preview computes, so a request stays cheap.
+pub const MAX_PREVIEW: i64 = 50;
+
+/// The next `count` fire times after `now` of `expression` read in `timezone` (UTC when left
+/// out), for a client to show before it saves a schedule. Every broken input is reported at
+/// once, under the names a schedule's fields have (`cron_expression`, `timezone`, `count`), and
+/// an expression that never fires again is refused as creating a schedule refuses it. The list
+/// is shorter than `count` only when the expression stops firing (e.g. a fixed date).
+pub fn preview(
+    expression: Option<&str>,
+    timezone: Option<&str>,
+    count: Option<i64>,
+    now: Timestamp,
+) -> Result<Vec<Timestamp>, ValidationError> {
+    let mut v = Validator::new();
+    let zone_ok = timezone.is_none_or(|tz| v.check(CronSchedule::check_timezone(tz)).is_some());
+    let count = count.unwrap_or(DEFAULT_PREVIEW);
+    if !(1..=MAX_PREVIEW).contains(&count) {
+        v.push(
+            "count",
+            format!(
+                "must be a whole number from 1 to {MAX_PREVIEW} ({DEFAULT_PREVIEW} when left out)"
+            ),
+        );
+    }
+    let cron = match expression {
+        // With a bad zone the expression is still judged (in UTC), so both mistakes show.
+        Some(text) => v.check(CronSchedule::parse(text, timezone.filter(|_| zone_ok))),
+        None => {
+            v.push(
+                "cron_expression",
+                "is required: 5 fields (minute hour day month weekday), or 6 with seconds first",
+            );
+            None
+        }
+    };
+    let times = cron.as_ref().map(|c| {
+        c.upcoming(
+            now,
+            usize::try_from(count.clamp(1, MAX_PREVIEW)).unwrap_or(1),
+        )
+    });
+    if times.as_ref().is_some_and(Vec::is_empty) {
+        v.push(
+            "cron_expression",
+            "never fires after now: choose an expression with a future date",
+        );
+    }
+    v.finish()?;
+    Ok(times.unwrap_or_default())
 }
 
 /// An IANA time zone by name (`Europe/Paris`, `UTC`).
@@ -273,5 +344,57 @@ mod tests {
             s.next_after_missed(now),
             Some(datetime!(2025-01-01 05:01 UTC))
         );
+    }
+
+    #[test]
+    fn a_preview_lists_the_next_fire_times_in_the_zone() {
+        let times = preview(
+            Some("0 9 * * *"),
+            Some("Europe/Paris"),
+            None,
+            datetime!(2025-03-28 12:00 UTC),
+        )
+        .unwrap();
+        // Five by default; 09:00 Paris is 08:00 UTC until the clocks go forward on 2025-03-30.
+        assert_eq!(
+            times,
+            [
+                datetime!(2025-03-29 08:00 UTC),
+                datetime!(2025-03-30 07:00 UTC),
+                datetime!(2025-03-31 07:00 UTC),
+                datetime!(2025-04-01 07:00 UTC),
+                datetime!(2025-04-02 07:00 UTC),
+            ]
+        );
+        let two = preview(
+            Some("*/5 * * * * *"),
+            None,
+            Some(2),
+            datetime!(2025-01-01 00:00 UTC),
+        );
+        assert_eq!(
+            two.unwrap(),
+            [
+                datetime!(2025-01-01 00:00:05 UTC),
+                datetime!(2025-01-01 00:00:10 UTC)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_preview_names_every_broken_field() {
+        let fields =
+            |e: ValidationError| -> Vec<String> { e.errors.into_iter().map(|e| e.field).collect() };
+        let now = datetime!(2025-01-01 00:00 UTC);
+        assert_eq!(
+            fields(preview(Some("61 * * * *"), Some("Mars/Olympus"), Some(0), now).unwrap_err()),
+            ["timezone", "count", "cron_expression"]
+        );
+        assert_eq!(
+            fields(preview(None, None, Some(MAX_PREVIEW + 1), now).unwrap_err()),
+            ["count", "cron_expression"]
+        );
+        let never = preview(Some("0 0 30 2 *"), None, None, now).unwrap_err();
+        assert!(never.errors[0].message.contains("never fires"), "{never}");
     }
 }

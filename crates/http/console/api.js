@@ -29,9 +29,10 @@ export function setUnauthorizedHandler(handler) {
 
 /**
  * Calls the API. `body` is sent as JSON unless it is FormData. Resolves to the parsed JSON
- * (or null for an empty answer); rejects with an ApiError.
+ * (or null for an empty answer), or with `withHeaders` to `{body, headers}` for lists that
+ * carry their next page in a header; rejects with an ApiError.
  */
-export async function api(method, path, body, { quiet401 = false } = {}) {
+export async function api(method, path, body, { quiet401 = false, withHeaders = false } = {}) {
   const headers = { Accept: "application/json" };
   const init = { method, headers, credentials: "same-origin", cache: "no-store" };
   if (method !== "GET" && method !== "HEAD") headers["X-CSRF-Token"] = csrfToken;
@@ -57,7 +58,7 @@ export async function api(method, path, body, { quiet401 = false } = {}) {
     if (response.status === 401 && !quiet401) onUnauthorized(error);
     throw error;
   }
-  return parsed;
+  return withHeaders ? { body: parsed, headers: response.headers } : parsed;
 }
 
 export const get = (path, opts) => api("GET", path, undefined, opts);

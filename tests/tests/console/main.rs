@@ -9,9 +9,14 @@
 use baton_tests::browser::Browser;
 use baton_tests::{TEST_ADMIN_PASSWORD, TestApp};
 
+mod jobs;
+mod queues;
+mod robots;
+mod schedules;
 mod settings;
 mod signin;
 mod viewer;
+mod workflows;
 
 /// What every page's walk-through gets: the server, the browser, and an admin's API token for
 /// making data through the API.
@@ -82,6 +87,12 @@ async fn walk_through(app: TestApp, backend: &'static str) {
     };
     signin::run(&console).await;
     console.sign_in("admin", TEST_ADMIN_PASSWORD).await;
+    jobs::run(&console).await;
+    workflows::run(&console).await;
+    schedules::run(&console).await;
+    let abandoned = queues::run(&console).await;
+    robots::run(&console).await;
+    robots::viewer_sees_no_actions(&console, &abandoned).await;
     settings::run(&console).await;
     signin::signs_out(&console).await;
     viewer::run(&console).await;

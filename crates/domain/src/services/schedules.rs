@@ -19,7 +19,9 @@ use crate::clock::{Clock, IdGenerator, Timestamp};
 use crate::error::RepoError;
 use crate::ids::TriggerId;
 use crate::job::Job;
-use crate::ports::{QueueRepository, Store, TriggerFilter, TriggerRepository, WorkflowRepository};
+use crate::ports::{
+    QueueRepository, Store, TriggerCursor, TriggerFilter, TriggerRepository, WorkflowRepository,
+};
 use crate::trigger::{ScheduleName, Trigger, TriggerKind, TriggerName, TriggerType};
 
 pub use input::{DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, ScheduleFilter, ScheduleInput, ScheduleQuery};
@@ -118,17 +120,36 @@ impl ScheduleService {
     /// The schedules matching the filter, oldest first, at most `limit` of them.
     /// Errors: `Invalid` naming each bad parameter.
     pub async fn list(&self, query: ScheduleQuery) -> Result<Vec<Trigger>, ServiceError> {
+        Ok(self.list_page(query).await?.0)
+    }
+
+    /// One page of [`Self::list`], and where the next page starts when more schedules follow
+    /// (`None` on the last page). One more than the limit is read to know.
+    pub async fn list_page(
+        &self,
+        query: ScheduleQuery,
+    ) -> Result<(Vec<Trigger>, Option<TriggerCursor>), ServiceError> {
         let filter = query.check()?;
-        let triggers = self
+        let mut triggers = self
             .triggers
             .list_triggers(&TriggerFilter {
                 trigger_type: Some(TriggerType::Scheduled),
                 workflow_id: filter.workflow_id,
                 enabled: filter.enabled,
-                limit: filter.limit,
+                limit: filter.limit + 1,
+                after: filter.after,
             })
             .await?;
-        Ok(triggers)
+        let more = triggers.len() > filter.limit as usize;
+        triggers.truncate(filter.limit as usize);
+        let next = more
+            .then(|| triggers.last())
+            .flatten()
+            .map(|t| TriggerCursor {
+                created_at: t.created_at(),
+                id: t.id(),
+            });
+        Ok((triggers, next))
     }
 
     /// Enables or disables a schedule. Enabling a disabled one starts its rhythm from now:

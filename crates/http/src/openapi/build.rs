@@ -1,6 +1,7 @@
 //! Turns the route table into a utoipa `OpenApi` document.
 
 use serde_json::{Value, json};
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{Components, Schema};
@@ -267,13 +268,19 @@ fn operation(route: &Route) -> Result<utoipa::openapi::path::Operation, serde_js
                 .schema(Some(schema(body.clone())?))
                 .example(seed.and_then(|s| s.response.clone()).or_else(|| route.response_example.clone()))
                 .build();
-            op.response(
-                status.to_string(),
-                ResponseBuilder::new()
-                    .description("Success")
-                    .content("application/json", content)
-                    .build(),
-            )
+            let mut response = ResponseBuilder::new()
+                .description("Success")
+                .content("application/json", content);
+            for (name, description) in &route.headers {
+                response = response.header(
+                    *name,
+                    HeaderBuilder::new()
+                        .schema(Some(schema(json!({"type": "string"}))?))
+                        .description(Some(*description))
+                        .build(),
+                );
+            }
+            op.response(status.to_string(), response.build())
         }
         Success::Text(content_type, description) => op.response(
             "200",

@@ -67,6 +67,8 @@ pub struct Route {
     pub body_optional: bool,
     /// Success answers besides the main one, e.g. a long poll's `204`.
     pub also: Vec<(u16, &'static str)>,
+    /// Headers of the main success answer: name and description (all strings).
+    pub headers: Vec<(&'static str, &'static str)>,
 }
 
 const PY: &str = "PyOrchestrator";
@@ -90,6 +92,7 @@ fn route(method: Method, path: &'static str, tag: &'static str, summary: &'stati
         response_example: None,
         body_optional: false,
         also: Vec::new(),
+        headers: Vec::new(),
     }
 }
 
@@ -121,6 +124,10 @@ impl Route {
     }
     fn also(mut self, status: u16, description: &'static str) -> Self {
         self.also.push((status, description));
+        self
+    }
+    fn header(mut self, name: &'static str, description: &'static str) -> Self {
+        self.headers.push((name, description));
         self
     }
     fn errors(mut self, statuses: &[u16]) -> Self {
@@ -331,6 +338,19 @@ fn v1() -> Vec<Route> {
             .ok(201, json_object()),
         route(Get, "/api/v1/api-keys", BATON, "List API keys").auth(Auth::Administer).ok(200, list(json_object())),
         route(Delete, "/api/v1/api-keys/{id}", BATON, "Revoke an API key").auth(Auth::Administer),
+        route(Get, "/api/v1/robots", BATON, "List robots with their status, current job and capabilities")
+            .ok(200, list(obj(
+                &["robot_id", "hostname", "status", "capabilities", "current_job_id", "last_heartbeat", "created_at"],
+                json!({
+                    "robot_id": s(),
+                    "hostname": {"type": ["string", "null"]},
+                    "status": {"type": "string", "enum": ["idle", "busy", "offline"]},
+                    "capabilities": list(s()),
+                    "current_job_id": {"type": ["string", "null"]},
+                    "last_heartbeat": {"type": ["string", "null"], "format": "date-time"},
+                    "created_at": {"type": "string", "format": "date-time"},
+                }),
+            ))),
         route(Post, "/api/v1/robots", BATON, "Register a robot (its token is shown once)")
             .auth(Auth::Administer)
             .json(obj(&["robot_id"], json!({"robot_id": id, "hostname": s()})))
@@ -345,7 +365,12 @@ fn v1() -> Vec<Route> {
             .query("limit", limit(1000), "At most this many jobs")
             .query("workflow_id", s(), "Only jobs of this workflow")
             .query("robot_id", s(), "Only jobs of this robot")
-            .ok(200, list(reference("Job"))),
+            .query("created_after", s(), "Only jobs created strictly after this instant (ISO 8601; without an offset, UTC)")
+            .query("created_before", s(), "Only jobs created strictly before this instant (ISO 8601; without an offset, UTC)")
+            .query("cursor", s(), "The `X-Next-Cursor` of the previous page, as is (the same filters must be sent again)")
+            .ok(200, list(reference("Job")))
+            .header("X-Next-Cursor", "Present when another page follows: the `cursor` of the next page")
+            .header("Link", "Present when another page follows: `<the next page's URI>; rel=\"next\"`"),
         route(Post, "/api/v1/jobs", BATON, "Run a workflow as a job")
             .auth(Auth::Operate)
             .json(obj(&["workflow_id"], json!({
@@ -438,6 +463,8 @@ fn v1() -> Vec<Route> {
             .json(obj(&[], json!({"max_retries": {"type": "integer", "minimum": 0}, "lease_seconds": {"type": "integer", "minimum": 1}, "unique_reference": {"type": "boolean"}}))),
         route(Get, "/api/v1/queues/{queue_name}/items", BATON, "List a queue's items")
             .query("status", s(), "Only items in this status")
+            .query("reference", s(), "Only items whose reference is exactly this")
+            .query("reference_prefix", s(), "Only items whose reference starts with this (letter case counts)")
             .query("limit", limit(1000), "At most this many items")
             .query("cursor", s(), "The `next_cursor` of the previous page")
             .ok(200, obj(&["items", "next_cursor"], json!({"items": list(reference("QueueItem")), "next_cursor": {"type": ["string", "null"]}}))),
@@ -480,6 +507,7 @@ fn v1() -> Vec<Route> {
             .query("workflow_id", s(), "Only schedules of this workflow")
             .query("enabled", json!({"type": "boolean"}), "Only enabled (or disabled) schedules")
             .query("limit", limit(1000), "At most this many schedules")
+            .query("cursor", s(), "Where the page starts: the X-Next-Cursor header of the previous page")
             .ok(200, list(json_object())),
         route(Post, "/api/v1/schedules", CASARE, "Create a schedule")
             .auth(Auth::Develop)
@@ -495,6 +523,11 @@ fn v1() -> Vec<Route> {
                 "metadata": json_object()
             })))
             .ok(200, json_object()),
+        route(Get, "/api/v1/schedules/preview", BATON, "Preview a cron expression's next fire times")
+            .query("cron_expression", s(), "5 fields, or 6 with seconds first")
+            .query("timezone", s(), "The IANA zone the expression is read in (UTC when left out)")
+            .query("count", json!({"type": "integer", "minimum": 1, "maximum": 50, "default": 5}), "How many fire times")
+            .ok(200, obj(&["next"], json!({"next": list(json!({"type": "string", "format": "date-time"}))}))),
         route(Get, "/api/v1/schedules/{schedule_id}", CASARE, "A schedule"),
         route(Delete, "/api/v1/schedules/{schedule_id}", CASARE, "Delete a schedule").auth(Auth::Develop),
         route(Put, "/api/v1/schedules/{schedule_id}/enable", CASARE, "Enable a schedule").auth(Auth::Develop),

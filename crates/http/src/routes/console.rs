@@ -41,8 +41,10 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     asset!("pages/jobs.js", "text/javascript"),
     asset!("pages/queues.js", "text/javascript"),
     asset!("pages/schedules.js", "text/javascript"),
+    asset!("pages/schedule-form.js", "text/javascript"),
     asset!("pages/robots.js", "text/javascript"),
     asset!("pages/workflows.js", "text/javascript"),
+    asset!("pages/workflow-graph.js", "text/javascript"),
     asset!("pages/flows.js", "text/javascript"),
     asset!("pages/settings.js", "text/javascript"),
 ];

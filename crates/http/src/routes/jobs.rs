@@ -4,11 +4,14 @@
 //!
 //! Write bodies are read by [`crate::body`].
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use baton_domain::Timestamp;
 use baton_domain::error::Validator;
 use baton_domain::ids::{JobId, WorkflowId};
+use baton_domain::instant::{self, parse_query_instant};
 use baton_domain::job::{CancelMode, Job, JobStatus, NodeExecution, Priority};
-use baton_domain::ports::JobFilter;
+use baton_domain::ports::{JobCursor, JobFilter};
 use baton_domain::robot::RobotId;
 use baton_domain::services::ServiceError;
 use baton_domain::services::jobs::{FollowUpLog, JobPorts, JobService, RunRequest};
@@ -205,24 +208,75 @@ async fn get(
     Ok(HttpResponse::Ok().json(JobView::from(&job)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct ListQuery {
     status: Option<String>,
     limit: Option<String>,
     workflow_id: Option<String>,
     robot_id: Option<String>,
+    created_after: Option<String>,
+    created_before: Option<String>,
+    cursor: Option<String>,
 }
 
-/// `GET /jobs?status=&limit=&workflow_id=&robot_id=`: jobs newest first, as a JSON array.
+/// `GET /jobs?status=&limit=&workflow_id=&robot_id=&created_after=&created_before=&cursor=`:
+/// jobs newest first, as a JSON array. The body stays an array (as it always was), so the next
+/// page's position travels in headers: `X-Next-Cursor` and a `Link` with `rel="next"`.
 async fn list(
     state: web::Data<AppState>,
     _: Authorized<Read>,
+    request: HttpRequest,
     query: web::Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
-    let filter = read_filter(query.into_inner())?;
-    let jobs = state.store.list_jobs(&filter).await?;
+    let mut filter = read_filter(query.into_inner())?;
+    let limit = filter.limit;
+    // One more than asked tells whether another page follows without a second query.
+    filter.limit = limit + 1;
+    let mut jobs = state.store.list_jobs(&filter).await?;
+    let next = if jobs.len() > limit as usize {
+        jobs.truncate(limit as usize);
+        jobs.last().map(encode_cursor)
+    } else {
+        None
+    };
     let views: Vec<JobView> = jobs.iter().map(JobView::from).collect();
-    Ok(HttpResponse::Ok().json(views))
+    let mut response = HttpResponse::Ok();
+    if let Some(cursor) = next {
+        let link = next_link(request.path(), request.query_string(), &cursor);
+        response.insert_header(("X-Next-Cursor", cursor));
+        response.insert_header((header::LINK, format!("<{link}>; rel=\"next\"")));
+    }
+    Ok(response.json(views))
+}
+
+/// The position after `job`: its creation instant in unix microseconds and its id. Clients
+/// treat it as opaque; it names a position, not a job, so it stays valid when the job changes.
+fn encode_cursor(job: &Job) -> String {
+    let micros = job.created_at().unix_timestamp_nanos() / 1_000;
+    format!("{micros}.{}", job.id())
+}
+
+fn decode_cursor(text: &str) -> Option<JobCursor> {
+    let (micros, id) = text.split_once('.')?;
+    let micros: i128 = micros.parse().ok()?;
+    let created_at = Timestamp::from_unix_timestamp_nanos(micros.checked_mul(1_000)?).ok()?;
+    Some(JobCursor {
+        created_at,
+        id: id.parse().ok()?,
+    })
+}
+
+/// The next page's URI (a reference relative to the server, as RFC 8288 allows): the request's
+/// own query with its `cursor` replaced, every other parameter kept as the client sent it.
+fn next_link(path: &str, query: &str, cursor: &str) -> String {
+    let mut parts: Vec<&str> = query
+        .split('&')
+        .filter(|part| !part.is_empty() && part.split('=').next() != Some("cursor"))
+        .collect();
+    // A cursor holds digits, a dot, hex digits and dashes only: nothing to percent-encode.
+    let cursor = format!("cursor={cursor}");
+    parts.push(&cursor);
+    format!("{path}?{}", parts.join("&"))
 }
 
 // ---- reading requests ----
@@ -269,6 +323,27 @@ fn read_filter(query: ListQuery) -> Result<JobFilter, ValidationError> {
                 ValidationError::field("workflow_id", "must be a workflow id (a UUID)")
             }))
         });
+    let mut instant = |name: &str, text: Option<String>| {
+        given(text).and_then(|text| {
+            let parsed = parse_query_instant(&text);
+            if parsed.is_none() {
+                v.push(name, instant::refusal());
+            }
+            parsed
+        })
+    };
+    let created_after = instant("created_after", query.created_after);
+    let created_before = instant("created_before", query.created_before);
+    let after = given(query.cursor).and_then(|text| {
+        let parsed = decode_cursor(&text);
+        if parsed.is_none() {
+            v.push(
+                "cursor",
+                "is not a cursor this server issued: pass X-Next-Cursor from the previous page as is",
+            );
+        }
+        parsed
+    });
     let limit = match query.limit.map(|l| l.parse::<u32>()) {
         None => DEFAULT_LIMIT,
         Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
@@ -285,7 +360,9 @@ fn read_filter(query: ListQuery) -> Result<JobFilter, ValidationError> {
         status,
         workflow_id,
         robot_id,
-        created_after: None,
+        created_after,
+        created_before,
+        after,
         limit,
     })
 }
@@ -346,6 +423,7 @@ mod tests {
             limit: Some(limit.to_owned()),
             workflow_id: Some("x".to_owned()),
             robot_id: Some("bad id".to_owned()),
+            ..ListQuery::default()
         };
         let err = read_filter(query("done", "0")).unwrap_err();
         assert_eq!(
@@ -357,10 +435,60 @@ mod tests {
             limit: None,
             workflow_id: None,
             robot_id: Some(String::new()),
+            ..ListQuery::default()
         })
         .unwrap();
         assert_eq!(filter.status, Some(JobStatus::Running));
         assert_eq!(filter.limit, DEFAULT_LIMIT);
         assert_eq!(filter.robot_id, None);
+    }
+
+    #[test]
+    fn times_and_cursors_are_read_and_refused_by_name() {
+        let err = read_filter(ListQuery {
+            created_after: Some("yesterday".to_owned()),
+            created_before: Some("2025-13-01".to_owned()),
+            cursor: Some("12.not-a-job".to_owned()),
+            ..ListQuery::default()
+        })
+        .unwrap_err();
+        assert_eq!(
+            fields_of(&err),
+            ["created_after", "created_before", "cursor"]
+        );
+        let id = "0195a3a8-7e44-7c4e-9c55-7d0b0c6c1a2b";
+        let filter = read_filter(ListQuery {
+            created_after: Some("2025-04-26".to_owned()),
+            created_before: Some("2025-04-26T14:00:00 02:00".to_owned()),
+            cursor: Some(format!("1745668800000001.{id}")),
+            ..ListQuery::default()
+        })
+        .unwrap();
+        assert_eq!(
+            filter.created_after,
+            Some(time::macros::datetime!(2025-04-26 00:00 UTC))
+        );
+        assert_eq!(
+            filter.created_before,
+            Some(time::macros::datetime!(2025-04-26 12:00 UTC))
+        );
+        let cursor = filter.after.unwrap();
+        assert_eq!(cursor.id.to_string(), id);
+        assert_eq!(
+            cursor.created_at,
+            time::macros::datetime!(2025-04-26 12:00:00.000001 UTC)
+        );
+    }
+
+    #[test]
+    fn the_next_link_keeps_the_query_and_replaces_the_cursor() {
+        assert_eq!(
+            next_link("/api/v1/jobs", "status=failed&cursor=1.a&limit=2", "5.b"),
+            "/api/v1/jobs?status=failed&limit=2&cursor=5.b"
+        );
+        assert_eq!(
+            next_link("/api/v1/jobs", "", "5.b"),
+            "/api/v1/jobs?cursor=5.b"
+        );
     }
 }

@@ -7,7 +7,7 @@
 
 use actix_web::{HttpResponse, web};
 use baton_domain::ids::QueueItemId;
-use baton_domain::ports::ItemCursor;
+use baton_domain::ports::{ItemCursor, ReferenceMatch};
 use baton_domain::queue::{
     NewQueueItem, Queue, QueueItem, QueueItemStatus, QueueName, QueueSettings, RawQueueItem,
     StatusCounts,
@@ -281,11 +281,14 @@ async fn configure_queue(
 #[derive(Deserialize)]
 struct ItemsQuery {
     status: Option<String>,
+    reference: Option<String>,
+    reference_prefix: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
 }
 
-/// `GET /queues/{queue_name}/items?status=&limit=&cursor=`: a page of items, newest first.
+/// `GET /queues/{queue_name}/items?status=&reference=&reference_prefix=&limit=&cursor=`: a page
+/// of items, newest first.
 async fn list_items(
     state: web::Data<AppState>,
     _: Authorized<Read>,
@@ -294,15 +297,29 @@ async fn list_items(
 ) -> ApiResult<HttpResponse> {
     let ItemsQuery {
         status,
+        reference,
+        reference_prefix,
         limit,
         cursor,
     } = query.into_inner();
-    let (status, limit, cursor) = read_page_query(status, limit, cursor)?;
+    let page = read_page_query(status, limit, cursor);
+    let reference = read_reference_query(reference, reference_prefix);
+    let ((status, limit, cursor), reference) = match (page, reference) {
+        (Ok(page), Ok(reference)) => (page, reference),
+        (page, reference) => {
+            let errors = [page.err(), reference.err()]
+                .into_iter()
+                .flatten()
+                .flat_map(|e| e.errors)
+                .collect();
+            return Err(ValidationError { errors }.into());
+        }
+    };
     let queue = existing_queue(&state, path.into_inner()).await?;
     // One more than asked tells whether another page follows without a second query.
     let mut items = state
         .store
-        .list_items(&queue.name, status, limit + 1, cursor)
+        .list_items(&queue.name, status, reference, limit + 1, cursor)
         .await?;
     let next_cursor = if items.len() > limit as usize {
         items.truncate(limit as usize);
@@ -463,6 +480,43 @@ fn read_page_query(
     } else {
         Err(ValidationError { errors })
     }
+}
+
+/// The reference filter of an item listing: `reference` matches whole references,
+/// `reference_prefix` their first characters; empty means no filter, and both at once is refused.
+fn read_reference_query(
+    exact: Option<String>,
+    prefix: Option<String>,
+) -> Result<Option<ReferenceMatch>, ValidationError> {
+    let exact = exact.filter(|r| !r.is_empty());
+    let prefix = prefix.filter(|r| !r.is_empty());
+    let mut errors = Vec::new();
+    for (name, value) in [("reference", &exact), ("reference_prefix", &prefix)] {
+        if value
+            .as_ref()
+            .is_some_and(|v| v.chars().count() > NewQueueItem::MAX_REFERENCE)
+        {
+            errors.push(field_error(
+                name,
+                format!(
+                    "must be at most {} characters, as references are",
+                    NewQueueItem::MAX_REFERENCE
+                ),
+            ));
+        }
+    }
+    if exact.is_some() && prefix.is_some() {
+        errors.push(field_error(
+            "reference_prefix",
+            "give either reference (a whole reference) or reference_prefix, not both",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ValidationError { errors });
+    }
+    Ok(exact
+        .map(ReferenceMatch::Exact)
+        .or(prefix.map(ReferenceMatch::Prefix)))
 }
 
 /// The position after `item`: its creation instant in unix microseconds and its id. Clients
@@ -677,6 +731,27 @@ mod tests {
             let err = read_page_query(None, Some(limit.into()), None).unwrap_err();
             assert_eq!(fields_of(&err), ["limit"], "{limit}");
         }
+    }
+
+    #[test]
+    fn reference_filters_read_exact_or_prefix_and_refuse_both() {
+        assert_eq!(
+            read_reference_query(None, Some(String::new())).unwrap(),
+            None
+        );
+        assert_eq!(
+            read_reference_query(Some("INV-1".into()), None).unwrap(),
+            Some(ReferenceMatch::Exact("INV-1".into()))
+        );
+        assert_eq!(
+            read_reference_query(Some(String::new()), Some("INV".into())).unwrap(),
+            Some(ReferenceMatch::Prefix("INV".into()))
+        );
+        let err = read_reference_query(Some("a".into()), Some("b".into())).unwrap_err();
+        assert_eq!(fields_of(&err), ["reference_prefix"]);
+        let err = read_reference_query(Some("é".repeat(101)), None).unwrap_err();
+        assert_eq!(fields_of(&err), ["reference"]);
+        assert!(read_reference_query(Some("é".repeat(100)), None).is_ok());
     }
 
     #[test]

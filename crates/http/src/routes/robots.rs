@@ -1,5 +1,5 @@
-//! Robots: the admin endpoints that create one (its token shown once) and delete one, and the
-//! robot protocol's heartbeat, where a robot may act only as itself.
+//! Robots: the list every role may read, the admin endpoints that create one (its token shown
+//! once) and delete one, and the robot protocol's heartbeat, where a robot may act only as itself.
 
 use actix_web::{HttpResponse, web};
 use baton_domain::ValidationError;
@@ -9,7 +9,7 @@ use baton_domain::ids::EventId;
 use baton_domain::robot::{Robot, RobotId, RobotLoad, RobotStatus};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{Administer, Authorized, Principal, RobotCaller};
+use crate::auth::{Administer, Authorized, Principal, Read, RobotCaller};
 use crate::body::{Fields, json_object, typed};
 use crate::errors::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -19,9 +19,13 @@ use crate::time_format::rfc3339;
 const TOKEN_PREFIX: &str = "br_";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/robots").route(web::post().to(create)))
-        .service(web::resource("/robots/{robot_id}").route(web::delete().to(delete)))
-        .service(web::resource("/robots/{robot_id}/heartbeat").route(web::post().to(heartbeat)));
+    cfg.service(
+        web::resource("/robots")
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(web::resource("/robots/{robot_id}").route(web::delete().to(delete)))
+    .service(web::resource("/robots/{robot_id}/heartbeat").route(web::post().to(heartbeat)));
 }
 
 #[derive(Deserialize)]
@@ -102,6 +106,13 @@ impl From<&Robot> for RobotView {
             created_at: rfc3339(robot.created_at()),
         }
     }
+}
+
+/// `GET /robots`: every robot by id, as the heartbeat answers it.
+async fn list(state: web::Data<AppState>, _: Authorized<Read>) -> ApiResult<HttpResponse> {
+    let robots = state.store.list_robots(None).await?;
+    let views: Vec<RobotView> = robots.iter().map(RobotView::from).collect();
+    Ok(HttpResponse::Ok().json(views))
 }
 
 async fn create(

@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, web};
 use baton_domain::FieldError;
 use baton_domain::RepoError;
 use baton_domain::ids::TriggerId;
+use baton_domain::ports::TriggerCursor;
 use baton_domain::services::ServiceError;
 use baton_domain::services::schedules::{
     ScheduleInput, ScheduleQuery, ScheduleService, shown_next_run,
@@ -30,6 +31,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(create)),
         BodyLimit::BATCH,
     ))
+    // Before `/schedules/{schedule_id}`, which would take `preview` for an id.
+    .service(web::resource("/schedules/preview").route(web::get().to(preview)))
     .service(
         web::resource("/schedules/{schedule_id}")
             .route(web::get().to(get))
@@ -134,16 +137,83 @@ struct ListQuery {
     workflow_id: Option<String>,
     enabled: Option<String>,
     limit: Option<String>,
+    cursor: Option<String>,
 }
 
-/// `GET /schedules?workflow_id=&enabled=&limit=`: the matching schedules, oldest first.
+/// The header that carries where the next page starts, when more schedules follow. The body
+/// stays the document's plain array, so clients that know nothing of pages are unchanged.
+const NEXT_CURSOR: &str = "X-Next-Cursor";
+
+/// `GET /schedules?workflow_id=&enabled=&limit=&cursor=`: the matching schedules, oldest
+/// first; `X-Next-Cursor` names where the next page starts when more follow.
 async fn list(
     state: web::Data<AppState>,
     _: Authorized<Read>,
     query: web::Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
-    let schedules = service(&state).list(read_query(query.into_inner())).await?;
-    Ok(HttpResponse::Ok().json(schedules.iter().map(ScheduleView::from).collect::<Vec<_>>()))
+    let (schedules, next) = service(&state)
+        .list_page(read_query(query.into_inner()))
+        .await?;
+    let mut response = HttpResponse::Ok();
+    if let Some(next) = next {
+        response.insert_header((NEXT_CURSOR, encode_cursor(next)));
+    }
+    Ok(response.json(schedules.iter().map(ScheduleView::from).collect::<Vec<_>>()))
+}
+
+/// The position after a schedule: its creation instant in unix microseconds and its id, as
+/// queue items' cursors are. Clients treat it as opaque.
+fn encode_cursor(cursor: TriggerCursor) -> String {
+    let micros = cursor.created_at.unix_timestamp_nanos() / 1_000;
+    format!("{micros}.{}", cursor.id)
+}
+
+fn decode_cursor(text: &str) -> Option<TriggerCursor> {
+    let (micros, id) = text.split_once('.')?;
+    let micros: i128 = micros.parse().ok()?;
+    let created_at =
+        time::OffsetDateTime::from_unix_timestamp_nanos(micros.checked_mul(1_000)?).ok()?;
+    Some(TriggerCursor {
+        created_at,
+        id: id.parse().ok()?,
+    })
+}
+
+#[derive(Deserialize)]
+struct PreviewQuery {
+    cron_expression: Option<String>,
+    timezone: Option<String>,
+    count: Option<String>,
+}
+
+/// The answer of a preview: the next fire times, RFC 3339 in UTC.
+#[derive(Serialize)]
+struct Preview {
+    next: Vec<String>,
+}
+
+/// `GET /schedules/preview?cron_expression=&timezone=&count=`: the next fire times of an
+/// expression in a zone, or a 400 naming what is wrong, so a form can show both before it
+/// saves. Nothing is stored; a schedule's own rules (fields, zone, "fires again") apply.
+async fn preview(
+    state: web::Data<AppState>,
+    _: Authorized<Read>,
+    query: web::Query<PreviewQuery>,
+) -> ApiResult<HttpResponse> {
+    let query = query.into_inner();
+    let given = |value: Option<String>| value.filter(|v| !v.is_empty());
+    let count_text = given(query.count);
+    let count = count_text.as_deref().map(|t| t.trim().parse::<i64>());
+    let times = baton_domain::schedule::preview(
+        given(query.cron_expression).as_deref(),
+        given(query.timezone).as_deref(),
+        // A count that is not a number is judged as one out of range, under its own name.
+        count.map(|c| c.unwrap_or(0)),
+        state.clock.now(),
+    )?;
+    Ok(HttpResponse::Ok().json(Preview {
+        next: times.into_iter().map(rfc3339).collect(),
+    }))
 }
 
 /// `GET /schedules/{schedule_id}`.
@@ -304,10 +374,22 @@ fn read_query(query: ListQuery) -> ScheduleQuery {
         }
         parsed
     });
+    let after = given(query.cursor).and_then(|text| {
+        let parsed = decode_cursor(&text);
+        if parsed.is_none() {
+            refuse(
+                "cursor",
+                "is not a cursor this server issued: pass the X-Next-Cursor header of the \
+                 previous page as is",
+            );
+        }
+        parsed
+    });
     ScheduleQuery {
         workflow_id: given(query.workflow_id),
         enabled,
         limit,
+        after,
         unreadable,
     }
 }
@@ -379,11 +461,30 @@ mod tests {
     }
 
     #[test]
+    fn cursors_round_trip() {
+        let cursor = TriggerCursor {
+            created_at: time::macros::datetime!(2026-01-02 03:04:05.123456 UTC),
+            id: "01930000-0000-7000-8000-000000000001".parse().unwrap(),
+        };
+        assert_eq!(decode_cursor(&encode_cursor(cursor)), Some(cursor));
+        for text in [
+            "",
+            "1",
+            "x.y",
+            "1.not-a-uuid",
+            "99999999999999999999999999.0",
+        ] {
+            assert_eq!(decode_cursor(text), None, "{text}");
+        }
+    }
+
+    #[test]
     fn query_parameters_are_read_by_type() {
         let query = read_query(ListQuery {
             workflow_id: Some(String::new()),
             enabled: Some("True".into()),
             limit: Some("5".into()),
+            cursor: None,
         });
         assert_eq!(query.workflow_id, None);
         assert_eq!(query.enabled, Some(true));
@@ -393,8 +494,9 @@ mod tests {
             workflow_id: None,
             enabled: Some("maybe".into()),
             limit: Some("ten".into()),
+            cursor: Some("nowhere".into()),
         });
         let fields: Vec<&str> = query.unreadable.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["enabled", "limit"]);
+        assert_eq!(fields, ["enabled", "limit", "cursor"]);
     }
 }

@@ -333,6 +333,7 @@ fn read_filter(query: ListQuery) -> Result<TriggerFilter, ValidationError> {
             workflow_id,
             enabled,
             limit: 0,
+            after: None,
         })
     } else {
         Err(ValidationError { errors })

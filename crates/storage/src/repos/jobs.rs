@@ -22,7 +22,7 @@ use crate::db::Db;
 use crate::error::{DbError, DbResult, map_pool};
 use crate::pool::{Pools, SqliteConn};
 use crate::schema::jobs;
-use crate::sql_types::{DbTime, DbUuid};
+use crate::sql_types::{DbTime, DbUuid, UtcTime, Uuid};
 
 fn rows_to_jobs(rows: Vec<JobRow>) -> DbResult<Vec<Job>> {
     rows.into_iter().map(JobRow::into_domain).collect()
@@ -181,6 +181,20 @@ impl JobRepository for Db {
             }
             if let Some(after) = filter.created_after {
                 query = query.filter(jobs::created_at.gt(DbTime(after)));
+            }
+            if let Some(before) = filter.created_before {
+                query = query.filter(jobs::created_at.lt(DbTime(before)));
+            }
+            if let Some(cursor) = filter.after {
+                // A row comparison, which both planners read as one range of the index from the
+                // cursor on; the equivalent `created < c OR (created = c AND id < i)` is not.
+                query = query.filter(
+                    diesel::dsl::sql::<diesel::sql_types::Bool>("(created_at, id) < (")
+                        .bind::<UtcTime, _>(DbTime(cursor.created_at))
+                        .sql(", ")
+                        .bind::<Uuid, _>(DbUuid(*cursor.id.as_uuid()))
+                        .sql(")"),
+                );
             }
             Ok(query
                 .order((jobs::created_at.desc(), jobs::id.desc()))

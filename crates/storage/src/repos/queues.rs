@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
 use baton_domain::ids::QueueItemId;
-use baton_domain::ports::{ItemCursor, QueueRepository};
+use baton_domain::ports::{ItemCursor, QueueRepository, ReferenceMatch};
 use baton_domain::queue::{
     Queue, QueueItem, QueueItemStatus, QueueName, QueueSettings, QueueSummary, StatusCounts,
 };
@@ -325,6 +325,7 @@ impl QueueRepository for Db {
         &self,
         queue: &QueueName,
         status: Option<QueueItemStatus>,
+        reference: Option<ReferenceMatch>,
         limit: u32,
         cursor: Option<ItemCursor>,
     ) -> RepoResult<Vec<QueueItem>> {
@@ -336,6 +337,23 @@ impl QueueRepository for Db {
                 .into_boxed();
             if let Some(status) = status {
                 query = query.filter(queue_items::status.eq(status.as_str()));
+            }
+            match &reference {
+                Some(ReferenceMatch::Exact(want)) => {
+                    query = query.filter(queue_items::reference.eq(want.clone()));
+                }
+                Some(ReferenceMatch::Prefix(want)) => {
+                    // `substr` counts characters and compares exactly on both backends, where
+                    // `LIKE` ignores letter case on SQLite and needs its wildcards escaped.
+                    let chars = i32::try_from(want.chars().count()).unwrap_or(i32::MAX);
+                    query = query.filter(
+                        diesel::dsl::sql::<diesel::sql_types::Bool>("substr(reference, 1, ")
+                            .bind::<diesel::sql_types::Integer, _>(chars)
+                            .sql(") = ")
+                            .bind::<diesel::sql_types::Text, _>(want.clone()),
+                    );
+                }
+                None => {}
             }
             if let Some(cursor) = cursor {
                 // A row comparison, which both planners read as one range of the index from the

@@ -85,6 +85,7 @@ impl TriggerRepository for Db {
         let workflow = filter.workflow_id.map(|w| DbUuid(*w.as_uuid()));
         let enabled = filter.enabled;
         let limit = filter.limit;
+        let after = filter.after;
         let rows: Vec<TriggerRow> = crate::with_conn!(self, |conn| {
             let mut query = triggers::table
                 .order((triggers::created_at.asc(), triggers::id.asc()))
@@ -98,6 +99,17 @@ impl TriggerRepository for Db {
             }
             if let Some(enabled) = enabled {
                 query = query.filter(triggers::enabled.eq(enabled));
+            }
+            if let Some(cursor) = after {
+                // A row comparison, as queue items' cursors are: one range of the
+                // (created_at, id) order from the cursor on.
+                query = query.filter(
+                    diesel::dsl::sql::<diesel::sql_types::Bool>("(created_at, id) > (")
+                        .bind::<UtcTime, _>(DbTime(cursor.created_at))
+                        .sql(", ")
+                        .bind::<Uuid, _>(DbUuid(*cursor.id.as_uuid()))
+                        .sql(")"),
+                );
             }
             if limit > 0 {
                 query = query.limit(i64::from(limit));

@@ -9,7 +9,7 @@
 
 use baton_domain::ids::{JobId, QueueItemId, WorkflowId};
 use baton_domain::job::{Job, JobOrigin, JobStatus, NewJob, Priority};
-use baton_domain::ports::{ItemCursor, JobFilter, JobRepository, QueueRepository};
+use baton_domain::ports::{ItemCursor, JobCursor, JobFilter, JobRepository, QueueRepository};
 use baton_domain::queue::{QueueItem, QueueItemStatus};
 use baton_domain::robot::RobotId;
 use baton_domain::workflow::{ExecutionMode, WorkflowName};
@@ -47,7 +47,7 @@ async fn page_items(db: &Db, status: Option<QueueItemStatus>) {
     let mut cursor: Option<ItemCursor> = None;
     for _ in 0..PAGES {
         let page = db
-            .list_items(&queue("orders"), status, PAGE, cursor)
+            .list_items(&queue("orders"), status, None, PAGE, cursor)
             .await
             .unwrap();
         assert_eq!(page.len(), PAGE as usize);
@@ -232,7 +232,7 @@ async fn sqlite_walks_an_index_in_order_for_each_page_of_queue_items() {
     ] {
         for cursor in [None, cursor] {
             let page = db
-                .list_items(&queue("orders"), status, PAGE, cursor)
+                .list_items(&queue("orders"), status, None, PAGE, cursor)
                 .await
                 .unwrap();
             assert_eq!(page.len(), PAGE as usize);
@@ -256,9 +256,27 @@ async fn sqlite_walks_the_index_of_its_filter_for_a_page_of_jobs() {
     let log = StatementLog::watch(&database);
     let db = database.connect().await;
     stored_jobs(&db).await;
+    let cursor = Some(JobCursor {
+        created_at: at(4_000),
+        id: JobId::from_uuid(uuid(4_000)),
+    });
     for (filter, index) in job_listings() {
-        let jobs = db.list_jobs(&filter).await.unwrap();
-        assert_eq!(jobs.len(), PAGE as usize, "{filter:?}");
-        assert_walks_in_order(&log.plan_of_last_select(), index);
+        for after in [None, cursor] {
+            let filter = JobFilter {
+                after,
+                ..filter.clone()
+            };
+            let jobs = db.list_jobs(&filter).await.unwrap();
+            assert_eq!(jobs.len(), PAGE as usize, "{filter:?}");
+            let plan = log.plan_of_last_select();
+            assert_walks_in_order(&plan, index);
+            // As for queue items: the cursor, a row comparison, is where the walk starts.
+            assert_eq!(
+                after.is_some(),
+                plan.iter()
+                    .any(|line| line.contains("(created_at,id)<(?,?)")),
+                "the cursor is where the walk starts: {plan:#?}"
+            );
+        }
     }
 }

@@ -120,8 +120,8 @@ impl JobParams {
             status,
             workflow_id,
             robot_id,
-            created_after: None,
             limit,
+            ..JobFilter::default()
         })
     }
 }

@@ -14,6 +14,7 @@ use crate::clock::Timestamp;
 use crate::error::{FieldError, ValidationError, Validator};
 use crate::ids::WorkflowId;
 use crate::job::Priority;
+use crate::ports::TriggerCursor;
 use crate::schedule::CronSchedule;
 use crate::trigger::ScheduleName;
 use crate::workflow::ExecutionMode;
@@ -154,6 +155,8 @@ pub struct ScheduleQuery {
     pub workflow_id: Option<String>,
     pub enabled: Option<bool>,
     pub limit: Option<i64>,
+    /// Only schedules after this position: where the previous page ended.
+    pub after: Option<TriggerCursor>,
     /// Parameters the adapter could not read (e.g. `limit=ten`).
     pub unreadable: Vec<FieldError>,
 }
@@ -165,6 +168,7 @@ pub struct ScheduleFilter {
     pub enabled: Option<bool>,
     /// 1–1000.
     pub limit: u32,
+    pub after: Option<TriggerCursor>,
 }
 
 impl ScheduleQuery {
@@ -196,6 +200,7 @@ impl ScheduleQuery {
             workflow_id,
             enabled: self.enabled,
             limit: limit.unwrap_or(DEFAULT_LIST_LIMIT),
+            after: self.after,
         })
     }
 }

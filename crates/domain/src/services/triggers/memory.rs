@@ -148,6 +148,11 @@ impl TriggerRepository for MemoryTriggers {
             })
             .filter(|t| filter.workflow_id.is_none_or(|w| t.workflow_id == w))
             .filter(|t| filter.enabled.is_none_or(|e| t.enabled == e))
+            .filter(|t| {
+                filter
+                    .after
+                    .is_none_or(|c| (t.created_at, t.id) > (c.created_at, c.id))
+            })
             .cloned()
             .collect();
         found.sort_by_key(|t| (t.created_at, t.id));

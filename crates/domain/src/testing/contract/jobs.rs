@@ -14,7 +14,7 @@ use baton_domain::ids::{EventId, JobId, TriggerId, WorkflowId};
 use baton_domain::job::{
     CancelMode, Job, JobOrigin, JobRecord, JobStatus, NewJob, NodeExecution, Priority,
 };
-use baton_domain::ports::{EventFilter, JobChange, JobFilter};
+use baton_domain::ports::{EventFilter, JobChange, JobCursor, JobFilter};
 use baton_domain::robot::RobotId;
 use baton_domain::workflow::{ExecutionMode, WorkflowName};
 use baton_domain::{RepoError, Timestamp};
@@ -602,6 +602,40 @@ pub async fn list_jobs_filters_newest_first(db: SharedStore) {
         .await,
         [6, 5].map(job_id),
         "strictly after"
+    );
+    assert_eq!(
+        list(JobFilter {
+            created_before: Some(at(40)),
+            ..JobFilter::default()
+        })
+        .await,
+        [3, 2, 1].map(job_id),
+        "strictly before"
+    );
+    assert_eq!(
+        list(JobFilter {
+            after: Some(JobCursor {
+                created_at: tied,
+                id: job_id(6),
+            }),
+            ..JobFilter::default()
+        })
+        .await,
+        [5, 4, 3, 2, 1].map(job_id),
+        "after a cursor, ties broken by id"
+    );
+    assert_eq!(
+        list(JobFilter {
+            after: Some(JobCursor {
+                created_at: tied,
+                id: job_id(5),
+            }),
+            created_after: Some(at(10)),
+            ..JobFilter::default()
+        })
+        .await,
+        [4, 3, 2].map(job_id),
+        "a cursor with a time filter"
     );
     assert_eq!(
         list(JobFilter {

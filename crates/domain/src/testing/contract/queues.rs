@@ -11,7 +11,7 @@ use super::SharedStore;
 use baton_domain::RepoError;
 use baton_domain::Timestamp;
 use baton_domain::ids::QueueItemId;
-use baton_domain::ports::ItemCursor;
+use baton_domain::ports::{ItemCursor, ReferenceMatch};
 use baton_domain::queue::{
     ItemData, QueueItem, QueueItemRecord, QueueItemStatus, QueueName, QueueSettings, StatusCounts,
 };
@@ -535,24 +535,49 @@ pub async fn list_items_is_newest_first_filtered_and_limited(db: SharedStore) {
         .collect();
     items[1].edit(|r| r.status = QueueItemStatus::Done);
     items[3].edit(|r| r.status = QueueItemStatus::Done);
+    items[0].edit(|r| r.reference = Some("INV-1".into()));
+    items[2].edit(|r| r.reference = Some("INV-10".into()));
+    items[4].edit(|r| r.reference = Some("inv-100".into()));
     items.push(item("other", 99, 100));
     db.insert_items(&items).await.unwrap();
 
-    let all = db.list_items(&queue("q"), None, 100, None).await.unwrap();
+    let all = db
+        .list_items(&queue("q"), None, None, 100, None)
+        .await
+        .unwrap();
     assert_eq!(
         ids(&all),
         [6, 5, 4, 3, 2, 1].map(|n| QueueItemId::from_uuid(uuid(n)))
     );
     assert_eq!(all[0], items[5], "listed items carry every field");
     let done = db
-        .list_items(&queue("q"), Some(QueueItemStatus::Done), 100, None)
+        .list_items(&queue("q"), Some(QueueItemStatus::Done), None, 100, None)
         .await
         .unwrap();
     assert_eq!(ids(&done), [4, 2].map(|n| QueueItemId::from_uuid(uuid(n))));
-    let two = db.list_items(&queue("q"), None, 2, None).await.unwrap();
+    let exact = ReferenceMatch::Exact("INV-1".into());
+    let one = db
+        .list_items(&queue("q"), None, Some(exact), 100, None)
+        .await
+        .unwrap();
+    assert_eq!(ids(&one), [QueueItemId::from_uuid(uuid(1))], "exact match");
+    let prefix = ReferenceMatch::Prefix("INV-1".into());
+    let two = db
+        .list_items(&queue("q"), None, Some(prefix), 100, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&two),
+        [3, 1].map(|n| QueueItemId::from_uuid(uuid(n))),
+        "a prefix matches letter case exactly"
+    );
+    let two = db
+        .list_items(&queue("q"), None, None, 2, None)
+        .await
+        .unwrap();
     assert_eq!(ids(&two), [6, 5].map(|n| QueueItemId::from_uuid(uuid(n))));
     assert!(
-        db.list_items(&queue("nope"), None, 10, None)
+        db.list_items(&queue("nope"), None, None, 10, None)
             .await
             .unwrap()
             .is_empty()
@@ -583,7 +608,10 @@ pub async fn list_items_paging_with_a_cursor_walks_every_item_once(db: SharedSto
         let mut walked = Vec::new();
         let mut cursor = None;
         loop {
-            let page = db.list_items(&queue("q"), status, 7, cursor).await.unwrap();
+            let page = db
+                .list_items(&queue("q"), status, None, 7, cursor)
+                .await
+                .unwrap();
             let Some(last) = page.last() else { break };
             assert!(page.len() <= 7);
             cursor = Some(ItemCursor {

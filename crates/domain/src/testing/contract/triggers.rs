@@ -10,7 +10,7 @@ use super::{Barrier, SharedStore};
 use baton_domain::event::{Event, EventType};
 use baton_domain::ids::{JobId, TriggerId};
 use baton_domain::job::{JobOrigin, Priority};
-use baton_domain::ports::{DueCursor, EventFilter, FireRecord, TriggerFilter};
+use baton_domain::ports::{DueCursor, EventFilter, FireRecord, TriggerCursor, TriggerFilter};
 use baton_domain::queue::QueueName;
 use baton_domain::schedule::CronSchedule;
 use baton_domain::trigger::{
@@ -255,6 +255,7 @@ pub async fn triggers_list_oldest_first_by_filter(db: SharedStore) {
         workflow_id: Some(workflow_id(1)),
         enabled: Some(true),
         limit: 0,
+        after: None,
     };
     assert_eq!(list(combined).await, [id(1)]);
     let limited = TriggerFilter {
@@ -262,6 +263,29 @@ pub async fn triggers_list_oldest_first_by_filter(db: SharedStore) {
         ..TriggerFilter::default()
     };
     assert_eq!(list(limited).await, [id(5), id(4)]);
+    // A page goes on after the cursor, in the same order and with the same filters.
+    let all = db.list_triggers(&TriggerFilter::default()).await.unwrap();
+    let cursor = |t: &Trigger| TriggerCursor {
+        created_at: t.created_at(),
+        id: t.id(),
+    };
+    let next = TriggerFilter {
+        limit: 2,
+        after: Some(cursor(&all[1])),
+        ..TriggerFilter::default()
+    };
+    assert_eq!(list(next).await, [id(3), id(2)]);
+    let last = TriggerFilter {
+        after: Some(cursor(&all[4])),
+        ..TriggerFilter::default()
+    };
+    assert_eq!(list(last).await, Vec::<TriggerId>::new());
+    let scheduled_after = TriggerFilter {
+        trigger_type: Some(TriggerType::Scheduled),
+        after: Some(cursor(&all[0])),
+        ..TriggerFilter::default()
+    };
+    assert_eq!(list(scheduled_after).await, [id(2)]);
 }
 
 pub async fn updates_are_optimistic(db: SharedStore) {

@@ -69,6 +69,12 @@ impl JobRepository for InMemoryStore {
                     .is_none_or(|r| job.robot_id() == Some(r))
             })
             .filter(|job| filter.created_after.is_none_or(|t| job.created_at() > t))
+            .filter(|job| filter.created_before.is_none_or(|t| job.created_at() < t))
+            .filter(|job| {
+                filter
+                    .after
+                    .is_none_or(|c| (job.created_at(), job.id()) < (c.created_at, c.id))
+            })
             .collect();
         jobs.sort_by_key(|job| std::cmp::Reverse((job.created_at(), job.id())));
         Ok(limited(jobs.into_iter().cloned(), filter.limit))

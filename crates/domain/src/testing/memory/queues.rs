@@ -8,7 +8,7 @@ use super::{InMemoryStore, State, lease_end, limited};
 use crate::clock::Timestamp;
 use crate::error::{RepoError, RepoResult};
 use crate::ids::QueueItemId;
-use crate::ports::{ItemCursor, QueueRepository};
+use crate::ports::{ItemCursor, QueueRepository, ReferenceMatch};
 use crate::queue::{
     Queue, QueueItem, QueueItemStatus, QueueName, QueueSettings, QueueSummary, StatusCounts,
 };
@@ -215,6 +215,7 @@ impl QueueRepository for InMemoryStore {
         &self,
         queue: &QueueName,
         status: Option<QueueItemStatus>,
+        reference: Option<ReferenceMatch>,
         limit: u32,
         cursor: Option<ItemCursor>,
     ) -> RepoResult<Vec<QueueItem>> {
@@ -224,6 +225,11 @@ impl QueueRepository for InMemoryStore {
             .values()
             .filter(|item| item.queue_name() == queue)
             .filter(|item| status.is_none_or(|s| item.status() == s))
+            .filter(|item| {
+                reference
+                    .as_ref()
+                    .is_none_or(|r| r.matches(item.reference()))
+            })
             .filter(|item| {
                 cursor.is_none_or(|c| (item.created_date(), item.id()) < (c.created_date, c.id))
             })

@@ -108,6 +108,11 @@ impl TriggerRepository for InMemoryStore {
             .filter(|t| filter.trigger_type.is_none_or(|k| t.kind.type_name() == k))
             .filter(|t| filter.workflow_id.is_none_or(|w| t.workflow_id == w))
             .filter(|t| filter.enabled.is_none_or(|e| t.enabled == e))
+            .filter(|t| {
+                filter
+                    .after
+                    .is_none_or(|c| (t.created_at, t.id) > (c.created_at, c.id))
+            })
             .collect();
         triggers.sort_by_key(|t| (t.created_at, t.id));
         let triggers = triggers.into_iter().cloned();
