@@ -25,7 +25,7 @@ async fn counted_from_items(db: &SharedStore, name: &str) -> StatusCounts {
     let mut counts = StatusCounts::default();
     for status in QueueItemStatus::ALL {
         let items = db
-            .list_items(&queue(name), Some(status), 100_000, None)
+            .list_items(&queue(name), Some(status), None, 100_000, None)
             .await
             .unwrap();
         counts.add(status, items.len() as u64);
@@ -44,7 +44,10 @@ async fn assert_exact(db: &SharedStore, step: &str) {
         .collect();
     for (name, counts) in &listed {
         let expected = counted_from_items(db, name).await;
-        assert_eq!(*counts, expected, "list_queues' counts of {name} after {step}");
+        assert_eq!(
+            *counts, expected,
+            "list_queues' counts of {name} after {step}"
+        );
         let mut one_by_one = StatusCounts::default();
         for status in QueueItemStatus::ALL {
             one_by_one.add(status, db.count_items(&queue(name), status).await.unwrap());
@@ -96,8 +99,12 @@ pub async fn counts_follow_every_kind_of_change(db: SharedStore) {
         change(&db, stored, |i| i.set_status(status, None, at(11)).unwrap()).await;
     }
     change(&db, &claimed[7], |i| {
-        i.set_status(QueueItemStatus::InProgress, Some("still working".into()), at(11))
-            .unwrap();
+        i.set_status(
+            QueueItemStatus::InProgress,
+            Some("still working".into()),
+            at(11),
+        )
+        .unwrap();
     })
     .await;
     assert_exact(&db, "reports").await;
@@ -109,20 +116,28 @@ pub async fn counts_follow_every_kind_of_change(db: SharedStore) {
 
     // Lapsed leases: back to NEW while retries remain, else ABANDONED.
     let expired = db.expired_item_leases(at(100_000), 100).await.unwrap();
-    assert_eq!(expired.len(), 5 + 5, "the claims not reported, in both queues");
+    assert_eq!(
+        expired.len(),
+        5 + 5,
+        "the claims not reported, in both queues"
+    );
     for (n, stored) in expired.iter().enumerate() {
         let max_retries = if n % 2 == 0 { 3 } else { 0 };
-        change(&db, stored, |i| i.expire_lease(max_retries, at(100_000)).unwrap()).await;
+        change(&db, stored, |i| {
+            i.expire_lease(max_retries, at(100_000)).unwrap()
+        })
+        .await;
     }
     assert_exact(&db, "lease recovery").await;
 
     // An operator retries a FAILED item and gives up on a NEW one.
     change(&db, &claimed[5], |i| {
-        i.set_status(QueueItemStatus::New, None, at(200_000)).unwrap();
+        i.set_status(QueueItemStatus::New, None, at(200_000))
+            .unwrap();
     })
     .await;
     let new = db
-        .list_items(&queue("r"), Some(QueueItemStatus::New), 1, None)
+        .list_items(&queue("r"), Some(QueueItemStatus::New), None, 1, None)
         .await
         .unwrap();
     change(&db, &new[0], |i| {
@@ -150,7 +165,9 @@ pub async fn concurrent_writers_keep_counts_exact(db: SharedStore) {
         let db = db.clone();
         async move {
             for n in 0..40 {
-                let outcome = db.insert_each(&[item("busy", 1_000 + w * 100 + n, 1)]).await;
+                let outcome = db
+                    .insert_each(&[item("busy", 1_000 + w * 100 + n, 1)])
+                    .await;
                 assert!(outcome[0].is_ok(), "{outcome:?}");
             }
         }
