@@ -108,8 +108,15 @@ pub trait QueueRepository: Send + Sync {
     /// with the version bumped. Errors: `NotFound`; `Conflict` when it changed meanwhile.
     async fn update_item(&self, item: &QueueItem) -> RepoResult<QueueItem>;
 
-    /// How many items of a queue have this status.
+    /// How many items of a queue have this status. Exact, like `list_queues`' counts, and cheap
+    /// at any number of items: adapters keep the counts as the items change.
     async fn count_items(&self, queue: &QueueName, status: QueueItemStatus) -> RepoResult<u64>;
+
+    /// Tidies the kept counts: folds at most `limit` of their pending changes into their totals
+    /// and returns how many it folded. Every count reads the same before and after, and
+    /// concurrent folds (several servers) fold each change once; an adapter whose counts need no
+    /// tidying returns 0. The engine calls it every round, so that reading a count stays cheap.
+    async fn fold_queue_counts(&self, limit: u32) -> RepoResult<u64>;
 
     /// IN_PROGRESS items whose lease ended at or before `now`, oldest lease first, at most `limit`.
     async fn expired_item_leases(&self, now: Timestamp, limit: u32) -> RepoResult<Vec<QueueItem>>;

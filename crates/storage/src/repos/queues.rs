@@ -22,6 +22,7 @@ use crate::pool::{Pools, SqliteConn};
 use crate::schema::{queue_items, queue_references, queues};
 use crate::sql_types::{DbTime, DbUuid, UtcTime, Uuid};
 
+mod counts;
 mod each;
 mod row;
 
@@ -173,29 +174,23 @@ impl QueueRepository for Db {
     }
 
     async fn list_queues(&self) -> RepoResult<Vec<QueueSummary>> {
-        let (queue_rows, counts): (Vec<QueueRow>, Vec<(String, String, i64)>) =
+        // The counts the database keeps (see `counts`), not a count of the items.
+        let all_counts = counts::all_counts_sql(self.backend());
+        let (queue_rows, counts): (Vec<QueueRow>, Vec<counts::CountRow>) =
             crate::with_conn!(self, |conn| {
                 let queue_rows = queues::table
                     .select(QueueRow::as_select())
                     .load(conn)
                     .await?;
-                let counts = queue_items::table
-                    .group_by((queue_items::queue_name, queue_items::status))
-                    .select((
-                        queue_items::queue_name,
-                        queue_items::status,
-                        diesel::dsl::count_star(),
-                    ))
-                    .load::<(String, String, i64)>(conn)
-                    .await?;
+                let counts = diesel::sql_query(all_counts).load(conn).await?;
                 Ok((queue_rows, counts))
             })?;
         let mut per_queue: BTreeMap<String, StatusCounts> = BTreeMap::new();
-        for (queue, status, count) in counts {
-            per_queue
-                .entry(queue)
-                .or_default()
-                .add(parse_status(&status)?, to_u64(count, "queue item count")?);
+        for row in counts {
+            per_queue.entry(row.queue_name).or_default().add(
+                parse_status(&row.status)?,
+                to_u64(row.items, "queue item count")?,
+            );
         }
         let mut summaries = queue_rows
             .into_iter()
@@ -459,16 +454,13 @@ impl QueueRepository for Db {
     }
 
     async fn count_items(&self, queue: &QueueName, status: QueueItemStatus) -> RepoResult<u64> {
-        let name = queue.as_str().to_owned();
-        let count: i64 = crate::with_conn!(self, |conn| {
-            Ok(queue_items::table
-                .filter(queue_items::queue_name.eq(&name))
-                .filter(queue_items::status.eq(status.as_str()))
-                .count()
-                .get_result(conn)
-                .await?)
-        })?;
+        let count = self.stored_count(queue.as_str(), status.as_str()).await?;
         Ok(to_u64(count, "queue item count")?)
+    }
+
+    async fn fold_queue_counts(&self, limit: u32) -> RepoResult<u64> {
+        let folded = self.fold_counts(limit).await?;
+        Ok(to_u64(folded, "folded queue count changes")?)
     }
 
     async fn expired_item_leases(&self, now: Timestamp, limit: u32) -> RepoResult<Vec<QueueItem>> {

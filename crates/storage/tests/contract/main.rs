@@ -52,6 +52,7 @@ mod index_reads;
 mod listing_reads;
 mod migrations;
 mod poisoned_batches;
+mod queue_count_paths;
 mod sqlite_plans;
 mod stored_names;
 mod trigger_reads;

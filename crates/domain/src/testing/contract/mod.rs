@@ -37,6 +37,7 @@ pub mod flows;
 pub mod job_stats;
 pub mod jobs;
 pub mod messages;
+pub mod queue_counts;
 pub mod queue_inserts;
 pub mod queues;
 pub mod robots;
@@ -100,6 +101,7 @@ macro_rules! contract_suite {
         $crate::__contract_job_stats!($($backend => $fixture),+);
         $crate::__contract_jobs!($($backend => $fixture),+);
         $crate::__contract_messages!($($backend => $fixture),+);
+        $crate::__contract_queue_counts!($($backend => $fixture),+);
         $crate::__contract_queue_inserts!($($backend => $fixture),+);
         $crate::__contract_queues!($($backend => $fixture),+);
         $crate::__contract_robots!($($backend => $fixture),+);

@@ -306,6 +306,11 @@ impl QueueRepository for InMemoryStore {
             .count() as u64)
     }
 
+    /// The in-memory store counts on every read: there is nothing to fold.
+    async fn fold_queue_counts(&self, _limit: u32) -> RepoResult<u64> {
+        Ok(0)
+    }
+
     async fn expired_item_leases(&self, now: Timestamp, limit: u32) -> RepoResult<Vec<QueueItem>> {
         let state = self.state();
         let mut expired: Vec<&QueueItem> = state

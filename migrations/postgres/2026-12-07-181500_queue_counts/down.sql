@@ -1,0 +1,10 @@
+DROP TRIGGER queue_items_count_truncated ON queue_items;
+DROP TRIGGER queue_items_count_deleted ON queue_items;
+DROP TRIGGER queue_items_count_updated ON queue_items;
+DROP TRIGGER queue_items_count_inserted ON queue_items;
+DROP FUNCTION queue_items_count_truncated();
+DROP FUNCTION queue_items_count_deleted();
+DROP FUNCTION queue_items_count_updated();
+DROP FUNCTION queue_items_count_inserted();
+DROP TABLE queue_count_deltas;
+DROP TABLE queue_counts;
