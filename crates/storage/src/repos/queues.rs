@@ -330,6 +330,7 @@ impl QueueRepository for Db {
         cursor: Option<ItemCursor>,
     ) -> RepoResult<Vec<QueueItem>> {
         let name = queue.as_str().to_owned();
+        let pg = matches!(self.pools(), Pools::Pg(_));
         let rows: Vec<QueueItemRow> = crate::with_conn!(self, |conn| {
             let mut query = queue_items::table
                 .filter(queue_items::queue_name.eq(&name))
@@ -338,20 +339,33 @@ impl QueueRepository for Db {
             if let Some(status) = status {
                 query = query.filter(queue_items::status.eq(status.as_str()));
             }
+            // The reference compared in byte order (PostgreSQL's default collation may differ;
+            // SQLite compares bytes), so that `queue_items_reference` serves both matches.
+            let column = if pg {
+                "reference COLLATE \"C\""
+            } else {
+                "reference"
+            };
             match &reference {
                 Some(ReferenceMatch::Exact(want)) => {
-                    query = query.filter(queue_items::reference.eq(want.clone()));
-                }
-                Some(ReferenceMatch::Prefix(want)) => {
-                    // `substr` counts characters and compares exactly on both backends, where
-                    // `LIKE` ignores letter case on SQLite and needs its wildcards escaped.
-                    let chars = i32::try_from(want.chars().count()).unwrap_or(i32::MAX);
                     query = query.filter(
-                        diesel::dsl::sql::<diesel::sql_types::Bool>("substr(reference, 1, ")
-                            .bind::<diesel::sql_types::Integer, _>(chars)
-                            .sql(") = ")
+                        diesel::dsl::sql::<diesel::sql_types::Bool>(&format!("{column} = "))
                             .bind::<diesel::sql_types::Text, _>(want.clone()),
                     );
+                }
+                Some(ReferenceMatch::Prefix(want)) => {
+                    // One range of the index: from the prefix to the first text after all the
+                    // texts it begins (see `prefix_successor`).
+                    query = query.filter(
+                        diesel::dsl::sql::<diesel::sql_types::Bool>(&format!("{column} >= "))
+                            .bind::<diesel::sql_types::Text, _>(want.clone()),
+                    );
+                    if let Some(end) = prefix_successor(want) {
+                        query = query.filter(
+                            diesel::dsl::sql::<diesel::sql_types::Bool>(&format!("{column} < "))
+                                .bind::<diesel::sql_types::Text, _>(end),
+                        );
+                    }
                 }
                 None => {}
             }
@@ -475,5 +489,44 @@ impl QueueRepository for Db {
                 .await?)
         })?;
         Ok(rows_to_items(rows)?)
+    }
+}
+
+/// The first text, in code point order (UTF-8's byte order), after every text that begins with
+/// `prefix`: the prefix with its last character advanced by one (characters at the top of the
+/// range are dropped first). `None` when no text comes after them all.
+fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut next = u32::from(last) + 1;
+        // The surrogates are no characters: the next one is past them.
+        if (0xD800..=0xDFFF).contains(&next) {
+            next = 0xE000;
+        }
+        if let Some(next) = char::from_u32(next) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod prefix_tests {
+    use super::prefix_successor;
+
+    #[test]
+    fn a_prefixs_successor_bounds_every_text_it_begins() {
+        assert_eq!(prefix_successor("order-99").as_deref(), Some("order-9:"));
+        assert_eq!(prefix_successor("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_successor("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        assert_eq!(prefix_successor("\u{10FFFF}"), None);
+        let end = prefix_successor("INV-").unwrap_or_default();
+        for text in ["INV-", "INV-1", "INV-\u{10FFFF}\u{10FFFF}", "INV-zzz"] {
+            assert!(text >= "INV-" && text < end.as_str(), "{text}");
+        }
+        for text in ["INV", "INV.", "INW", "inv-1"] {
+            assert!(!(text >= "INV-" && text < end.as_str()), "{text}");
+        }
     }
 }

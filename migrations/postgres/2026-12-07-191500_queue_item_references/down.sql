@@ -1,0 +1,1 @@
+DROP INDEX queue_items_reference;
