@@ -6,8 +6,7 @@
 import { get, post, patch, del } from "../api.js";
 import {
   h, replace, link, badge, time, table, pageHeader, empty, button, field, select,
-  liveMarker, showNotice, showError, shortId,
-} from "../ui.js";
+  liveMarker, showNotice, showError, shortId, confirmButton } from "../ui.js";
 import { subscribe } from "../live.js";
 
 /** Which commands a flow in each state takes (others are refused by the API). */
@@ -81,12 +80,11 @@ function actions(ctx, flow, status, after) {
       { kind: which === "stop-hard" ? "danger" : "secondary", title: HINT[which] }))
     : [];
   if (ctx.can("develop")) {
-    buttons.push(button("Delete", async () => {
-      if (!confirm(`Delete the flow “${flow.flow_id}”? A job it started runs on.`)) return;
+    buttons.push(confirmButton("Delete", `Delete the flow “${flow.flow_id}”? A job it started runs on.`, async () => {
       await del(`/api/v1/flows/${encodeURIComponent(flow.flow_id)}`);
       showNotice(`Flow “${flow.flow_id}” deleted.`);
       await after();
-    }, { kind: "danger" }));
+    }));
   }
   return buttons;
 }

@@ -7,8 +7,7 @@
 import { get, put, post, del, withQuery, ApiError } from "../api.js";
 import {
   h, replace, link, badge, time, ago, table, pageHeader, empty, button, field, select,
-  json, liveMarker, showNotice, shortId, pager,
-} from "../ui.js";
+  json, liveMarker, showNotice, shortId, pager, confirmButton } from "../ui.js";
 import { subscribe } from "../live.js";
 import { scheduleForm, inZone } from "./schedule-form.js";
 
@@ -214,12 +213,11 @@ export async function detail(ctx) {
     replace(head, pageHeader(s.schedule_name, marker, badge(s.enabled ? "enabled" : "disabled"),
       scheduleActions(ctx, s, draw),
       ctx.can("develop") && !editing ? button("Edit", async () => { editing = true; await draw(); }, { kind: "secondary" }) : null,
-      ctx.can("develop") ? button("Delete", async () => {
-        if (!confirm(`Delete the schedule “${s.schedule_name}”? Jobs it started keep their records.`)) return;
+      ctx.can("develop") ? confirmButton("Delete", `Delete the schedule “${s.schedule_name}”? Jobs it started keep their records.`, async () => {
         await del(`/api/v1/schedules/${encodeURIComponent(id)}`);
         ctx.navigate("/ui/schedules");
         showNotice(`Schedule “${s.schedule_name}” deleted.`);
-      }, { kind: "danger" }) : null));
+      }) : null));
     replace(body,
       h("div", { class: "panel" }, h("dl", { class: "props" },
         prop("Workflow", workflowLink(names, s.workflow_id)),
@@ -283,12 +281,11 @@ export async function trigger(ctx) {
     replace(head, pageHeader(t.trigger_name, marker, badge(t.process_status.toLowerCase()), badge(t.enabled ? "enabled" : "disabled"),
       triggerActions(ctx, t, draw),
       t.type === "SCHEDULED" ? link(`/ui/schedules/${encodeURIComponent(t.id)}`, "As a schedule") : null,
-      ctx.can("develop") ? button("Delete", async () => {
-        if (!confirm(`Delete the trigger “${t.trigger_name}”? Jobs it started keep their records.`)) return;
+      ctx.can("develop") ? confirmButton("Delete", `Delete the trigger “${t.trigger_name}”? Jobs it started keep their records.`, async () => {
         await del(`/api/v1/triggers/${encodeURIComponent(id)}`);
         ctx.navigate("/ui/schedules");
         showNotice(`Trigger “${t.trigger_name}” deleted.`);
-      }, { kind: "danger" }) : null));
+      }) : null));
     replace(body, h("div", { class: "panel" }, h("dl", { class: "props" },
       prop("Type", t.type.toLowerCase()),
       prop("Workflow", workflowLink(names, t.workflow_id)),

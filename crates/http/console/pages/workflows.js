@@ -5,8 +5,7 @@
 import { get, post, del, api, withQuery } from "../api.js";
 import {
   h, replace, link, badge, time, table, pageHeader, empty, button, field, select, json,
-  showNotice, showError, secretOnce,
-} from "../ui.js";
+  showNotice, showError, secretOnce, confirmButton } from "../ui.js";
 import { drawGraph } from "./workflow-graph.js";
 
 export async function list(ctx) {
@@ -121,12 +120,11 @@ export async function detail(ctx) {
   const connections = Array.isArray(graph.connections) ? graph.connections.length : 0;
   replace(ctx.main,
     pageHeader(w.name, runNow(ctx, w.id),
-      ctx.can("develop") ? button("Delete", async () => {
-        if (!confirm(`Delete the workflow “${w.name}” with its schedules and webhook? Its jobs keep their records.`)) return;
+      ctx.can("develop") ? confirmButton("Delete", `Delete the workflow “${w.name}” with its schedules and webhook? Its jobs keep their records.`, async () => {
         await del(`/api/v1/workflows/${encodeURIComponent(w.id)}`);
         ctx.navigate("/ui/workflows");
         showNotice(`Workflow “${w.name}” deleted.`);
-      }, { kind: "danger" }) : null),
+      }) : null),
     w.description ? h("p", {}, w.description) : null,
     h("div", { class: "panel" }, h("dl", { class: "props" },
       [h("dt", {}, "Id"), h("dd", {}, h("code", {}, w.id))],

@@ -21,8 +21,12 @@ pub const SESSION_COOKIE: &str = "baton_session";
 /// The header a console write carries its CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// The session token of `req`'s cookie, if it has one.
-pub fn session_token(req: &HttpRequest) -> Option<String> {
+/// The session token of `req`'s cookie when the cookie is what authenticates it: it has one,
+/// and no credential header (which would win over it).
+pub fn cookie_credential(req: &HttpRequest) -> Option<String> {
+    if super::has_credential_headers(req) {
+        return None;
+    }
     req.cookie(SESSION_COOKIE)
         .map(|c| c.value().to_owned())
         .filter(|v| !v.is_empty())

@@ -185,7 +185,7 @@ impl AccessControl {
             Ok(presented) => presented,
             Err(missing) => {
                 // Headers win; without any, the console's cookie may authenticate.
-                let Some(token) = browser::session_token(req) else {
+                let Some(token) = browser::cookie_credential(req) else {
                     return Err(missing);
                 };
                 browser::check_request(req, &token)?;
@@ -357,6 +357,17 @@ impl Refusal {
     pub(crate) fn into_error(self) -> ApiError {
         self.error
     }
+}
+
+/// The headers a credential may come in; a request with any of them is authenticated by it,
+/// never by the console's cookie or a websocket's `?token=`.
+const CREDENTIAL_HEADERS: [&str; 3] = ["x-api-token", "x-api-key", "authorization"];
+
+/// Whether `req` presents a credential in a header (well-formed or not).
+pub fn has_credential_headers(req: &HttpRequest) -> bool {
+    CREDENTIAL_HEADERS
+        .iter()
+        .any(|name| req.headers().contains_key(*name))
 }
 
 /// Picks the credential a request presents.

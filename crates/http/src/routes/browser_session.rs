@@ -9,7 +9,7 @@ use baton_domain::auth::Password;
 use baton_domain::session::csrf_token;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::browser::{self, session_token};
+use crate::auth::browser::{self, cookie_credential};
 use crate::auth::{Authorized, Principal, Read, session_refusal};
 use crate::body::typed;
 use crate::errors::{ApiError, ApiResult};
@@ -96,8 +96,8 @@ async fn current(req: HttpRequest, caller: Authorized<Read>) -> ApiResult<HttpRe
         }
     };
     // The CSRF token belongs to the cookie's session; a bearer token has no use for one.
-    let csrf = match session_token(&req) {
-        Some(token) if !has_credential_headers(&req) => csrf_token(&token),
+    let csrf = match cookie_credential(&req) {
+        Some(token) => csrf_token(&token),
         _ if matches!(principal, Principal::DevMode) => String::new(),
         _ => return Err(no_browser_session()),
     };
@@ -118,7 +118,7 @@ async fn sign_out(
 ) -> ApiResult<HttpResponse> {
     let principal = caller.into_principal();
     // Only the cookie's session is signed out here; API clients end theirs at /auth/logout.
-    let by_cookie = session_token(&req).is_some() && !has_credential_headers(&req);
+    let by_cookie = cookie_credential(&req).is_some();
     if !by_cookie && !matches!(principal, Principal::DevMode) {
         return Err(no_browser_session());
     }
@@ -143,10 +143,4 @@ fn no_browser_session() -> ApiError {
     ApiError::unauthorized(
         "no console session: sign in with POST /api/v1/auth/session, which sets its cookie",
     )
-}
-
-fn has_credential_headers(req: &HttpRequest) -> bool {
-    ["x-api-token", "x-api-key", "authorization"]
-        .iter()
-        .any(|h| req.headers().contains_key(*h))
 }

@@ -111,7 +111,7 @@ async fn authorize(state: &AppState, req: &HttpRequest) -> Result<Principal, Clo
         .and_then(|query| query.into_inner().token)
         .filter(|token| !token.trim().is_empty());
     let authenticated = match query_token {
-        Some(token) if !has_credential_headers(req) => {
+        Some(token) if !crate::auth::has_credential_headers(req) => {
             state.access.authenticate_bearer(req, &token).await
         }
         _ => state.access.authenticate(req).await,
@@ -126,15 +126,6 @@ async fn authorize(state: &AppState, req: &HttpRequest) -> Result<Principal, Clo
         return Err(refused("the caller's roles do not grant read access"));
     }
     Ok(principal)
-}
-
-/// Whether the request carries a credential header, which then wins over `?token=` as it
-/// does everywhere else.
-fn has_credential_headers(req: &HttpRequest) -> bool {
-    let headers = req.headers();
-    ["x-api-token", "x-api-key", "authorization"]
-        .iter()
-        .any(|name| headers.contains_key(*name))
 }
 
 /// The close frame for a failed authentication: 4001 with the reason the REST API would give,
